@@ -1,0 +1,28 @@
+"""Configuration: ``conf/base`` plus one folder per environment, validated into typed objects."""
+
+from lakehouse.config.loader import DEFAULT_ENV, available_environments, find_conf_dir, load_config
+from lakehouse.config.model import (
+    AdlsSettings,
+    AzureAuthSettings,
+    ClusterSettings,
+    JobSettings,
+    LakehouseConfig,
+    OneLakeSettings,
+    SparkSettings,
+    StorageSettings,
+)
+
+__all__ = [
+    "DEFAULT_ENV",
+    "AdlsSettings",
+    "AzureAuthSettings",
+    "ClusterSettings",
+    "JobSettings",
+    "LakehouseConfig",
+    "OneLakeSettings",
+    "SparkSettings",
+    "StorageSettings",
+    "available_environments",
+    "find_conf_dir",
+    "load_config",
+]

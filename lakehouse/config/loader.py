@@ -1,0 +1,344 @@
+"""Read ``conf/base`` and ``conf/<env>`` into one validated :class:`LakehouseConfig`.
+
+Layering follows Kedro: every ``*.yml`` under ``conf/base`` is read, then every ``*.yml``
+under ``conf/<env>`` is merged on top (mappings merge key by key, any other value replaces).
+Strings may refer to the environment with ``${VAR}`` (required) or ``${VAR:-default}``
+(default when unset or empty); ``$${`` writes a literal ``${``. Each key remembers the file
+that set it, so that every error names the file and the key path at fault.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from lakehouse.config.model import LakehouseConfig
+from lakehouse.errors import ConfigError, UnknownEnvironmentError
+
+DEFAULT_ENV = "local"
+ENV_VARIABLE = "LAKEHOUSE_ENV"
+CONF_DIR_VARIABLE = "LAKEHOUSE_CONF_DIR"
+BASE = "base"
+
+# Keys the loader fills in itself; a YAML file may not set them.
+_RESERVED_KEYS = ("env", "project_dir")
+_REFERENCE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}")
+
+KeyPath = tuple[str, ...]
+
+
+def load_config(
+    env: str | None = None,
+    conf_dir: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> LakehouseConfig:
+    """Load the configuration of one environment.
+
+    Args:
+        env: environment folder under ``conf/``; defaults to ``$LAKEHOUSE_ENV``, then ``local``.
+        conf_dir: the ``conf`` folder; defaults to ``$LAKEHOUSE_CONF_DIR``, then ``./conf``,
+            then the ``conf`` folder of the source checkout this package was installed from.
+        environ: variables for ``${VAR}`` references; defaults to ``os.environ``.
+
+    Returns:
+        The validated configuration, with relative paths resolved against the project folder
+        (the parent of ``conf``).
+
+    Raises:
+        UnknownEnvironmentError: ``conf/<env>`` does not exist.
+        ConfigError: a file cannot be parsed, or a key is unknown, of the wrong type, missing,
+            refers to an unset variable, or holds a secret written into the file.
+    """
+    environ = os.environ if environ is None else environ
+    conf_path = find_conf_dir(conf_dir, environ)
+    env = env or environ.get(ENV_VARIABLE) or DEFAULT_ENV
+    environments = available_environments(conf_path)
+    if env not in environments:
+        raise UnknownEnvironmentError(
+            f"{conf_path}: environment {env!r} has no folder conf/{env}; "
+            f"available environments: {', '.join(environments) or 'none'}"
+        )
+
+    tree: dict[str, Any] = {}
+    origins: dict[KeyPath, str] = {}
+    problems: list[str] = []
+    for folder in (BASE, env) if env != BASE else (BASE,):
+        layer, layer_origins = _read_folder(conf_path / folder, conf_path.parent, problems)
+        _merge(tree, layer, (), origins, layer_origins)
+    for key in _RESERVED_KEYS:
+        if key in tree:
+            problems.append(f"{origins[(key,)]}: {key}: reserved key, set by the loader; remove it")
+    if problems:
+        raise ConfigError(problems)
+
+    from_environment: set[KeyPath] = set()
+    tree = _interpolate(tree, (), environ, origins, from_environment, problems)
+    if problems:
+        raise ConfigError(problems)
+
+    try:
+        config = LakehouseConfig.model_validate({**tree, "env": env, "project_dir": conf_path.parent})
+    except ValidationError as error:
+        raise ConfigError(_describe_validation_errors(error, tree, origins)) from None
+
+    problems = _secrets_written_in_files(config, origins, from_environment)
+    problems += [f"{_locate(origins, path)}: {'.'.join(path)}: {message}" for path, message in config.check()]
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def find_conf_dir(conf_dir: str | os.PathLike[str] | None, environ: Mapping[str, str]) -> Path:
+    """Return the ``conf`` folder to read (see :func:`load_config` for the search order)."""
+    candidates: list[Path] = []
+    if conf_dir is not None:
+        candidates = [Path(conf_dir)]
+    elif environ.get(CONF_DIR_VARIABLE):
+        candidates = [Path(environ[CONF_DIR_VARIABLE])]
+    else:
+        candidates = [Path.cwd() / "conf", Path(__file__).resolve().parents[2] / "conf"]
+    for candidate in candidates:
+        if (candidate / BASE).is_dir():
+            return candidate.resolve()
+    tried = ", ".join(str(candidate) for candidate in candidates)
+    raise ConfigError(
+        f"no configuration folder with a base/ subfolder at {tried}; run from the project folder "
+        f"or set {CONF_DIR_VARIABLE}"
+    )
+
+
+def available_environments(conf_dir: Path) -> list[str]:
+    """List the environment folders of ``conf_dir`` (every subfolder but ``base``)."""
+    return sorted(p.name for p in conf_dir.iterdir() if p.is_dir() and p.name != BASE)
+
+
+def _read_folder(
+    folder: Path, project_dir: Path, problems: list[str]
+) -> tuple[dict[str, Any], dict[KeyPath, str]]:
+    """Merge the YAML files of one folder; two files of one folder may not set the same key."""
+    tree: dict[str, Any] = {}
+    origins: dict[KeyPath, str] = {}
+    files = sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")])
+    for file in files:
+        name = _display_name(file, project_dir)
+        try:
+            content = yaml.safe_load(file.read_text(encoding="utf-8"))
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problems.append(f"{name}:{where} invalid YAML: {getattr(error, 'problem', error)}")
+            continue
+        if content is None:
+            continue
+        if not isinstance(content, dict):
+            problems.append(f"{name}: the file must hold a mapping of keys, not {type(content).__name__}")
+            continue
+        file_origins = {path: name for path in _paths(content, ())}
+        for path in _leaf_paths(content, ()):
+            if path in origins and _is_leaf_in(tree, path):
+                problems.append(
+                    f"{name}: {'.'.join(path)}: already set by {origins[path]} in the same folder; "
+                    "set each key in one file per folder"
+                )
+        _merge(tree, content, (), origins, file_origins)
+    return tree, origins
+
+
+def _display_name(file: Path, project_dir: Path) -> str:
+    try:
+        return str(file.resolve().relative_to(project_dir))
+    except ValueError:
+        return str(file)
+
+
+def _paths(node: Any, prefix: KeyPath):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            path = (*prefix, str(key))
+            yield path
+            yield from _paths(value, path)
+
+
+def _leaf_paths(node: Any, prefix: KeyPath):
+    for key, value in node.items():
+        path = (*prefix, str(key))
+        if isinstance(value, dict) and value:
+            yield from _leaf_paths(value, path)
+        else:
+            yield path
+
+
+def _is_leaf_in(tree: dict[str, Any], path: KeyPath) -> bool:
+    node: Any = tree
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return False
+        node = node[key]
+    return True
+
+
+def _merge(
+    target: dict[str, Any],
+    layer: dict[str, Any],
+    prefix: KeyPath,
+    origins: dict[KeyPath, str],
+    layer_origins: dict[KeyPath, str],
+) -> None:
+    for key, value in layer.items():
+        key = str(key)
+        path = (*prefix, key)
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            origins[path] = layer_origins[path]
+            _merge(target[key], value, path, origins, layer_origins)
+            continue
+        for stale in [p for p in origins if p[: len(path)] == path]:
+            del origins[stale]
+        target[key] = _copy(value)
+        origins.update({p: f for p, f in layer_origins.items() if p[: len(path)] == path})
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def _interpolate(
+    node: Any,
+    path: KeyPath,
+    environ: Mapping[str, str],
+    origins: dict[KeyPath, str],
+    from_environment: set[KeyPath],
+    problems: list[str],
+) -> Any:
+    if isinstance(node, dict):
+        return {
+            key: _interpolate(value, (*path, key), environ, origins, from_environment, problems)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [
+            _interpolate(value, path, environ, origins, from_environment, problems) for value in node
+        ]
+    if not isinstance(node, str) or "$" not in node:
+        return node
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(0) == "$${":
+            return "${"
+        name, operator, default = match.group(1), match.group(2), match.group(3)
+        from_environment.add(path)
+        value = environ.get(name)
+        if operator == ":-" and not value:
+            return default
+        if operator == "-" and value is None:
+            return default
+        if value is None:
+            problems.append(
+                f"{_locate(origins, path)}: {'.'.join(path)}: environment variable {name} is not set "
+                f"(set it, or give a default with ${{{name}:-value}})"
+            )
+            return ""
+        return value
+
+    return _REFERENCE.sub(substitute, node)
+
+
+def _locate(origins: dict[KeyPath, str], path: KeyPath | tuple[Any, ...]) -> str:
+    """Name the file that set ``path`` or, failing that, its nearest parent."""
+    path = tuple(str(p) for p in path)
+    for end in range(len(path), 0, -1):
+        if path[:end] in origins:
+            return origins[path[:end]]
+    return "conf"
+
+
+def _describe_validation_errors(
+    error: ValidationError, tree: dict[str, Any], origins: dict[KeyPath, str]
+) -> list[str]:
+    problems = []
+    for item in error.errors():
+        loc = tuple(str(part) for part in item["loc"] if not _is_union_branch(part))
+        key = ".".join(loc)
+        if item["type"] == "extra_forbidden":
+            allowed = _allowed_keys(loc[:-1])
+            hint = difflib.get_close_matches(loc[-1], allowed, n=1)
+            suggestion = f"did you mean {hint[0]!r}? " if hint else ""
+            message = f"unknown key; {suggestion}expected one of: {', '.join(allowed)}"
+        elif item["type"] == "missing":
+            message = "required key is missing"
+        else:
+            message = f"{item['msg']} (got {_short(item.get('input'))})"
+        problems.append(f"{_locate(origins, loc)}: {key}: {message}")
+    return problems
+
+
+def _is_union_branch(part: Any) -> bool:
+    # pydantic puts the tried type of a union into the location, e.g. ('x', 'str'); drop it
+    return isinstance(part, str) and part in {"str", "int", "float", "bool", "function-after[...]"}
+
+
+def _allowed_keys(loc: KeyPath) -> list[str]:
+    """Field names of the model section at ``loc`` (dictionary keys such as job names skipped)."""
+    model: type[BaseModel] = LakehouseConfig
+    for part in loc:
+        field = model.model_fields.get(part)
+        if field is None:
+            continue
+        annotation = _model_in(field.annotation)
+        if annotation is None:
+            return []
+        model = annotation
+    return [name for name in model.model_fields if name not in _RESERVED_KEYS]
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in getattr(annotation, "__args__", ()):
+        found = _model_in(argument)
+        if found is not None:
+            return found
+    return None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _secrets_written_in_files(
+    config: LakehouseConfig, origins: dict[KeyPath, str], from_environment: set[KeyPath]
+) -> list[str]:
+    """Secrets may only come from the environment: refuse any literal secret in a YAML file."""
+    problems = []
+    for path, value in _secret_fields(config, ()):
+        if value is not None and value.get_secret_value() and path not in from_environment:
+            problems.append(
+                f"{_locate(origins, path)}: {'.'.join(path)}: secrets may not be written in "
+                "configuration files; write ${SOME_VARIABLE} and set the variable in the environment"
+            )
+    return problems
+
+
+def _secret_fields(model: BaseModel, prefix: KeyPath):
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        path = (*prefix, name)
+        if isinstance(value, SecretStr):
+            yield path, value
+        elif isinstance(value, BaseModel):
+            yield from _secret_fields(value, path)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(item, BaseModel):
+                    yield from _secret_fields(item, (*path, str(key)))

@@ -1,0 +1,165 @@
+"""Typed configuration objects: the shape that ``conf/**/*.yml`` must have.
+
+Every section forbids unknown keys, so a misspelled key fails at start instead of being
+silently ignored. Secrets are ``SecretStr``: they print as ``**********`` and the loader
+refuses them unless they come from an environment variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+Scalar = str | int | float | bool
+LogLevel = Literal["ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF"]
+
+
+class Section(BaseModel):
+    """A configuration section: immutable, unknown keys refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SparkSettings(Section):
+    """How the SparkSession is built (``spark:`` in ``spark.yml``)."""
+
+    master: str | None = Field(
+        default=None,
+        description="Spark master URL; null keeps the master of the platform or of spark-submit.",
+    )
+    app_name: str = "lakehouse"
+    jars: Literal["local", "packages", "provided"] = Field(
+        default="local",
+        description=(
+            "Where the JVM libraries come from: `local` = the files `make setup` resolved into "
+            "jars/lib; `packages` = Maven coordinates resolved by Spark at start; `provided` = the "
+            "platform has them (Fabric, Databricks, Synapse)."
+        ),
+    )
+    log_level: LogLevel = "WARN"
+    config: dict[str, Scalar] = Field(default_factory=dict, description="Extra Spark properties.")
+
+
+class AzureAuthSettings(Section):
+    """OAuth for ``abfss://`` storage: a service principal, a managed identity, or the platform's own.
+
+    ``platform`` sets nothing: the runtime (a Fabric or Databricks session) already holds a token.
+    """
+
+    method: Literal["service_principal", "managed_identity", "platform"]
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    msi_endpoint: str | None = Field(default=None, description="Managed identity token endpoint.")
+
+
+class OneLakeSettings(Section):
+    """A Microsoft Fabric lakehouse in OneLake."""
+
+    workspace: str = Field(description="Workspace name or id.")
+    lakehouse: str = Field(description="Lakehouse name or id.")
+    host: str = "onelake.dfs.fabric.microsoft.com"
+
+
+class AdlsSettings(Section):
+    """A folder of an ADLS Gen2 container."""
+
+    account: str
+    container: str
+    path: str = ""
+    host_suffix: str = "dfs.core.windows.net"
+
+
+class StorageSettings(Section):
+    """Where the lakehouse lives (``storage:`` in ``storage.yml``)."""
+
+    kind: Literal["local", "onelake", "adls"] = "local"
+    root: str | None = Field(default=None, description="Local folder of the lakehouse (kind local).")
+    onelake: OneLakeSettings | None = None
+    adls: AdlsSettings | None = None
+    auth: AzureAuthSettings | None = None
+    layers: list[str] = Field(default_factory=lambda: ["bronze", "silver", "gold", "ops"])
+    catalog: Literal["register", "metastore"] = Field(
+        default="register",
+        description=(
+            "`register`: the session registers every Delta table under the root in Spark's catalog "
+            "at start (no metastore needed); `metastore`: the platform's catalog keeps them."
+        ),
+    )
+
+
+class JobSettings(Section):
+    """Defaults of one job's parameters (``jobs.<name>.params``); ``--param`` overrides them."""
+
+    params: dict[str, Scalar] = Field(default_factory=dict)
+
+
+class ClusterSettings(Section):
+    """The local standalone cluster that ``make cluster-up`` starts (``cluster:``)."""
+
+    host: str = "127.0.0.1"
+    master_port: int = Field(default=7077, ge=1, le=65535)
+    master_webui_port: int = Field(default=8080, ge=1, le=65535)
+    worker_webui_port: int = Field(default=8081, ge=1, le=65535)
+    worker_cores: int = Field(default=2, ge=1)
+    worker_memory: str = Field(default="4g", pattern=r"^\d+[kmgt]$")
+    state_dir: str = "data/cluster"
+    start_timeout_seconds: float = Field(default=90, gt=0)
+
+
+class LakehouseConfig(Section):
+    """The whole configuration of one environment."""
+
+    env: str
+    project_dir: Path
+    spark: SparkSettings = Field(default_factory=SparkSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    jobs: dict[str, JobSettings] = Field(default_factory=dict)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+
+    def resolve_path(self, path: str) -> Path:
+        """Resolve a configured path; relative paths are relative to the project folder."""
+        candidate = Path(path).expanduser()
+        return candidate if candidate.is_absolute() else (self.project_dir / candidate).resolve()
+
+    def secret_values(self) -> list[str]:
+        """The non-empty secrets of this configuration, so that messages can be scrubbed of them."""
+        return [
+            secret.get_secret_value()
+            for secret in (self.storage.auth.client_secret if self.storage.auth else None,)
+            if secret is not None and secret.get_secret_value()
+        ]
+
+    def check(self) -> list[tuple[tuple[str, ...], str]]:
+        """Cross-key rules that a single field's type cannot express.
+
+        Returns:
+            ``(key path, message)`` for each broken rule; empty when the configuration holds.
+        """
+        problems: list[tuple[tuple[str, ...], str]] = []
+        storage = self.storage
+        required_section = {"local": "root", "onelake": "onelake", "adls": "adls"}[storage.kind]
+        if getattr(storage, required_section) in (None, ""):
+            problems.append(
+                (("storage", required_section), f"required when storage.kind is {storage.kind!r}")
+            )
+        if storage.kind != "local" and storage.auth is None:
+            problems.append((("storage", "auth"), f"required when storage.kind is {storage.kind!r}"))
+        auth = storage.auth
+        if auth is not None and auth.method == "service_principal":
+            for key in ("tenant_id", "client_id", "client_secret"):
+                value = getattr(auth, key)
+                if isinstance(value, SecretStr):
+                    value = value.get_secret_value()
+                if not value:
+                    problems.append(
+                        (("storage", "auth", key), "required for the service_principal method, but empty: is its environment variable set?")
+                    )
+        for layer in storage.layers:
+            if not layer.isidentifier() or layer != layer.lower():
+                problems.append(
+                    (("storage", "layers"), f"layer {layer!r} must be a lower-case identifier")
+                )
+        return problems

@@ -1,0 +1,58 @@
+"""Typed errors of the lakehouse framework.
+
+Every failure a caller may want to handle has its own class, so that code catches
+``TableNotFoundError`` rather than parsing a message. Each message names the config file
+and key, table, column, job or file at fault and, where the fix is obvious, says it.
+"""
+
+from __future__ import annotations
+
+
+class LakehouseError(Exception):
+    """Base class of every error raised by the lakehouse framework."""
+
+
+class ConfigError(LakehouseError):
+    """The configuration under ``conf/`` is invalid.
+
+    Args:
+        problems: one line per problem, each ``<file>: <key.path>: <what is wrong>``.
+    """
+
+    def __init__(self, problems: list[str] | str):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        if len(self.problems) == 1:
+            message = self.problems[0]
+        else:
+            message = f"{len(self.problems)} configuration problems:\n" + "\n".join(
+                f"  - {problem}" for problem in self.problems
+            )
+        super().__init__(message)
+
+
+class UnknownEnvironmentError(ConfigError):
+    """The environment named by ``--env`` or ``LAKEHOUSE_ENV`` has no folder under ``conf/``."""
+
+
+class TableNameError(LakehouseError, ValueError):
+    """A table name is not of the form ``<layer>.<name>`` with a known layer."""
+
+
+class TableNotFoundError(LakehouseError):
+    """A table that a job reads does not exist at its location."""
+
+
+class JarsNotFoundError(LakehouseError):
+    """The JVM libraries (Delta, SynapseML, hadoop-azure) are missing from the session."""
+
+
+class JobNotFoundError(LakehouseError):
+    """No job is registered under the requested name."""
+
+
+class JobParameterError(LakehouseError, ValueError):
+    """A ``--param`` value or a job's configured parameter is unknown or of the wrong type."""
+
+
+class ClusterError(LakehouseError):
+    """The local standalone Spark cluster could not be started, reached or stopped."""

@@ -1,0 +1,1 @@
+"""The framework's own jobs; each has a thin ``spark-submit`` entry point in the top-level ``jobs/``."""

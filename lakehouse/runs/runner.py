@@ -1,0 +1,180 @@
+"""Run one job: build its parameters and session, run it, record the run in ``ops.job_runs``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import socket
+import sys
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+
+from pyspark.sql import SparkSession
+
+from lakehouse import __version__
+from lakehouse.config import LakehouseConfig, load_config
+from lakehouse.config.model import JobSettings
+from lakehouse.errors import JobParameterError, LakehouseError
+from lakehouse.io.delta_store import DeltaStore
+from lakehouse.log import configure_logging, scrub
+from lakehouse.runs.context import JobContext
+from lakehouse.runs.job import build_params, find_job, params_as_strings
+from lakehouse.runs.records import FAILED, JOB_RUNS_TABLE, SUCCEEDED, JobRun
+from lakehouse.spark.session import build_session
+from lakehouse.storage.layout import StorageLayout
+
+log = logging.getLogger(__name__)
+
+
+class JobFailedError(LakehouseError):
+    """A job raised; the run was recorded as failed. ``run`` is the record, ``__cause__`` the error."""
+
+    def __init__(self, run: JobRun):
+        self.run = run
+        super().__init__(f"job {run.job} failed (run {run.run_id}): {run.error_class}: {run.error_message}")
+
+
+def run_job(
+    name: str,
+    config: LakehouseConfig,
+    params: Mapping[str, str] | None = None,
+    spark: SparkSession | None = None,
+) -> JobRun:
+    """Run one job and record it in ``ops.job_runs``.
+
+    Args:
+        name: the registered job name.
+        config: the environment's configuration.
+        params: ``--param`` overrides (strings) of the job's configured parameters.
+        spark: a session to reuse (a pipeline shares one); built from ``config`` when None.
+
+    Returns:
+        The recorded run (status ``succeeded``).
+
+    Raises:
+        JobNotFoundError, JobParameterError: before anything runs or is recorded.
+        JobFailedError: the job raised; the failure is recorded, the cause is chained.
+    """
+    job_class = find_job(name)
+    job_params = build_params(job_class, config.jobs.get(name, JobSettings()).params, params or {})
+    spark = spark or build_session(config, app_name=f"lakehouse {name}")
+    layout = StorageLayout.from_config(config)
+    run_id = str(uuid.uuid4())
+    rows_written: dict[str, int] = {}
+
+    def count_rows(table: str, rows: int) -> None:
+        rows_written[table] = rows_written.get(table, 0) + rows
+
+    context = JobContext(
+        spark=spark,
+        config=config,
+        layout=layout,
+        tables=DeltaStore(spark, layout, {"run_id": run_id, "job": name}, on_write=count_rows),
+        params=job_params,
+        run_id=run_id,
+        job=name,
+        log=logging.getLogger(f"lakehouse.jobs.{name}"),
+        rows_written=rows_written,
+    )
+    log.info("job %s: run %s started on %s (env %s)", name, run_id, spark.sparkContext.master, config.env)
+    started_at = dt.datetime.now(dt.UTC)
+    clock = time.perf_counter()
+    failure: BaseException | None = None
+    try:
+        job_class().run(context)
+    except Exception as error:
+        failure = error
+    record = JobRun(
+        run_id=run_id,
+        job=name,
+        env=config.env,
+        params=params_as_strings(job_params),
+        status=FAILED if failure else SUCCEEDED,
+        started_at=started_at,
+        ended_at=dt.datetime.now(dt.UTC),
+        duration_seconds=round(time.perf_counter() - clock, 3),
+        rows_written=dict(rows_written),
+        error_class=type(failure).__name__ if failure else None,
+        error_message=scrub(str(failure), config.secret_values()) if failure else None,
+        spark_master=spark.sparkContext.master,
+        spark_app_id=spark.sparkContext.applicationId,
+        lakehouse_version=__version__,
+        host=socket.gethostname(),
+    )
+    try:
+        record_run(spark, layout, record)
+    except Exception:
+        log.exception("job %s: could not record run %s in %s", name, run_id, JOB_RUNS_TABLE)
+        if failure is None:
+            raise
+    if failure is not None:
+        raise JobFailedError(record) from failure
+    log.info(
+        "job %s: run %s succeeded in %.1f s; rows written: %s",
+        name, run_id, record.duration_seconds, rows_written or "none",
+    )
+    return record
+
+
+def record_run(spark: SparkSession, layout: StorageLayout, run: JobRun) -> None:
+    """Append one run's row to ``ops.job_runs``."""
+    store = DeltaStore(spark, layout, {"run_id": run.run_id, "job": run.job, "writer": "job_runs"})
+    store.append(JOB_RUNS_TABLE, run.to_frame(spark))
+
+
+def parse_params(pairs: Sequence[str]) -> dict[str, str]:
+    """Turn ``["rows=10", "table=bronze.x"]`` into a dict.
+
+    Raises:
+        JobParameterError: an item is not ``key=value``.
+    """
+    params = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or not key.strip():
+            raise JobParameterError(f"--param {pair!r}: expected key=value")
+        params[key.strip()] = value
+    return params
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options shared by ``lakehouse run`` and every ``jobs/<name>.py``."""
+    parser.add_argument("--env", help="configuration environment (default: $LAKEHOUSE_ENV or local)")
+    parser.add_argument("--conf-dir", help="configuration folder (default: $LAKEHOUSE_CONF_DIR or ./conf)")
+    parser.add_argument(
+        "--param", action="append", default=[], metavar="KEY=VALUE", help="job parameter (repeatable)"
+    )
+
+
+def execute(name: str, env: str | None, conf_dir: str | None, pairs: Sequence[str]) -> int:
+    """Run a job from the command line; print the outcome and return the process exit code."""
+    spark = None
+    try:
+        config = load_config(env, conf_dir)
+        spark = build_session(config, app_name=f"lakehouse {name}")
+        record = run_job(name, config, parse_params(pairs), spark)
+    except JobFailedError as error:
+        print(f"FAILED {error}", file=sys.stderr)
+        return 1
+    except LakehouseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        if spark is not None:
+            spark.stop()
+    layout = StorageLayout.from_config(config)
+    print(f"job {name} succeeded: run {record.run_id}, {record.duration_seconds:.1f} s")
+    for table, rows in sorted(record.rows_written.items()):
+        print(f"  {table}: {rows} rows -> {layout.table(table).location}")
+    return 0
+
+
+def main(name: str, argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``jobs/<name>.py``: ``spark-submit jobs/<name>.py --env local --param k=v``."""
+    configure_logging()
+    parser = argparse.ArgumentParser(prog=f"jobs/{name}.py", description=f"Run the lakehouse job {name}.")
+    add_run_arguments(parser)
+    args = parser.parse_args(argv)
+    return execute(name, args.env, args.conf_dir, args.param)
