@@ -173,7 +173,7 @@ def missing_jvm_classes(spark, classes: dict[str, str] | None = None) -> dict[st
     return missing
 
 
-def _main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lakehouse.spark.jars", description=__doc__)
     parser.add_argument("command", choices=["resolve", "list", "coordinates"])
     parser.add_argument("--project-dir", type=Path, default=Path(os.getcwd()))
@@ -195,4 +195,4 @@ def _main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_main())
+    sys.exit(main())

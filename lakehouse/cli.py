@@ -1,0 +1,144 @@
+"""The ``lakehouse`` command: run jobs, list tables and jobs, show configuration, run a local cluster."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import yaml
+
+from lakehouse import __version__
+from lakehouse.errors import LakehouseError
+from lakehouse.log import configure_logging
+from lakehouse.runs.runner import add_run_arguments, execute
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``lakehouse`` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    configure_logging()
+    try:
+        return args.handler(args)
+    except LakehouseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lakehouse", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"lakehouse {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    run = commands.add_parser("run", help="run one job and record it in ops.job_runs")
+    run.add_argument("job", help="job name (see `lakehouse jobs`)")
+    add_run_arguments(run)
+    run.set_defaults(handler=lambda args: execute(args.job, args.env, args.conf_dir, args.param))
+
+    jobs = commands.add_parser("jobs", help="list the registered jobs")
+    jobs.set_defaults(handler=_list_jobs)
+
+    tables = commands.add_parser("tables", help="list the lakehouse's tables by layer, with rows and versions")
+    _add_env_arguments(tables)
+    tables.add_argument("--layer", action="append", help="only this layer (repeatable)")
+    tables.set_defaults(handler=_list_tables)
+
+    config = commands.add_parser("config", help="print the resolved configuration (secrets masked)")
+    _add_env_arguments(config)
+    config.set_defaults(handler=_show_config)
+
+    cluster = commands.add_parser("cluster", help="start, stop or inspect the local standalone cluster")
+    cluster.add_argument("action", choices=["up", "down", "status"])
+    _add_env_arguments(cluster)
+    cluster.set_defaults(handler=_cluster)
+
+    jars = commands.add_parser("jars", help="resolve or list the JVM jars (Delta, SynapseML, hadoop-azure)")
+    jars.add_argument("action", choices=["resolve", "list", "coordinates"])
+    jars.set_defaults(handler=_jars)
+    return parser
+
+
+def _add_env_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--env", help="configuration environment (default: $LAKEHOUSE_ENV or local)")
+    parser.add_argument("--conf-dir", help="configuration folder (default: $LAKEHOUSE_CONF_DIR or ./conf)")
+
+
+def _list_jobs(args: argparse.Namespace) -> int:
+    from lakehouse.runs.job import available_jobs, find_job
+
+    names = sorted(available_jobs())
+    width = max((len(name) for name in names), default=0)
+    for name in names:
+        print(f"{name:<{width}}  {find_job(name).summary}")
+    return 0
+
+
+def _list_tables(args: argparse.Namespace) -> int:
+    from lakehouse.config import load_config
+    from lakehouse.io.delta_store import DeltaStore
+    from lakehouse.spark.session import build_session
+    from lakehouse.storage.layout import StorageLayout
+
+    config = load_config(args.env, args.conf_dir)
+    spark = build_session(config, app_name="lakehouse tables")
+    try:
+        layout = StorageLayout.from_config(config)
+        summaries = DeltaStore(spark, layout).summaries(args.layer)
+    finally:
+        spark.stop()
+    print(f"lakehouse {layout.root} (env {config.env})")
+    if not summaries:
+        print("no tables yet; run a job, e.g. `lakehouse run hello`")
+        return 0
+    rows = [("layer", "table", "rows", "version", "location")]
+    rows += [(s.layer, s.table, str(s.rows), str(s.version), s.location) for s in summaries]
+    print(_format_table(rows))
+    return 0
+
+
+def _show_config(args: argparse.Namespace) -> int:
+    from lakehouse.config import load_config
+
+    config = load_config(args.env, args.conf_dir)
+    # SecretStr dumps as '**********' in json mode, so nothing secret is printed
+    print(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), end="")
+    return 0
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    from lakehouse.cluster.standalone import StandaloneCluster
+    from lakehouse.config import load_config
+
+    config = load_config(args.env, args.conf_dir)
+    cluster = StandaloneCluster(config.cluster, config.resolve_path(config.cluster.state_dir))
+    if args.action == "up":
+        cluster.start()
+        print(f"Spark standalone cluster up: {cluster.master_url} (web UI {cluster.master_webui}); "
+              f"run jobs on it with --env cluster")
+    elif args.action == "down":
+        stopped = cluster.stop()
+        print("stopped " + (", ".join(f"{p.role} (pid {p.pid})" for p in stopped) or "nothing: no daemon ran"))
+    else:
+        for process in cluster.status():
+            state = f"running, pid {process.pid}" if process.running else "stopped"
+            print(f"{process.role}: {state}; log {process.log_file}")
+        print(f"alive workers: {cluster.alive_workers()} ({cluster.master_url})")
+    return 0
+
+
+def _jars(args: argparse.Namespace) -> int:
+    from lakehouse.spark import jars
+
+    return jars.main([args.action])
+
+
+def _format_table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
