@@ -1,0 +1,117 @@
+import dataclasses
+
+import pytest
+
+from lakehouse.errors import JobNotFoundError, JobParameterError, TableNameError
+from lakehouse.io.delta_store import DeltaStore
+from lakehouse.runs.job import build_params, find_job, params_as_strings
+from lakehouse.runs.records import JOB_RUNS_TABLE
+from lakehouse.runs.runner import JobFailedError, parse_params, run_job
+from lakehouse.storage.layout import StorageLayout
+
+
+def job_runs(spark, config):
+    return DeltaStore(spark, StorageLayout.from_config(config)).read(JOB_RUNS_TABLE)
+
+
+def test_a_successful_run_is_recorded_with_rows_written(spark, lakehouse_config, clean_catalog):
+    record = run_job("hello", lakehouse_config, {"rows": "25"}, spark)
+
+    assert record.succeeded
+    row = job_runs(spark, lakehouse_config).where(f"run_id = '{record.run_id}'").collect()
+    assert len(row) == 1
+    row = row[0]
+    assert (row.job, row.env, row.status) == ("hello", "local", "succeeded")
+    assert row.params == {"rows": "25", "table": "bronze.hello"}
+    assert row.rows_written == {"bronze.hello": 25}
+    assert row.error_class is None and row.error_message is None
+    assert row.ended_at >= row.started_at and row.duration_seconds > 0
+    assert row.spark_master == spark.sparkContext.master
+    assert spark.table("bronze.hello").count() == 25
+
+
+def test_a_failed_run_is_recorded_and_raises_with_its_cause(spark, lakehouse_config, clean_catalog):
+    with pytest.raises(JobFailedError) as raised:
+        run_job("hello", lakehouse_config, {"table": "nowhere.numbers"}, spark)
+
+    assert isinstance(raised.value.__cause__, TableNameError)
+    run = raised.value.run
+    row = job_runs(spark, lakehouse_config).where(f"run_id = '{run.run_id}'").first()
+    assert row.status == "failed"
+    assert row.error_class == "TableNameError"
+    assert "nowhere" in row.error_message
+    assert row.rows_written == {}
+
+
+def test_each_run_appends_one_row_and_a_rerun_does_not_duplicate_data(spark, lakehouse_config, clean_catalog):
+    first = run_job("hello", lakehouse_config, {"rows": "10"}, spark)
+    second = run_job("hello", lakehouse_config, {"rows": "10"}, spark)
+
+    runs = job_runs(spark, lakehouse_config)
+    assert {row.run_id for row in runs.collect()} == {first.run_id, second.run_id}
+    assert spark.table("bronze.hello").count() == 10
+
+
+def test_commits_carry_the_run_id(spark, lakehouse_config, clean_catalog):
+    record = run_job("hello", lakehouse_config, {"rows": "3"}, spark)
+
+    location = StorageLayout.from_config(lakehouse_config).table("bronze.hello").location
+    metadata = spark.sql(f"DESCRIBE HISTORY delta.`{location}`").first()["userMetadata"]
+    assert record.run_id in metadata
+
+
+def test_an_unknown_job_is_refused_before_anything_runs(lakehouse_config):
+    with pytest.raises(JobNotFoundError, match="no job named 'helo'.*hello"):
+        run_job("helo", lakehouse_config)
+
+
+def test_parameters_come_from_config_then_command_line():
+    job = find_job("hello")
+    params = build_params(job, {"rows": 5}, {"table": "silver.numbers"})
+    assert (params.rows, params.table) == (5, "silver.numbers")
+    assert build_params(job, {"rows": 5}, {"rows": "7"}).rows == 7
+    assert params_as_strings(params) == {"rows": "5", "table": "silver.numbers"}
+
+
+def test_bad_parameters_name_the_job_and_parameter():
+    job = find_job("hello")
+    with pytest.raises(JobParameterError, match=r"job hello: unknown parameter 'row'.*rows, table"):
+        build_params(job, {}, {"row": "5"})
+    with pytest.raises(JobParameterError, match=r"rows='many' \(from --param\)"):
+        build_params(job, {}, {"rows": "many"})
+    with pytest.raises(JobParameterError, match=r"conf jobs.hello.params"):
+        build_params(job, {"rows": 2.5}, {})
+
+
+def test_parameter_types_convert_from_strings():
+    import datetime as dt
+
+    from lakehouse.runs.job import Job
+
+    @dataclasses.dataclass(frozen=True)
+    class Params:
+        day: dt.date
+        ratio: float = 0.5
+        full: bool = False
+        limit: int | None = None
+
+    class Typed(Job):
+        name = "typed"
+        summary = "test job"
+
+        def run(self, context):
+            raise NotImplementedError
+
+    Typed.Params = Params
+    params = build_params(Typed, {}, {"day": "2026-11-25", "ratio": "0.25", "full": "yes", "limit": "none"})
+    assert params == Params(dt.date(2026, 11, 25), 0.25, True, None)
+    with pytest.raises(JobParameterError, match="missing 1 required positional argument: 'day'"):
+        build_params(Typed, {}, {})
+    with pytest.raises(JobParameterError, match="expected a boolean"):
+        build_params(Typed, {}, {"day": "2026-11-25", "full": "maybe"})
+
+
+def test_param_pairs_must_be_key_value():
+    assert parse_params(["rows=1", "table=a=b"]) == {"rows": "1", "table": "a=b"}
+    with pytest.raises(JobParameterError, match="expected key=value"):
+        parse_params(["rows"])
