@@ -71,21 +71,22 @@ class StandaloneCluster:
         if not self._process("master").running:
             self._refuse_taken_port(settings.master_port, "cluster.master_port")
             self._refuse_taken_port(settings.master_webui_port, "cluster.master_webui_port")
-            self._spawn(
+            master = self._spawn(
                 "master",
                 [MASTER_CLASS, "--host", settings.host, "--port", str(settings.master_port),
                  "--webui-port", str(settings.master_webui_port)],
             )
-            self._wait(lambda: _port_open(settings.host, settings.master_port), "master", "accept connections")
+            self._wait(lambda: _port_open(settings.host, settings.master_port), master, "master", "accept connections")
+        worker = None
         if not self._process("worker").running:
             self._refuse_taken_port(settings.worker_webui_port, "cluster.worker_webui_port")
-            self._spawn(
+            worker = self._spawn(
                 "worker",
                 [WORKER_CLASS, self.master_url, "--host", settings.host, "--cores", str(settings.worker_cores),
                  "--memory", settings.worker_memory, "--webui-port", str(settings.worker_webui_port),
                  "--work-dir", str((self.state_dir / "work").resolve())],
             )
-        self._wait(lambda: self.alive_workers() >= 1, "worker", "register with the master")
+        self._wait(lambda: self.alive_workers() >= 1, worker, "worker", "register with the master")
 
     def stop(self) -> list[ClusterProcess]:
         """Stop the worker, then the master (SIGTERM, then SIGKILL after 20 s).
@@ -103,6 +104,7 @@ class StandaloneCluster:
                     time.sleep(0.2)
                 if _alive(process.pid):
                     os.kill(process.pid, signal.SIGKILL)
+                _reap(process.pid)
                 stopped.append(process)
             self._pid_file(role).unlink(missing_ok=True)
         return stopped
@@ -119,7 +121,7 @@ class StandaloneCluster:
         except (OSError, ValueError):
             return 0
 
-    def _spawn(self, role: str, arguments: list[str]) -> None:
+    def _spawn(self, role: str, arguments: list[str]) -> subprocess.Popen:
         spark_class = spark_home() / "bin" / "spark-class"
         environment = {**os.environ, "SPARK_HOME": str(spark_home())}
         log_file = self._log_file(role)
@@ -130,13 +132,16 @@ class StandaloneCluster:
                 stdin=subprocess.DEVNULL, env=environment, start_new_session=True,
             )
         self._pid_file(role).write_text(str(process.pid))
+        return process
 
-    def _wait(self, ready, role: str, what: str) -> None:
+    def _wait(self, ready, process: subprocess.Popen | None, role: str, what: str) -> None:
+        """Poll ``ready`` until it holds; fail early if the daemon we just started exits."""
         deadline = time.monotonic() + self.settings.start_timeout_seconds
         while time.monotonic() < deadline:
             if ready():
                 return
-            if not self._process(role).running:
+            exited = process.poll() is not None if process is not None else not self._process(role).running
+            if exited:
                 raise ClusterError(f"the Spark {role} exited during start-up; its log ends:\n{self._tail(role)}")
             time.sleep(0.5)
         raise ClusterError(
@@ -195,6 +200,17 @@ def _alive(pid: int) -> bool:
             return stat.read().split(") ", 1)[1][:1] != "Z"
     except OSError:
         return True
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status when this process started the daemon, so no zombie stays behind."""
+    for _ in range(50):
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return
+        except ChildProcessError:  # not our child: its own parent reaps it
+            return
+        time.sleep(0.1)
 
 
 def _command_line(pid: int) -> str:

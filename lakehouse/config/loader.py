@@ -232,16 +232,19 @@ def _interpolate(
     if not isinstance(node, str) or "$" not in node:
         return node
 
+    # A value counts as "from the environment" (the only place a secret may come from) when
+    # it is one reference, nothing around it, whose value the environment really supplied.
+    whole_reference = _REFERENCE.fullmatch(node.strip()) is not None and node.strip() != "$${"
+
     def substitute(match: re.Match[str]) -> str:
         if match.group(0) == "$${":
             return "${"
         name, operator, default = match.group(1), match.group(2), match.group(3)
-        from_environment.add(path)
         value = environ.get(name)
-        if operator == ":-" and not value:
+        if (operator == ":-" and not value) or (operator == "-" and value is None):
             return default
-        if operator == "-" and value is None:
-            return default
+        if whole_reference:
+            from_environment.add(path)
         if value is None:
             problems.append(
                 f"{_locate(origins, path)}: {'.'.join(path)}: environment variable {name} is not set "
@@ -265,7 +268,7 @@ def _locate(origins: dict[KeyPath, str], path: KeyPath | tuple[Any, ...]) -> str
 def _describe_validation_errors(
     error: ValidationError, tree: dict[str, Any], origins: dict[KeyPath, str]
 ) -> list[str]:
-    problems = []
+    problems: dict[str, list[str]] = {}
     for item in error.errors():
         loc = tuple(str(part) for part in item["loc"] if not _is_union_branch(part))
         key = ".".join(loc)
@@ -276,10 +279,25 @@ def _describe_validation_errors(
             message = f"unknown key; {suggestion}expected one of: {', '.join(allowed)}"
         elif item["type"] == "missing":
             message = "required key is missing"
+        elif _is_secret(loc):
+            message = f"{item['msg']} (value not shown: it is a secret)"
         else:
             message = f"{item['msg']} (got {_short(item.get('input'))})"
-        problems.append(f"{_locate(origins, loc)}: {key}: {message}")
-    return problems
+        # a union (e.g. spark.config values) reports once per type it tried: say it once
+        problems.setdefault(f"{_locate(origins, loc)}: {key}", []).append(message)
+    return [f"{where}: {' / '.join(dict.fromkeys(messages))}" for where, messages in problems.items()]
+
+
+def _is_secret(loc: KeyPath) -> bool:
+    model: type[BaseModel] | None = LakehouseConfig
+    for part in loc:
+        field = model.model_fields.get(part) if model is not None else None
+        if field is None:
+            return False
+        if "SecretStr" in repr(field.annotation):
+            return True
+        model = _model_in(field.annotation)
+    return False
 
 
 def _is_union_branch(part: Any) -> bool:

@@ -157,6 +157,15 @@ class LakehouseConfig(Section):
                     problems.append(
                         (("storage", "auth", key), "required for the service_principal method, but empty: is its environment variable set?")
                     )
+        for section, keys in (("onelake", ("workspace", "lakehouse")), ("adls", ("account", "container"))):
+            values = getattr(storage, section)
+            for key in keys if values is not None else ():
+                value = getattr(values, key)
+                if value and any(character in value for character in "@/?# "):
+                    problems.append(
+                        (("storage", section, key), f"{value!r} cannot be part of an abfss:// location "
+                         "(it contains @ / ? # or a space)")
+                    )
         for layer in storage.layers:
             if not layer.isidentifier() or layer != layer.lower():
                 problems.append(

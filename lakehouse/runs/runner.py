@@ -153,8 +153,12 @@ def execute(name: str, env: str | None, conf_dir: str | None, pairs: Sequence[st
     spark = None
     try:
         config = load_config(env, conf_dir)
+        params = parse_params(pairs)
+        # refuse an unknown job or a bad parameter before paying for a Spark start
+        job_class = find_job(name)
+        build_params(job_class, config.jobs.get(name, JobSettings()).params, params)
         spark = build_session(config, app_name=f"lakehouse {name}")
-        record = run_job(name, config, parse_params(pairs), spark)
+        record = run_job(name, config, params, spark)
     except JobFailedError as error:
         print(f"FAILED {error}", file=sys.stderr)
         return 1

@@ -269,11 +269,6 @@ def test_secret_written_in_file_is_refused_without_echoing_it(tmp_path):
     assert "hunter2" not in str(error)
 
 
-@pytest.mark.xfail(
-    reason="loader.py _interpolate marks a key as from the environment before knowing whether the "
-    "default was used, so a literal default secret in the file is accepted",
-    strict=True,
-)
 def test_secret_written_as_default_of_a_variable_is_refused(tmp_path):
     conf = write_conf(
         tmp_path, {"local/storage.yml": SECRET_IN_FILE.format(secret="${AZURE_CLIENT_SECRET:-hunter2}")}
@@ -284,10 +279,6 @@ def test_secret_written_as_default_of_a_variable_is_refused(tmp_path):
     assert "storage.auth.client_secret: secrets may not be written" in str(error)
 
 
-@pytest.mark.xfail(
-    reason="loader.py _describe_validation_errors appends '(got <input>)' even for a SecretStr field",
-    strict=True,
-)
 def test_secret_of_the_wrong_type_is_not_echoed(tmp_path):
     conf = write_conf(tmp_path, {"local/storage.yml": SECRET_IN_FILE.format(secret="20240601")})
 
