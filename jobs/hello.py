@@ -1,6 +1,6 @@
 """spark-submit entry point of the `hello` job.
 
-    spark-submit jobs/hello.py --env local [--param rows=1000]
+spark-submit jobs/hello.py --env local [--param rows=1000]
 """
 
 import sys

@@ -39,7 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     jobs = commands.add_parser("jobs", help="list the registered jobs")
     jobs.set_defaults(handler=_list_jobs)
 
-    tables = commands.add_parser("tables", help="list the lakehouse's tables by layer, with rows and versions")
+    tables = commands.add_parser(
+        "tables", help="list the lakehouse's tables by layer, with rows and versions"
+    )
     _add_env_arguments(tables)
     tables.add_argument("--layer", action="append", help="only this layer (repeatable)")
     tables.set_defaults(handler=_list_tables)
@@ -114,11 +116,15 @@ def _cluster(args: argparse.Namespace) -> int:
     cluster = StandaloneCluster(config.cluster, config.resolve_path(config.cluster.state_dir))
     if args.action == "up":
         cluster.start()
-        print(f"Spark standalone cluster up: {cluster.master_url} (web UI {cluster.master_webui}); "
-              f"run jobs on it with --env cluster")
+        print(
+            f"Spark standalone cluster up: {cluster.master_url} (web UI {cluster.master_webui}); "
+            f"run jobs on it with --env cluster"
+        )
     elif args.action == "down":
         stopped = cluster.stop()
-        print("stopped " + (", ".join(f"{p.role} (pid {p.pid})" for p in stopped) or "nothing: no daemon ran"))
+        print(
+            "stopped " + (", ".join(f"{p.role} (pid {p.pid})" for p in stopped) or "nothing: no daemon ran")
+        )
     else:
         for process in cluster.status():
             state = f"running, pid {process.pid}" if process.running else "stopped"
@@ -135,7 +141,9 @@ def _jars(args: argparse.Namespace) -> int:
 
 def _format_table(rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
 

@@ -10,7 +10,7 @@ import pytest
 # pandas-on-Spark (imported by pyspark.testing) asks for this before any session starts
 os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
 
-from lakehouse.config import LakehouseConfig, load_config  # noqa: E402
+from lakehouse.config import LakehouseConfig, load_config
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 CONF_DIR = PROJECT_DIR / "conf"

@@ -218,7 +218,7 @@ def test_healthchecks_of_cluster_services(services):
     for name in ("spark-master", *WORKERS):
         test = (services[name].get("healthcheck") or {}).get("test")
         assert test and test[0] in ("CMD", "CMD-SHELL"), f"{name} has no healthcheck"
-    for name in WORKERS + ("runner",):
+    for name in (*WORKERS, "runner"):
         conditions = services[name].get("depends_on") or {}
         assert isinstance(conditions, dict), f"{name} should wait for health, not just start order"
         assert conditions["spark-master"].get("condition") == "service_healthy"
@@ -246,7 +246,10 @@ def test_docker_compose_config_accepts_the_file():
         pytest.skip(f"the `docker compose` plugin is not installed ({''.join(reason)})")
     result = subprocess.run(
         ["docker", "compose", "-f", str(COMPOSE_FILE), "config"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     if result.returncode != 0 and "Cannot connect to the Docker daemon" in result.stderr:
         pytest.skip(f"`docker compose config` needs a Docker engine here: {result.stderr.strip()}")
@@ -273,8 +276,11 @@ def test_dockerfile_python_is_the_venv_python(instructions):
 
 
 def test_dockerfile_installs_java_17(instructions):
-    installs = " ".join(arguments for keyword, arguments in instructions
-                        if keyword == "RUN" and "apt-get install" in arguments)
+    installs = " ".join(
+        arguments
+        for keyword, arguments in instructions
+        if keyword == "RUN" and "apt-get install" in arguments
+    )
     java_packages = re.findall(r"\bopenjdk-(\d+)-jre(?:-headless)?\b", installs)
     assert java_packages, "the Dockerfile installs no openjdk package"
     assert set(java_packages) == {"17"}, f"Java must be OpenJDK 17, found openjdk-{java_packages}"
@@ -290,19 +296,26 @@ def test_dockerfile_takes_pyspark_from_the_repository_pins(instructions):
     )
     copied = " ".join(arguments for keyword, arguments in instructions if keyword in ("COPY", "ADD"))
     assert "requirements.lock" in copied.split() and "pyproject.toml" in copied.split()
-    pip_installs = [arguments for keyword, arguments in instructions
-                    if keyword == "RUN" and re.search(r"\bpip3? install\b", arguments)]
+    pip_installs = [
+        arguments
+        for keyword, arguments in instructions
+        if keyword == "RUN" and re.search(r"\bpip3? install\b", arguments)
+    ]
     assert pip_installs, "the Dockerfile runs no pip install"
-    assert all(re.search(r"(?:-c|--constraint|-r|--requirement)\s+requirements\.lock", run)
-               for run in pip_installs), "every pip install must be constrained by requirements.lock"
+    assert all(
+        re.search(r"(?:-c|--constraint|-r|--requirement)\s+requirements\.lock", run) for run in pip_installs
+    ), "every pip install must be constrained by requirements.lock"
     assert any(re.search(r"\binstall\b.*\s(?:-e\s+)?\.(?:\s|$)", run) for run in pip_installs), (
         "the Dockerfile never installs the project (pyproject.toml) itself"
     )
 
 
 def test_pyproject_pins_the_venv_pyspark(pyproject):
-    pins = [dependency for dependency in pyproject["project"]["dependencies"]
-            if re.match(r"^pyspark\s*==", dependency, re.IGNORECASE)]
+    pins = [
+        dependency
+        for dependency in pyproject["project"]["dependencies"]
+        if re.match(r"^pyspark\s*==", dependency, re.IGNORECASE)
+    ]
     assert pins, "pyproject.toml does not pin pyspark== in [project].dependencies"
     assert pins == [f"pyspark=={pyspark.__version__}"], (
         f"pyproject pins {pins} but the venv has pyspark {pyspark.__version__}"
@@ -311,8 +324,9 @@ def test_pyproject_pins_the_venv_pyspark(pyproject):
 
 def test_lock_pins_the_venv_pyspark():
     assert LOCK_FILE.is_file(), "requirements.lock, which the Dockerfile installs from, is missing"
-    pins = re.findall(r"^pyspark==([^\s;\\#]+)", LOCK_FILE.read_text(encoding="utf-8"),
-                      re.IGNORECASE | re.MULTILINE)
+    pins = re.findall(
+        r"^pyspark==([^\s;\\#]+)", LOCK_FILE.read_text(encoding="utf-8"), re.IGNORECASE | re.MULTILINE
+    )
     assert pins == [pyspark.__version__], (
         f"requirements.lock pins pyspark {pins}, the venv has {pyspark.__version__}"
     )

@@ -27,7 +27,9 @@ def test_every_registered_job_has_a_spark_submit_entry_point_and_back():
 
 @pytest.mark.slow
 def test_spark_submit_runs_a_job_on_the_local_env(tmp_path, spark):
-    result = launch([str(BIN / "spark-submit"), "jobs/hello.py", "--env", "local", "--param", "rows=12"], tmp_path)
+    result = launch(
+        [str(BIN / "spark-submit"), "jobs/hello.py", "--env", "local", "--param", "rows=12"], tmp_path
+    )
 
     assert result.returncode == 0, result.stderr[-4000:]
     assert f"bronze.hello: 12 rows -> {tmp_path}/tables/bronze/hello" in result.stdout
@@ -36,7 +38,9 @@ def test_spark_submit_runs_a_job_on_the_local_env(tmp_path, spark):
 
 @pytest.mark.slow
 def test_lakehouse_run_exits_non_zero_on_failure_and_records_it(tmp_path, spark):
-    result = launch([str(BIN / "lakehouse"), "run", "hello", "--env", "local", "--param", "rows=-1"], tmp_path)
+    result = launch(
+        [str(BIN / "lakehouse"), "run", "hello", "--env", "local", "--param", "rows=-1"], tmp_path
+    )
 
     assert result.returncode == 1
     assert "FAILED job hello failed" in result.stderr
@@ -55,9 +59,15 @@ def test_a_bad_parameter_is_refused_before_spark_starts(tmp_path):
 
 def test_a_config_error_names_file_and_key(tmp_path):
     result = launch(
-        [str(BIN / "lakehouse"), "config", "--env", "adls"], tmp_path,
-        {"ADLS_ACCOUNT": "acct", "ADLS_CONTAINER": "lake", "AZURE_TENANT_ID": "t", "AZURE_CLIENT_ID": "c",
-         "AZURE_CLIENT_SECRET": ""},
+        [str(BIN / "lakehouse"), "config", "--env", "adls"],
+        tmp_path,
+        {
+            "ADLS_ACCOUNT": "acct",
+            "ADLS_CONTAINER": "lake",
+            "AZURE_TENANT_ID": "t",
+            "AZURE_CLIENT_ID": "c",
+            "AZURE_CLIENT_SECRET": "",
+        },
     )
 
     assert result.returncode == 2
@@ -67,9 +77,15 @@ def test_a_config_error_names_file_and_key(tmp_path):
 def test_config_command_masks_secrets(tmp_path):
     secret = "s3cr3t-value-never-printed"
     result = launch(
-        [str(BIN / "lakehouse"), "config", "--env", "adls"], tmp_path,
-        {"ADLS_ACCOUNT": "acct", "ADLS_CONTAINER": "lake", "AZURE_TENANT_ID": "t", "AZURE_CLIENT_ID": "c",
-         "AZURE_CLIENT_SECRET": secret},
+        [str(BIN / "lakehouse"), "config", "--env", "adls"],
+        tmp_path,
+        {
+            "ADLS_ACCOUNT": "acct",
+            "ADLS_CONTAINER": "lake",
+            "AZURE_TENANT_ID": "t",
+            "AZURE_CLIENT_ID": "c",
+            "AZURE_CLIENT_SECRET": secret,
+        },
     )
 
     assert result.returncode == 0, result.stderr

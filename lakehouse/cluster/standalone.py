@@ -73,18 +73,41 @@ class StandaloneCluster:
             self._refuse_taken_port(settings.master_webui_port, "cluster.master_webui_port")
             master = self._spawn(
                 "master",
-                [MASTER_CLASS, "--host", settings.host, "--port", str(settings.master_port),
-                 "--webui-port", str(settings.master_webui_port)],
+                [
+                    MASTER_CLASS,
+                    "--host",
+                    settings.host,
+                    "--port",
+                    str(settings.master_port),
+                    "--webui-port",
+                    str(settings.master_webui_port),
+                ],
             )
-            self._wait(lambda: _port_open(settings.host, settings.master_port), master, "master", "accept connections")
+            self._wait(
+                lambda: _port_open(settings.host, settings.master_port),
+                master,
+                "master",
+                "accept connections",
+            )
         worker = None
         if not self._process("worker").running:
             self._refuse_taken_port(settings.worker_webui_port, "cluster.worker_webui_port")
             worker = self._spawn(
                 "worker",
-                [WORKER_CLASS, self.master_url, "--host", settings.host, "--cores", str(settings.worker_cores),
-                 "--memory", settings.worker_memory, "--webui-port", str(settings.worker_webui_port),
-                 "--work-dir", str((self.state_dir / "work").resolve())],
+                [
+                    WORKER_CLASS,
+                    self.master_url,
+                    "--host",
+                    settings.host,
+                    "--cores",
+                    str(settings.worker_cores),
+                    "--memory",
+                    settings.worker_memory,
+                    "--webui-port",
+                    str(settings.worker_webui_port),
+                    "--work-dir",
+                    str((self.state_dir / "work").resolve()),
+                ],
             )
         self._wait(lambda: self.alive_workers() >= 1, worker, "worker", "register with the master")
 
@@ -128,8 +151,12 @@ class StandaloneCluster:
         with open(log_file, "ab") as log:
             # a session of its own: the daemon outlives `make cluster-up` and ignores its Ctrl-C
             process = subprocess.Popen(
-                [str(spark_class), *arguments], stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, env=environment, start_new_session=True,
+                [str(spark_class), *arguments],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=environment,
+                start_new_session=True,
             )
         self._pid_file(role).write_text(str(process.pid))
         return process
@@ -142,7 +169,9 @@ class StandaloneCluster:
                 return
             exited = process.poll() is not None if process is not None else not self._process(role).running
             if exited:
-                raise ClusterError(f"the Spark {role} exited during start-up; its log ends:\n{self._tail(role)}")
+                raise ClusterError(
+                    f"the Spark {role} exited during start-up; its log ends:\n{self._tail(role)}"
+                )
             time.sleep(0.5)
         raise ClusterError(
             f"the Spark {role} did not {what} within {self.settings.start_timeout_seconds:.0f} s "

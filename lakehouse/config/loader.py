@@ -226,9 +226,7 @@ def _interpolate(
             for key, value in node.items()
         }
     if isinstance(node, list):
-        return [
-            _interpolate(value, path, environ, origins, from_environment, problems) for value in node
-        ]
+        return [_interpolate(value, path, environ, origins, from_environment, problems) for value in node]
     if not isinstance(node, str) or "$" not in node:
         return node
 

@@ -155,7 +155,10 @@ class LakehouseConfig(Section):
                     value = value.get_secret_value()
                 if not value:
                     problems.append(
-                        (("storage", "auth", key), "required for the service_principal method, but empty: is its environment variable set?")
+                        (
+                            ("storage", "auth", key),
+                            "required for the service_principal method, but empty: is its environment variable set?",
+                        )
                     )
         for section, keys in (("onelake", ("workspace", "lakehouse")), ("adls", ("account", "container"))):
             values = getattr(storage, section)
@@ -163,12 +166,13 @@ class LakehouseConfig(Section):
                 value = getattr(values, key)
                 if value and any(character in value for character in "@/?# "):
                     problems.append(
-                        (("storage", section, key), f"{value!r} cannot be part of an abfss:// location "
-                         "(it contains @ / ? # or a space)")
+                        (
+                            ("storage", section, key),
+                            f"{value!r} cannot be part of an abfss:// location "
+                            "(it contains @ / ? # or a space)",
+                        )
                     )
         for layer in storage.layers:
             if not layer.isidentifier() or layer != layer.lower():
-                problems.append(
-                    (("storage", "layers"), f"layer {layer!r} must be a lower-case identifier")
-                )
+                problems.append((("storage", "layers"), f"layer {layer!r} must be a lower-case identifier"))
         return problems

@@ -111,7 +111,9 @@ class DeltaStore:
                     continue
                 rows = self.spark.read.format("delta").load(location.location).count()
                 summaries.append(
-                    TableSummary(str(location.table), layer, location.location, rows, self.version(location.table))
+                    TableSummary(
+                        str(location.table), layer, location.location, rows, self.version(location.table)
+                    )
                 )
         return summaries
 

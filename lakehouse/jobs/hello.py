@@ -32,7 +32,9 @@ def describe_numbers(numbers: DataFrame) -> DataFrame:
         F.col("id"),
         (F.col("id") * F.col("id")).alias("square"),
         (F.col("id") % 2 == 0).alias("is_even"),
-        F.aggregate(digits, F.lit(0).cast("bigint"), lambda total, d: total + d.cast("bigint")).alias("digit_sum"),
+        F.aggregate(digits, F.lit(0).cast("bigint"), lambda total, d: total + d.cast("bigint")).alias(
+            "digit_sum"
+        ),
     )
 
 

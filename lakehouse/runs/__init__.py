@@ -5,4 +5,13 @@ from lakehouse.runs.job import Job, available_jobs, find_job
 from lakehouse.runs.records import JOB_RUNS_TABLE, JobRun
 from lakehouse.runs.runner import JobFailedError, run_job
 
-__all__ = ["JOB_RUNS_TABLE", "Job", "JobContext", "JobFailedError", "JobRun", "available_jobs", "find_job", "run_job"]
+__all__ = [
+    "JOB_RUNS_TABLE",
+    "Job",
+    "JobContext",
+    "JobFailedError",
+    "JobRun",
+    "available_jobs",
+    "find_job",
+    "run_job",
+]

@@ -33,9 +33,7 @@ JOB_RUNS_SCHEMA = StructType(
         StructField("started_at", TimestampType(), False, {"comment": "UTC start"}),
         StructField("ended_at", TimestampType(), False, {"comment": "UTC end"}),
         StructField("duration_seconds", DoubleType(), False, {"comment": "wall time of the job"}),
-        StructField(
-            "rows_written", MapType(StringType(), LongType()), False, {"comment": "rows per table"}
-        ),
+        StructField("rows_written", MapType(StringType(), LongType()), False, {"comment": "rows per table"}),
         StructField("error_class", StringType(), True, {"comment": "exception class on failure"}),
         StructField("error_message", StringType(), True, {"comment": "exception message on failure"}),
         StructField("spark_master", StringType(), True, {"comment": "master the run used"}),

@@ -113,7 +113,10 @@ def run_job(
         raise JobFailedError(record) from failure
     log.info(
         "job %s: run %s succeeded in %.1f s; rows written: %s",
-        name, run_id, record.duration_seconds, rows_written or "none",
+        name,
+        run_id,
+        record.duration_seconds,
+        rows_written or "none",
     )
     return record
 

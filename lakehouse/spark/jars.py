@@ -84,8 +84,10 @@ def maven_coordinates(pom: Path) -> list[str]:
         scope = dependency.findtext("m:scope", default="compile", namespaces=_POM_NAMESPACE)
         if scope.strip() == "provided":
             continue
-        parts = [dependency.findtext(f"m:{tag}", namespaces=_POM_NAMESPACE) for tag in
-                 ("groupId", "artifactId", "version")]
+        parts = [
+            dependency.findtext(f"m:{tag}", namespaces=_POM_NAMESPACE)
+            for tag in ("groupId", "artifactId", "version")
+        ]
         coordinates.append(":".join(expand(part) for part in parts))
     return coordinates
 
@@ -110,8 +112,15 @@ def resolve_jars(project_dir: Path, maven: str = "mvn") -> list[Path]:
     local_repository = project_dir / ".cache" / "maven"
     with tempfile.TemporaryDirectory(dir=jars_dir) as staging:
         command = [
-            maven, "-B", "-q", "-f", str(pom), f"-Dmaven.repo.local={local_repository}",
-            "dependency:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={staging}",
+            maven,
+            "-B",
+            "-q",
+            "-f",
+            str(pom),
+            f"-Dmaven.repo.local={local_repository}",
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={staging}",
         ]
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:

@@ -43,7 +43,9 @@ def session_properties(config: LakehouseConfig) -> dict[str, str]:
     if settings.jars == "local":
         properties["spark.jars"] = ",".join(local_jars(config.project_dir / "jars" / "lib"))
     elif settings.jars == "packages":
-        properties["spark.jars.packages"] = ",".join(maven_coordinates(config.project_dir / "jars" / "pom.xml"))
+        properties["spark.jars.packages"] = ",".join(
+            maven_coordinates(config.project_dir / "jars" / "pom.xml")
+        )
     if config.storage.catalog == "register":
         # Spark's own in-memory catalog: nothing to lock, so several sessions can share one root
         properties["spark.sql.catalogImplementation"] = "in-memory"

@@ -61,7 +61,9 @@ def _delta_table_folders(spark: SparkSession, location: str) -> list[str]:
         return []
     names = []
     for status in file_system.listStatus(path):
-        if status.isDirectory() and file_system.exists(jvm.org.apache.hadoop.fs.Path(status.getPath(), "_delta_log")):
+        if status.isDirectory() and file_system.exists(
+            jvm.org.apache.hadoop.fs.Path(status.getPath(), "_delta_log")
+        ):
             name = status.getPath().getName()
             if name.isidentifier() and name == name.lower():
                 names.append(name)

@@ -25,8 +25,11 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     settings = ClusterSettings(
-        master_port=free_port(), master_webui_port=free_port(), worker_webui_port=free_port(),
-        worker_cores=2, worker_memory="3g",
+        master_port=free_port(),
+        master_webui_port=free_port(),
+        worker_webui_port=free_port(),
+        worker_cores=2,
+        worker_memory="3g",
     )
     standalone = StandaloneCluster(settings, tmp_path_factory.mktemp("cluster"))
     standalone.start()
@@ -45,7 +48,11 @@ def test_a_job_submitted_to_the_cluster_writes_its_table_and_run_record(cluster,
     spark_submit = Path(sys.executable).parent / "spark-submit"
     result = subprocess.run(
         [str(spark_submit), "jobs/hello.py", "--env", "cluster", "--param", "rows=5000"],
-        cwd=PROJECT_DIR, env=environment, capture_output=True, text=True, timeout=600,
+        cwd=PROJECT_DIR,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     assert f"bronze.hello: 5000 rows -> {root}/tables/bronze/hello" in result.stdout
@@ -74,8 +81,11 @@ def test_a_second_cluster_on_a_taken_port_is_refused(cluster, tmp_path):
 
 def test_stop_ends_both_daemons_and_is_safe_to_repeat(tmp_path):
     settings = ClusterSettings(
-        master_port=free_port(), master_webui_port=free_port(), worker_webui_port=free_port(),
-        worker_cores=1, worker_memory="1g",
+        master_port=free_port(),
+        master_webui_port=free_port(),
+        worker_webui_port=free_port(),
+        worker_cores=1,
+        worker_memory="1g",
     )
     standalone = StandaloneCluster(settings, tmp_path / "cluster")
     standalone.start()

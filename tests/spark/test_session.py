@@ -4,7 +4,13 @@ import pytest
 from pyspark.testing import assertDataFrameEqual
 
 from lakehouse.errors import JarsNotFoundError
-from lakehouse.spark.jars import REQUIRED_CLASSES, artifact_of, local_jars, maven_coordinates, missing_jvm_classes
+from lakehouse.spark.jars import (
+    REQUIRED_CLASSES,
+    artifact_of,
+    local_jars,
+    maven_coordinates,
+    missing_jvm_classes,
+)
 from lakehouse.spark.session import session_properties
 from lakehouse.storage.catalog import register_existing_tables
 from lakehouse.storage.layout import StorageLayout
@@ -16,7 +22,9 @@ def test_every_required_jvm_class_loads_in_the_running_session(spark):
 
 
 def test_a_class_that_is_not_on_the_classpath_is_reported_missing(spark):
-    assert missing_jvm_classes(spark, {"nothing": "com.example.NotAClass"}) == {"nothing": "com.example.NotAClass"}
+    assert missing_jvm_classes(spark, {"nothing": "com.example.NotAClass"}) == {
+        "nothing": "com.example.NotAClass"
+    }
 
 
 def test_delta_table_api_works_on_the_jvm_side(spark, tmp_path):
@@ -54,7 +62,9 @@ def test_existing_tables_are_registered_so_spark_table_and_sql_work(spark, lakeh
     )
     found = register_existing_tables(spark, layout)
     assert [str(table.table) for table in found] == ["silver.codes"]
-    assertDataFrameEqual(spark.table("silver.codes"), spark.createDataFrame([(1, "a"), (2, "b")], "id int, code string"))
+    assertDataFrameEqual(
+        spark.table("silver.codes"), spark.createDataFrame([(1, "a"), (2, "b")], "id int, code string")
+    )
     assert spark.sql("SELECT max(id) AS top FROM silver.codes").first()["top"] == 2
 
 
@@ -67,7 +77,10 @@ def test_session_properties_wire_delta_jars_and_python(session_config):
     assert any("synapseml-lightgbm_2.12-1.1.3" in jar for jar in jars)
     assert any("lightgbmlib-" in jar for jar in jars)
     assert any("hadoop-azure-3.3.4" in jar for jar in jars)
-    assert properties["spark.pyspark.python"].endswith("python") or "python3" in properties["spark.pyspark.python"]
+    assert (
+        properties["spark.pyspark.python"].endswith("python")
+        or "python3" in properties["spark.pyspark.python"]
+    )
     # the user's spark.config wins over the defaults
     assert properties["spark.sql.shuffle.partitions"] == "2"
 
