@@ -157,7 +157,8 @@ class LakehouseConfig(Section):
                     problems.append(
                         (
                             ("storage", "auth", key),
-                            "required for the service_principal method, but empty: is its environment variable set?",
+                            "required for the service_principal method, but empty: "
+                            "is its environment variable set?",
                         )
                     )
         for section, keys in (("onelake", ("workspace", "lakehouse")), ("adls", ("account", "container"))):

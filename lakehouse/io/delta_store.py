@@ -121,7 +121,8 @@ class DeltaStore:
         location = self.location(table)
         if not DeltaTable.isDeltaTable(self.spark, location.location):
             raise TableNotFoundError(
-                f"table {location.table} does not exist at {location.location}; run the job that writes it first"
+                f"table {location.table} does not exist at {location.location}; "
+                "run the job that writes it first"
             )
         return location
 

@@ -61,7 +61,7 @@ def test_commits_carry_the_run_id(spark, lakehouse_config, clean_catalog):
 
 
 def test_an_unknown_job_is_refused_before_anything_runs(lakehouse_config):
-    with pytest.raises(JobNotFoundError, match="no job named 'helo'.*hello"):
+    with pytest.raises(JobNotFoundError, match=r"no job named 'helo'.*hello"):
         run_job("helo", lakehouse_config)
 
 
