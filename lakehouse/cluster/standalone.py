@@ -67,6 +67,15 @@ class StandaloneCluster:
         """
         (self.state_dir / "logs").mkdir(parents=True, exist_ok=True)
         (self.state_dir / "work").mkdir(parents=True, exist_ok=True)
+        already_running = {process.role for process in self.status() if process.running}
+        try:
+            self._start_daemons()
+        except ClusterError:
+            # leave nothing half-started behind, but never stop what ran before this call
+            self.stop(roles=[role for role in ("worker", "master") if role not in already_running])
+            raise
+
+    def _start_daemons(self) -> None:
         settings = self.settings
         if not self._process("master").running:
             self._refuse_taken_port(settings.master_port, "cluster.master_port")
@@ -111,14 +120,17 @@ class StandaloneCluster:
             )
         self._wait(lambda: self.alive_workers() >= 1, worker, "worker", "register with the master")
 
-    def stop(self) -> list[ClusterProcess]:
+    def stop(self, roles: list[str] | None = None) -> list[ClusterProcess]:
         """Stop the worker, then the master (SIGTERM, then SIGKILL after 20 s).
+
+        Args:
+            roles: which daemons to stop; both by default.
 
         Returns:
             The daemons that were running and are now stopped.
         """
         stopped = []
-        for role in ("worker", "master"):
+        for role in roles if roles is not None else ("worker", "master"):
             process = self._process(role)
             if process.running:
                 os.kill(process.pid, signal.SIGTERM)

@@ -7,9 +7,13 @@ No metastore service or lock is needed, so any number of sessions can share one 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from pyspark.sql import SparkSession
 
 from lakehouse.storage.layout import StorageLayout, TableLocation
+
+_REGISTRATION_THREADS = 4
 
 
 def ensure_layers(spark: SparkSession, layout: StorageLayout, with_location: bool = True) -> None:
@@ -19,9 +23,8 @@ def ensure_layers(spark: SparkSession, layout: StorageLayout, with_location: boo
         with_location: point each database at its layer folder (own catalog); a platform's
             metastore (Fabric, Unity Catalog) places its schemas itself.
     """
-    existing = {row[0] for row in spark.sql("SHOW DATABASES").collect()}
     for layer in layout.layers:
-        if layer in existing:
+        if spark.catalog.databaseExists(layer):
             continue
         location = f" LOCATION '{_quote(layout.layer_location(layer))}'" if with_location else ""
         spark.sql(f"CREATE DATABASE IF NOT EXISTS `{layer}`{location}")
@@ -43,12 +46,14 @@ def register_existing_tables(spark: SparkSession, layout: StorageLayout) -> list
     Returns:
         The tables found, whether newly registered or already known.
     """
-    found = []
-    for layer in layout.layers:
-        for name in _delta_table_folders(spark, layout.layer_location(layer)):
-            table = layout.table(f"{layer}.{name}")
-            register_table(spark, table)
-            found.append(table)
+    found = [
+        layout.table(f"{layer}.{name}")
+        for layer in layout.layers
+        for name in _delta_table_folders(spark, layout.layer_location(layer))
+    ]
+    # Each registration reads the table's Delta log; the JVM serves several calls at once.
+    with ThreadPoolExecutor(max_workers=_REGISTRATION_THREADS) as pool:
+        list(pool.map(lambda table: register_table(spark, table), found))
     return found
 
 
