@@ -7,12 +7,12 @@ FROM python:3.11-slim-bookworm
 
 ARG DEBIAN_FRONTEND=noninteractive
 
-# Java 17 for Spark, Maven to resolve jars/pom.xml at build time, procps for ps (Spark's scripts).
+# Java 17 (a JDK: setup compiles jars/src) for Spark, Maven to resolve jars/pom.xml, procps for ps.
 # JAVA_HOME gets an architecture-independent path: the package installs to
 # /usr/lib/jvm/java-17-openjdk-<amd64|arm64|...>.
 RUN mkdir -p /usr/share/man/man1 \
  && apt-get update \
- && apt-get install -y --no-install-recommends openjdk-17-jre-headless maven procps \
+ && apt-get install -y --no-install-recommends openjdk-17-jdk-headless maven procps \
  && rm -rf /var/lib/apt/lists/* \
  && ln -s "/usr/lib/jvm/java-17-openjdk-$(dpkg --print-architecture)" /usr/lib/jvm/java-17 \
  && /usr/lib/jvm/java-17/bin/java -version
@@ -50,7 +50,7 @@ RUN pip install --no-cache-dir -c requirements.lock -e . \
 # naming them. Maven's download cache stays in a BuildKit cache, out of the image, so a rebuild
 # after a code change resolves again without downloading again.
 RUN --mount=type=cache,target=/opt/lakehouse/.cache/maven \
-    python -m lakehouse.spark.jars resolve
+    lakehouse jars resolve
 
 # Run as a non-root user. The lakehouse root is created here, owned by that user, so that the
 # named volume mounted over it starts with this owner; /opt/lakehouse itself (not recursively)

@@ -31,7 +31,7 @@ $(PY_STAMP): pyproject.toml requirements.lock
 
 $(JARS_STAMP): jars/pom.xml $(PY_STAMP)
 	@command -v mvn >/dev/null || { echo "Maven (mvn) is required once, to resolve the JVM jars"; exit 1; }
-	$(BIN)/python -m lakehouse.spark.jars resolve
+	$(BIN)/lakehouse jars resolve
 	touch $@
 
 demo: setup

@@ -55,12 +55,12 @@ def lakehouse_config(session_config: LakehouseConfig, tmp_path: Path) -> Lakehou
 
 
 @pytest.fixture
-def clean_catalog(spark):
-    """Drop the catalog entries a test registers, so the next test's tables are its own.
+def lakehouse_session(spark, lakehouse_config: LakehouseConfig):
+    """The shared session, resolving ``<layer>.<table>`` names in this test's lakehouse root."""
+    from lakehouse.storage.catalog import TABLES_ROOT_PROPERTY
+    from lakehouse.storage.layout import StorageLayout
 
-    Dropping an external Delta table from Spark's in-memory catalog leaves its files alone.
-    """
+    previous = spark.conf.get(TABLES_ROOT_PROPERTY)
+    spark.conf.set(TABLES_ROOT_PROPERTY, StorageLayout.from_config(lakehouse_config).tables_root)
     yield spark
-    for database in ("bronze", "silver", "gold", "ops"):
-        for table in spark.catalog.listTables(database):
-            spark.sql(f"DROP TABLE IF EXISTS `{database}`.`{table.name}`")
+    spark.conf.set(TABLES_ROOT_PROPERTY, previous)

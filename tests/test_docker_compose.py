@@ -281,7 +281,7 @@ def test_dockerfile_installs_java_17(instructions):
         for keyword, arguments in instructions
         if keyword == "RUN" and "apt-get install" in arguments
     )
-    java_packages = re.findall(r"\bopenjdk-(\d+)-jre(?:-headless)?\b", installs)
+    java_packages = re.findall(r"\bopenjdk-(\d+)-(?:jre|jdk)(?:-headless)?\b", installs)
     assert java_packages, "the Dockerfile installs no openjdk package"
     assert set(java_packages) == {"17"}, f"Java must be OpenJDK 17, found openjdk-{java_packages}"
     assert "maven" in installs.split(), "maven is needed to resolve jars/pom.xml"
@@ -349,7 +349,7 @@ def test_dockerfile_copies_only_files_the_repository_has(instructions):
 
 def test_dockerfile_resolves_the_jvm_jars_and_runs_the_cli(instructions, pyproject):
     runs = [arguments for keyword, arguments in instructions if keyword == "RUN"]
-    assert any("python -m lakehouse.spark.jars resolve" in run for run in runs)
+    assert any("lakehouse jars resolve" in run for run in runs)
     assert (ROOT / "lakehouse" / "spark" / "jars.py").is_file()
     env = dockerfile_env(instructions)
     assert re.search(r"\$\{?SPARK_HOME\}?/bin", env.get("PATH", "")), "PATH lacks $SPARK_HOME/bin"

@@ -81,11 +81,12 @@ class StorageSettings(Section):
     adls: AdlsSettings | None = None
     auth: AzureAuthSettings | None = None
     layers: list[str] = Field(default_factory=lambda: ["bronze", "silver", "gold", "ops"])
-    catalog: Literal["register", "metastore"] = Field(
-        default="register",
+    catalog: Literal["storage", "metastore"] = Field(
+        default="storage",
         description=(
-            "`register`: the session registers every Delta table under the root in Spark's catalog "
-            "at start (no metastore needed); `metastore`: the platform's catalog keeps them."
+            "`storage`: `<layer>.<table>` resolves to the Delta table at its storage location when a "
+            "query uses it (no metastore, nothing registered); `metastore`: the platform's catalog "
+            "(Fabric, Unity Catalog, Hive) keeps the tables, and each write registers its table."
         ),
     )
 

@@ -15,7 +15,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
 from lakehouse.errors import TableNotFoundError
-from lakehouse.storage.catalog import register_table
+from lakehouse.storage.catalog import list_tables, register_table
 from lakehouse.storage.layout import StorageLayout, TableLocation, TableName
 
 
@@ -100,21 +100,14 @@ class DeltaStore:
         return int(DeltaTable.forPath(self.spark, location.location).history(1).collect()[0]["version"])
 
     def summaries(self, layers: list[str] | None = None) -> list[TableSummary]:
-        """Row count and latest version of every table registered in the given layers."""
+        """Row count and latest version of every table on storage in the given layers."""
         summaries = []
-        for layer in layers or self.layout.layers:
-            if not self.spark.catalog.databaseExists(layer):
-                continue
-            for entry in sorted(self.spark.catalog.listTables(layer), key=lambda t: t.name):
-                location = self.layout.table(f"{layer}.{entry.name}")
-                if not DeltaTable.isDeltaTable(self.spark, location.location):
-                    continue
-                rows = self.spark.read.format("delta").load(location.location).count()
-                summaries.append(
-                    TableSummary(
-                        str(location.table), layer, location.location, rows, self.version(location.table)
-                    )
-                )
+        for location in list_tables(self.spark, self.layout, layers):
+            rows = self.spark.read.format("delta").load(location.location).count()
+            version = self.version(location.table)
+            summaries.append(
+                TableSummary(str(location.table), location.table.layer, location.location, rows, version)
+            )
         return summaries
 
     def _existing(self, table: str | TableName) -> TableLocation:
@@ -134,7 +127,8 @@ class DeltaStore:
         if self.commit_tag:
             writer = writer.option("userMetadata", json.dumps(self.commit_tag, sort_keys=True))
         writer.save(location.location)
-        register_table(self.spark, location)
+        if self.layout.settings.catalog == "metastore":
+            register_table(self.spark, location)
         rows = self._rows_of_last_commit(location)
         if self.on_write is not None:
             self.on_write(str(location.table), rows)

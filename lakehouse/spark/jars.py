@@ -5,7 +5,7 @@
 ``jars/lib``, then drops every artifact that Spark already ships (Spark's copy must win), and
 writes ``jars/spark-defaults.conf`` so that a plain ``spark-submit`` sees the same classpath.
 
-Run it as ``python -m lakehouse.spark.jars resolve`` (``make setup`` does).
+Run it as ``lakehouse jars resolve`` (``make setup`` does).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ElementTree
+import zipfile
 from pathlib import Path
 
 import pyspark
@@ -31,9 +32,13 @@ REQUIRED_CLASSES = {
     "LightGBM native library": "com.microsoft.ml.lightgbm.lightgbmlib",
     "SynapseML KNN": "com.microsoft.azure.synapse.ml.nn.KNN",
     "hadoop-azure (abfss://)": "org.apache.hadoop.fs.azurebfs.SecureAzureBlobFileSystem",
+    "lakehouse catalog": "io.lakehouse.spark.LakehouseCatalog",
 }
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+# Our own small catalog (jars/src): resolves <layer>.<table> from storage, see storage/catalog.py
+LAKEHOUSE_CATALOG = "io.lakehouse.spark.LakehouseCatalog"
+CATALOG_JAR = "lakehouse-catalog.jar"
 
 _POM_NAMESPACE = {"m": "http://maven.apache.org/POM/4.0.0"}
 _VERSIONED_JAR = re.compile(r"^(?P<artifact>.+?)-(?P<version>\d[^-]*(?:-[A-Za-z0-9.]+)*)\.jar$")
@@ -60,7 +65,7 @@ def local_jars(jars_dir: Path) -> list[str]:
     if not jars:
         raise JarsNotFoundError(
             f"no JVM jars in {jars_dir} (spark.jars is 'local'); run `make setup` or "
-            "`python -m lakehouse.spark.jars resolve` once while Maven Central is reachable"
+            "`lakehouse jars resolve` once while Maven Central is reachable"
         )
     return jars
 
@@ -136,9 +141,39 @@ def resolve_jars(project_dir: Path, maven: str = "mvn") -> list[Path]:
         for jar in sorted(Path(staging).glob("*.jar")):
             if artifact_of(jar.name) not in spark_artifacts:
                 shutil.move(str(jar), target / jar.name)
+    build_catalog_jar(jars_dir / "src", target)
     jars = sorted(target.glob("*.jar"))
     write_spark_defaults(project_dir, [str(jar.resolve()) for jar in jars])
     return jars
+
+
+def build_catalog_jar(sources: Path, target: Path) -> Path:
+    """Compile the Java sources of ``jars/src`` against Spark's and the resolved jars.
+
+    Returns:
+        The jar written into ``target``.
+
+    Raises:
+        JarsNotFoundError: no ``javac`` (a JDK, not only a JRE, is needed once) or it failed.
+    """
+    java_home = os.environ.get("JAVA_HOME")
+    javac = str(Path(java_home) / "bin" / "javac") if java_home else shutil.which("javac")
+    if not javac or not Path(javac).exists():
+        raise JarsNotFoundError("javac is not found (set JAVA_HOME to a JDK 17); it compiles jars/src once")
+    classpath = os.pathsep.join([str(spark_home() / "jars" / "*"), str(target / "*")])
+    java_files = sorted(str(path) for path in sources.rglob("*.java"))
+    with tempfile.TemporaryDirectory() as classes:
+        # Java 8 bytecode, like Spark's own, so the jar also loads on older cluster JVMs
+        command = [javac, "--release", "8", "-Xlint:-options", "-cp", classpath, "-d", classes, *java_files]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise JarsNotFoundError(f"javac failed on {sources}:\n{(result.stdout + result.stderr)[-4000:]}")
+        jar = target / CATALOG_JAR
+        with zipfile.ZipFile(jar, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\nCreated-By: lakehouse\n")
+            for class_file in sorted(Path(classes).rglob("*.class")):
+                archive.write(class_file, class_file.relative_to(classes).as_posix())
+    return jar
 
 
 def write_spark_defaults(project_dir: Path, jars: list[str]) -> Path:
@@ -149,10 +184,10 @@ def write_spark_defaults(project_dir: Path, jars: list[str]) -> Path:
     Other Spark installations can use it with ``spark-submit --properties-file``.
     """
     lines = [
-        "# Written by `python -m lakehouse.spark.jars resolve` (make setup); do not edit.",
+        "# Written by `lakehouse jars resolve` (make setup); do not edit.",
         f"spark.jars {','.join(jars)}",
         f"spark.sql.extensions {DELTA_EXTENSION}",
-        f"spark.sql.catalog.spark_catalog {DELTA_CATALOG}",
+        f"spark.sql.catalog.spark_catalog {LAKEHOUSE_CATALOG}",
         f"spark.pyspark.python {sys.executable}",
         f"spark.pyspark.driver.python {sys.executable}",
     ]

@@ -11,15 +11,17 @@ from pyspark.sql import SparkSession
 from lakehouse.config.model import LakehouseConfig
 from lakehouse.errors import JarsNotFoundError
 from lakehouse.spark.jars import (
+    CATALOG_JAR,
     DELTA_CATALOG,
     DELTA_EXTENSION,
+    LAKEHOUSE_CATALOG,
     REQUIRED_CLASSES,
     local_jars,
     maven_coordinates,
     missing_jvm_classes,
 )
 from lakehouse.storage.azure import abfs_oauth_settings
-from lakehouse.storage.catalog import ensure_layers, register_existing_tables
+from lakehouse.storage.catalog import LAYERS_PROPERTY, TABLES_ROOT_PROPERTY, ensure_layers
 from lakehouse.storage.layout import StorageLayout
 
 log = logging.getLogger(__name__)
@@ -36,19 +38,26 @@ def session_properties(config: LakehouseConfig) -> dict[str, str]:
     """
     settings = config.spark
     layout = StorageLayout.from_config(config)
+    from_storage = config.storage.catalog == "storage"
     properties = {
         "spark.sql.extensions": DELTA_EXTENSION,
-        "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
+        "spark.sql.catalog.spark_catalog": LAKEHOUSE_CATALOG if from_storage else DELTA_CATALOG,
     }
+    jars_dir = config.project_dir / "jars" / "lib"
     if settings.jars == "local":
-        properties["spark.jars"] = ",".join(local_jars(config.project_dir / "jars" / "lib"))
+        properties["spark.jars"] = ",".join(local_jars(jars_dir))
     elif settings.jars == "packages":
         properties["spark.jars.packages"] = ",".join(
             maven_coordinates(config.project_dir / "jars" / "pom.xml")
         )
-    if config.storage.catalog == "register":
-        # Spark's own in-memory catalog: nothing to lock, so several sessions can share one root
+        if from_storage:  # our catalog is not on Maven Central: ship the jar that setup built
+            properties["spark.jars"] = str((jars_dir / CATALOG_JAR).resolve())
+    if from_storage:
+        # Spark's in-memory catalog holds only the layer databases; tables resolve from storage,
+        # so no metastore, no lock, and any number of sessions can share one lakehouse
         properties["spark.sql.catalogImplementation"] = "in-memory"
+        properties[TABLES_ROOT_PROPERTY] = layout.tables_root
+        properties[LAYERS_PROPERTY] = ",".join(layout.layers)
     if layout.kind == "local":
         properties["spark.sql.warehouse.dir"] = layout.tables_root
     for key, value in abfs_oauth_settings(config.storage.auth, layout.account_host).items():
@@ -65,8 +74,8 @@ def build_session(config: LakehouseConfig, app_name: str | None = None) -> Spark
 
     Joins the active session when there is one (a notebook, ``spark-submit`` on a platform);
     otherwise starts one with :func:`session_properties`. Then checks that the JVM can load
-    Delta, and creates a Spark database per layer, registering existing tables when
-    ``storage.catalog`` is ``register``.
+    Delta (and the lakehouse catalog), and creates a Spark database per layer. Nothing is
+    registered: with ``storage.catalog: storage`` a table name resolves from storage on use.
 
     Args:
         config: the loaded environment.
@@ -91,23 +100,24 @@ def build_session(config: LakehouseConfig, app_name: str | None = None) -> Spark
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(settings.log_level)
 
-    # A joined session ignores static properties; ABFS settings can still be set at run time.
+    # A joined session ignores static properties; these can still be set at run time.
     hadoop = spark.sparkContext._jsc.hadoopConfiguration()
     for key, value in properties.items():
         if key.startswith("spark.hadoop."):
             hadoop.set(key.removeprefix("spark.hadoop."), value)
+        elif key in (TABLES_ROOT_PROPERTY, LAYERS_PROPERTY):
+            spark.conf.set(key, value)
 
-    missing = missing_jvm_classes(spark, {"Delta Lake": REQUIRED_CLASSES["Delta Lake"]})
+    needed = {"Delta Lake": REQUIRED_CLASSES["Delta Lake"]}
+    if config.storage.catalog == "storage":
+        needed["lakehouse catalog"] = LAKEHOUSE_CATALOG
+    missing = missing_jvm_classes(spark, needed)
     if missing:
         raise JarsNotFoundError(
             f"the Spark JVM cannot load {', '.join(missing.values())} (spark.jars: {settings.jars}); "
             "run `make setup`, or launch spark-submit with --properties-file jars/spark-defaults.conf"
         )
-    layout = StorageLayout.from_config(config)
-    ensure_layers(spark, layout, with_location=config.storage.catalog == "register")
-    if config.storage.catalog == "register":
-        registered = register_existing_tables(spark, layout)
-        log.debug("registered %d existing tables from %s", len(registered), layout.tables_root)
+    ensure_layers(spark, StorageLayout.from_config(config), with_location=config.storage.catalog == "storage")
     return spark
 
 

@@ -1,26 +1,33 @@
-"""Keep Spark's catalog in step with the storage layout: one database per layer, one table per folder.
+"""Keep Spark's catalog in step with the storage layout: one database per layer.
 
-With ``storage.catalog: register`` the session uses Spark's in-memory catalog, which starts
-empty; the Delta tables on storage are the truth, and every session registers them at start.
-No metastore service or lock is needed, so any number of sessions can share one lakehouse.
+With ``storage.catalog: storage`` (local, cluster, ADLS) the session catalog is
+``io.lakehouse.spark.LakehouseCatalog`` (``jars/src``): a name ``<layer>.<table>`` that Spark's
+in-memory catalog does not hold resolves to the Delta table at its storage location, and the
+table's log is read only when a query uses it. Storage is the truth: nothing is registered,
+a session starts in the same time however many tables the lakehouse holds, and a table that
+another session or job wrote is visible by name at once. No metastore service or lock is
+needed, so any number of sessions can share one lakehouse.
+
+With ``storage.catalog: metastore`` (Fabric, Unity Catalog, Hive) the platform's catalog keeps
+the tables; :func:`register_table` records each table there when it is first written.
 """
 
 from __future__ import annotations
-
-from concurrent.futures import ThreadPoolExecutor
 
 from pyspark.sql import SparkSession
 
 from lakehouse.storage.layout import StorageLayout, TableLocation
 
-_REGISTRATION_THREADS = 4
+# Session properties the lakehouse catalog reads at each lookup (see LakehouseCatalog.java).
+TABLES_ROOT_PROPERTY = "spark.lakehouse.tablesRoot"
+LAYERS_PROPERTY = "spark.lakehouse.layers"
 
 
 def ensure_layers(spark: SparkSession, layout: StorageLayout, with_location: bool = True) -> None:
     """Create one Spark database per layer if it does not exist.
 
     Args:
-        with_location: point each database at its layer folder (own catalog); a platform's
+        with_location: point each database at its layer folder (our own catalog); a platform's
             metastore (Fabric, Unity Catalog) places its schemas itself.
     """
     for layer in layout.layers:
@@ -31,7 +38,7 @@ def ensure_layers(spark: SparkSession, layout: StorageLayout, with_location: boo
 
 
 def register_table(spark: SparkSession, table: TableLocation) -> None:
-    """Register a Delta table's location under its catalog name, unless it already is."""
+    """Record a Delta table's location under its name in a metastore, unless it is already there."""
     layer, name = table.table.layer, table.table.name
     if spark.catalog.tableExists(f"{layer}.{name}"):
         return
@@ -40,39 +47,26 @@ def register_table(spark: SparkSession, table: TableLocation) -> None:
     )
 
 
-def register_existing_tables(spark: SparkSession, layout: StorageLayout) -> list[TableLocation]:
-    """Register every Delta table found under the layer folders.
+def list_tables(spark: SparkSession, layout: StorageLayout, layers: list[str] | None = None) -> list[TableLocation]:
+    """Every Delta table on storage under the given layers (all by default), sorted by name.
 
-    Returns:
-        The tables found, whether newly registered or already known.
+    Lists folders only (any Hadoop file system, local or ``abfss://``); reads no Delta log.
     """
-    found = [
-        layout.table(f"{layer}.{name}")
-        for layer in layout.layers
-        for name in _delta_table_folders(spark, layout.layer_location(layer))
-    ]
-    # Each registration reads the table's Delta log; the JVM serves several calls at once.
-    with ThreadPoolExecutor(max_workers=_REGISTRATION_THREADS) as pool:
-        list(pool.map(lambda table: register_table(spark, table), found))
-    return found
-
-
-def _delta_table_folders(spark: SparkSession, location: str) -> list[str]:
-    """Names of the sub-folders of ``location`` that hold a Delta log (any Hadoop file system)."""
     jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(location)
-    file_system = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    if not file_system.exists(path):
-        return []
-    names = []
-    for status in file_system.listStatus(path):
-        if status.isDirectory() and file_system.exists(
-            jvm.org.apache.hadoop.fs.Path(status.getPath(), "_delta_log")
-        ):
+    hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
+    tables = []
+    for layer in layers or layout.layers:
+        folder = jvm.org.apache.hadoop.fs.Path(layout.layer_location(layer))
+        file_system = folder.getFileSystem(hadoop_conf)
+        if not file_system.exists(folder):
+            continue
+        for status in file_system.listStatus(folder):
             name = status.getPath().getName()
-            if name.isidentifier() and name == name.lower():
-                names.append(name)
-    return sorted(names)
+            if not (status.isDirectory() and name.isidentifier() and name == name.lower()):
+                continue
+            if file_system.exists(jvm.org.apache.hadoop.fs.Path(status.getPath(), "_delta_log")):
+                tables.append(layout.table(f"{layer}.{name}"))
+    return sorted(tables, key=lambda table: str(table.table))
 
 
 def _quote(text: str) -> str:

@@ -14,7 +14,7 @@ def job_runs(spark, config):
     return DeltaStore(spark, StorageLayout.from_config(config)).read(JOB_RUNS_TABLE)
 
 
-def test_a_successful_run_is_recorded_with_rows_written(spark, lakehouse_config, clean_catalog):
+def test_a_successful_run_is_recorded_with_rows_written(spark, lakehouse_config, lakehouse_session):
     record = run_job("hello", lakehouse_config, {"rows": "25"}, spark)
 
     assert record.succeeded
@@ -30,7 +30,7 @@ def test_a_successful_run_is_recorded_with_rows_written(spark, lakehouse_config,
     assert spark.table("bronze.hello").count() == 25
 
 
-def test_a_failed_run_is_recorded_and_raises_with_its_cause(spark, lakehouse_config, clean_catalog):
+def test_a_failed_run_is_recorded_and_raises_with_its_cause(spark, lakehouse_config, lakehouse_session):
     with pytest.raises(JobFailedError) as raised:
         run_job("hello", lakehouse_config, {"table": "nowhere.numbers"}, spark)
 
@@ -43,7 +43,7 @@ def test_a_failed_run_is_recorded_and_raises_with_its_cause(spark, lakehouse_con
     assert row.rows_written == {}
 
 
-def test_each_run_appends_one_row_and_a_rerun_does_not_duplicate_data(spark, lakehouse_config, clean_catalog):
+def test_each_run_appends_one_row_and_a_rerun_does_not_duplicate_data(spark, lakehouse_config, lakehouse_session):
     first = run_job("hello", lakehouse_config, {"rows": "10"}, spark)
     second = run_job("hello", lakehouse_config, {"rows": "10"}, spark)
 
@@ -52,7 +52,7 @@ def test_each_run_appends_one_row_and_a_rerun_does_not_duplicate_data(spark, lak
     assert spark.table("bronze.hello").count() == 10
 
 
-def test_commits_carry_the_run_id(spark, lakehouse_config, clean_catalog):
+def test_commits_carry_the_run_id(spark, lakehouse_config, lakehouse_session):
     record = run_job("hello", lakehouse_config, {"rows": "3"}, spark)
 
     location = StorageLayout.from_config(lakehouse_config).table("bronze.hello").location

@@ -12,7 +12,7 @@ from lakehouse.spark.jars import (
     missing_jvm_classes,
 )
 from lakehouse.spark.session import session_properties
-from lakehouse.storage.catalog import register_existing_tables
+from lakehouse.storage.catalog import list_tables
 from lakehouse.storage.layout import StorageLayout
 from tests.conftest import PROJECT_DIR
 
@@ -55,28 +55,52 @@ def test_layers_exist_as_spark_databases(spark):
     assert {"bronze", "silver", "gold", "ops"} <= databases
 
 
-def test_existing_tables_are_registered_so_spark_table_and_sql_work(spark, lakehouse_config, clean_catalog):
+def test_tables_on_storage_resolve_by_name_without_registration(spark, lakehouse_config, lakehouse_session):
     layout = StorageLayout.from_config(lakehouse_config)
-    spark.createDataFrame([(1, "a"), (2, "b")], "id int, code string").write.format("delta").save(
-        layout.table("silver.codes").location
-    )
-    found = register_existing_tables(spark, layout)
-    assert [str(table.table) for table in found] == ["silver.codes"]
-    assertDataFrameEqual(
-        spark.table("silver.codes"), spark.createDataFrame([(1, "a"), (2, "b")], "id int, code string")
-    )
+    rows = spark.createDataFrame([(1, "a"), (2, "b")], "id int, code string")
+    rows.write.format("delta").save(layout.table("silver.codes").location)
+
+    assertDataFrameEqual(spark.table("silver.codes"), rows)
     assert spark.sql("SELECT max(id) AS top FROM silver.codes").first()["top"] == 2
+    assert spark.catalog.tableExists("silver.codes")
+    assert [str(table.table) for table in list_tables(spark, layout)] == ["silver.codes"]
+
+
+def test_a_table_written_later_is_visible_at_once_and_time_travels(spark, lakehouse_config, lakehouse_session):
+    location = StorageLayout.from_config(lakehouse_config).table("gold.totals").location
+    spark.range(3).write.format("delta").save(location)
+    assert spark.table("gold.totals").count() == 3
+
+    spark.range(10).write.format("delta").mode("append").save(location)
+
+    assert spark.table("gold.totals").count() == 13
+    assert spark.sql("SELECT count(*) FROM gold.totals VERSION AS OF 0").first()[0] == 3
+    spark.sql("INSERT INTO gold.totals VALUES (99)")
+    assert spark.sql("SELECT count(*) AS n FROM gold.totals WHERE id = 99").first()["n"] == 1
+
+
+def test_unknown_tables_and_layers_are_not_found(spark, lakehouse_session):
+    from pyspark.errors import AnalysisException
+
+    assert not spark.catalog.tableExists("silver.missing")
+    with pytest.raises(AnalysisException, match="TABLE_OR_VIEW_NOT_FOUND"):
+        spark.table("silver.missing")
+    with pytest.raises(AnalysisException, match="TABLE_OR_VIEW_NOT_FOUND"):
+        spark.table("nolayer.anything")
 
 
 def test_session_properties_wire_delta_jars_and_python(session_config):
     properties = session_properties(session_config)
     assert properties["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
-    assert properties["spark.sql.catalog.spark_catalog"] == "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+    assert properties["spark.sql.catalog.spark_catalog"] == "io.lakehouse.spark.LakehouseCatalog"
+    assert properties["spark.lakehouse.tablesRoot"] == f"{session_config.storage.root}/tables"
+    assert properties["spark.lakehouse.layers"] == "bronze,silver,gold,ops"
     jars = properties["spark.jars"].split(",")
     assert any("delta-spark_2.12-3.3.3" in jar for jar in jars)
     assert any("synapseml-lightgbm_2.12-1.1.3" in jar for jar in jars)
     assert any("lightgbmlib-" in jar for jar in jars)
     assert any("hadoop-azure-3.3.4" in jar for jar in jars)
+    assert any(jar.endswith("lakehouse-catalog.jar") for jar in jars)
     assert (
         properties["spark.pyspark.python"].endswith("python")
         or "python3" in properties["spark.pyspark.python"]
@@ -108,7 +132,10 @@ def test_packages_mode_uses_the_pom_coordinates_without_provided_ones(session_co
     packages = session_config.model_copy(
         update={"spark": session_config.spark.model_copy(update={"jars": "packages"})}
     )
-    assert session_properties(packages)["spark.jars.packages"] == ",".join(coordinates)
+    properties = session_properties(packages)
+    assert properties["spark.jars.packages"] == ",".join(coordinates)
+    # the catalog jar is ours, not on Maven Central: it ships as a file
+    assert properties["spark.jars"].endswith("jars/lib/lakehouse-catalog.jar")
 
 
 def test_missing_local_jars_fail_with_the_fix(tmp_path):
