@@ -162,6 +162,14 @@ class LakehouseConfig(Section):
                             "is its environment variable set?",
                         )
                     )
+        if storage.catalog == "storage" and self.spark.jars == "provided":
+            problems.append(
+                (
+                    ("storage", "catalog"),
+                    "'storage' resolves tables with the lakehouse catalog jar, which spark.jars: provided "
+                    "does not load; use catalog: metastore on that platform, or spark.jars: packages",
+                )
+            )
         for section, keys in (("onelake", ("workspace", "lakehouse")), ("adls", ("account", "container"))):
             values = getattr(storage, section)
             for key in keys if values is not None else ():

@@ -47,7 +47,9 @@ def register_table(spark: SparkSession, table: TableLocation) -> None:
     )
 
 
-def list_tables(spark: SparkSession, layout: StorageLayout, layers: list[str] | None = None) -> list[TableLocation]:
+def list_tables(
+    spark: SparkSession, layout: StorageLayout, layers: list[str] | None = None
+) -> list[TableLocation]:
     """Every Delta table on storage under the given layers (all by default), sorted by name.
 
     Lists folders only (any Hadoop file system, local or ``abfss://``); reads no Delta log.

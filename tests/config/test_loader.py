@@ -468,3 +468,11 @@ def test_shipped_adls_environment_without_client_secret_names_the_key():
         "conf/adls/storage.yml: storage.auth.client_secret: required for the service_principal method, "
         "but empty: is its environment variable set?"
     ]
+
+
+def test_storage_catalog_with_provided_jars_is_refused(tmp_path):
+    conf = write_conf(tmp_path, {"local/spark.yml": "spark:\n  jars: provided\n"})
+
+    error = load_error(conf)
+
+    assert "storage.catalog: 'storage' resolves tables with the lakehouse catalog jar" in str(error)

@@ -43,7 +43,9 @@ def test_a_failed_run_is_recorded_and_raises_with_its_cause(spark, lakehouse_con
     assert row.rows_written == {}
 
 
-def test_each_run_appends_one_row_and_a_rerun_does_not_duplicate_data(spark, lakehouse_config, lakehouse_session):
+def test_each_run_appends_one_row_and_a_rerun_does_not_duplicate_data(
+    spark, lakehouse_config, lakehouse_session
+):
     first = run_job("hello", lakehouse_config, {"rows": "10"}, spark)
     second = run_job("hello", lakehouse_config, {"rows": "10"}, spark)
 

@@ -66,7 +66,9 @@ def test_tables_on_storage_resolve_by_name_without_registration(spark, lakehouse
     assert [str(table.table) for table in list_tables(spark, layout)] == ["silver.codes"]
 
 
-def test_a_table_written_later_is_visible_at_once_and_time_travels(spark, lakehouse_config, lakehouse_session):
+def test_a_table_written_later_is_visible_at_once_and_time_travels(
+    spark, lakehouse_config, lakehouse_session
+):
     location = StorageLayout.from_config(lakehouse_config).table("gold.totals").location
     spark.range(3).write.format("delta").save(location)
     assert spark.table("gold.totals").count() == 3

@@ -98,13 +98,13 @@ def test_shipped_adls_session_properties_carry_the_client_secret():
         "AZURE_TENANT_ID": "tenant-1",
         "AZURE_CLIENT_ID": "client-1",
         "AZURE_CLIENT_SECRET": "hunter2",
-        "LAKEHOUSE_JARS": "provided",
+        "LAKEHOUSE_JARS": "packages",
     }
     config = load_config("adls", conf_dir=PROJECT_DIR / "conf", environ=environ)
 
     properties = session_properties(config)
 
-    assert "spark.jars" not in properties
+    assert properties["spark.jars"].endswith("lakehouse-catalog.jar")  # only our catalog ships as a file
     assert properties[f"spark.hadoop.fs.azure.account.oauth2.client.secret.{HOST}"] == "hunter2"
     assert properties[f"spark.hadoop.fs.azure.account.oauth2.client.endpoint.{HOST}"] == (
         "https://login.microsoftonline.com/tenant-1/oauth2/token"
