@@ -52,7 +52,11 @@ from lakehouse.spark import build_session
 spark = build_session(load_config("local"))
 created = time.perf_counter()
 spark.sql("SELECT 1").collect()
-tables = sum(len(spark.catalog.listTables(layer)) for layer in ("bronze", "silver", "gold", "ops"))
+from lakehouse.storage import StorageLayout
+from lakehouse.storage.catalog import list_tables
+layout = StorageLayout.from_config(load_config("local"))
+tables = len(list_tables(spark, layout))
+spark.table(str(list_tables(spark, layout)[0].table)).count() if tables else None  # names resolve
 print(json.dumps({"created": created - start, "ready": time.perf_counter() - start, "tables": tables}))
 """
 
@@ -153,10 +157,10 @@ def main() -> None:
         "figures": figures,
         "ratio": ratio,
         "ratio_with_tables": tables_ratio,
-        "seconds_per_registered_table": round(per_table, 3),
+        "seconds_per_table_on_storage": round(per_table, 3),
         "goal": f"ours (empty lakehouse) / plain <= {GOAL}",
         "goal_met": ratio <= GOAL,
-        "data_size": {"tables_registered_at_start": registered, "runs_per_side": runs},
+        "data_size": {"tables_on_storage": registered, "runs_per_side": runs},
         "machine": machine(),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -165,8 +169,8 @@ def main() -> None:
     print(f"plain SparkSession, no extra jars  : {figures['plain_ready_s']:.2f} s to first query")
     print(f"lakehouse session, empty lakehouse : {figures['ours_empty_ready_s']:.2f} s")
     print(
-        f"lakehouse session, {registered} tables       : {figures['ours_with_tables_ready_s']:.2f} s "
-        f"({per_table:.2f} s per registered table)"
+        f"lakehouse session, {registered} tables      : {figures['ours_with_tables_ready_s']:.2f} s "
+        f"({per_table:+.2f} s per table on storage)"
     )
     verdict = "met" if ratio <= GOAL else "NOT met"
     print(

@@ -57,18 +57,18 @@ def test_a_bad_parameter_is_refused_before_spark_starts(tmp_path):
     assert not (tmp_path / "tables").exists()
 
 
+def adls_environment(client_secret: str) -> dict[str, str]:
+    return {
+        "ADLS_ACCOUNT": "acct",
+        "ADLS_CONTAINER": "lake",
+        "AZURE_TENANT_ID": "t",
+        "AZURE_CLIENT_ID": "c",
+        "AZURE_CLIENT_SECRET": client_secret,
+    }
+
+
 def test_a_config_error_names_file_and_key(tmp_path):
-    result = launch(
-        [str(BIN / "lakehouse"), "config", "--env", "adls"],
-        tmp_path,
-        {
-            "ADLS_ACCOUNT": "acct",
-            "ADLS_CONTAINER": "lake",
-            "AZURE_TENANT_ID": "t",
-            "AZURE_CLIENT_ID": "c",
-            "AZURE_CLIENT_SECRET": "",
-        },
-    )
+    result = launch([str(BIN / "lakehouse"), "config", "--env", "adls"], tmp_path, adls_environment(""))
 
     assert result.returncode == 2
     assert "conf/adls/storage.yml: storage.auth.client_secret:" in result.stderr
@@ -76,17 +76,7 @@ def test_a_config_error_names_file_and_key(tmp_path):
 
 def test_config_command_masks_secrets(tmp_path):
     secret = "s3cr3t-value-never-printed"
-    result = launch(
-        [str(BIN / "lakehouse"), "config", "--env", "adls"],
-        tmp_path,
-        {
-            "ADLS_ACCOUNT": "acct",
-            "ADLS_CONTAINER": "lake",
-            "AZURE_TENANT_ID": "t",
-            "AZURE_CLIENT_ID": "c",
-            "AZURE_CLIENT_SECRET": secret,
-        },
-    )
+    result = launch([str(BIN / "lakehouse"), "config", "--env", "adls"], tmp_path, adls_environment(secret))
 
     assert result.returncode == 0, result.stderr
     assert secret not in result.stdout + result.stderr

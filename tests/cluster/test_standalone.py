@@ -22,16 +22,20 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    settings = ClusterSettings(
+def settings_on_free_ports(cores: int, memory: str) -> ClusterSettings:
+    """Ports nobody uses, so the tests never meet a cluster that `make cluster-up` started."""
+    return ClusterSettings(
         master_port=free_port(),
         master_webui_port=free_port(),
         worker_webui_port=free_port(),
-        worker_cores=2,
-        worker_memory="3g",
+        worker_cores=cores,
+        worker_memory=memory,
     )
-    standalone = StandaloneCluster(settings, tmp_path_factory.mktemp("cluster"))
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    standalone = StandaloneCluster(settings_on_free_ports(2, "3g"), tmp_path_factory.mktemp("cluster"))
     standalone.start()
     yield standalone
     standalone.stop()
@@ -80,14 +84,7 @@ def test_a_second_cluster_on_a_taken_port_is_refused(cluster, tmp_path):
 
 
 def test_stop_ends_both_daemons_and_is_safe_to_repeat(tmp_path):
-    settings = ClusterSettings(
-        master_port=free_port(),
-        master_webui_port=free_port(),
-        worker_webui_port=free_port(),
-        worker_cores=1,
-        worker_memory="1g",
-    )
-    standalone = StandaloneCluster(settings, tmp_path / "cluster")
+    standalone = StandaloneCluster(settings_on_free_ports(1, "1g"), tmp_path / "cluster")
     standalone.start()
     pids = [process.pid for process in standalone.status()]
 

@@ -2,6 +2,7 @@ package io.lakehouse.spark;
 
 import java.util.Arrays;
 import java.util.Set;
+import java.util.function.Function;
 import java.util.stream.Collectors;
 
 import org.apache.hadoop.fs.FileSystem;
@@ -32,29 +33,17 @@ public class LakehouseCatalog extends DeltaCatalog {
 
   @Override
   public Table loadTable(Identifier ident) {
-    try {
-      return super.loadTable(ident);
-    } catch (Exception notInCatalog) {
-      return super.loadTable(storageIdentifierOr(ident, notInCatalog));
-    }
+    return fromCatalogOrStorage(ident, name -> super.loadTable(name));
   }
 
   @Override
   public Table loadTable(Identifier ident, long version) {
-    try {
-      return super.loadTable(ident, version);
-    } catch (Exception notInCatalog) {
-      return super.loadTable(storageIdentifierOr(ident, notInCatalog), version);
-    }
+    return fromCatalogOrStorage(ident, name -> super.loadTable(name, version));
   }
 
   @Override
   public Table loadTable(Identifier ident, String timestamp) {
-    try {
-      return super.loadTable(ident, timestamp);
-    } catch (Exception notInCatalog) {
-      return super.loadTable(storageIdentifierOr(ident, notInCatalog), timestamp);
-    }
+    return fromCatalogOrStorage(ident, name -> super.loadTable(name, timestamp));
   }
 
   @Override
@@ -88,6 +77,15 @@ public class LakehouseCatalog extends DeltaCatalog {
         .map(String::trim)
         .filter(layer -> !layer.isEmpty())
         .collect(Collectors.toSet());
+  }
+
+  /** Load from the session catalog; a layer table it lacks loads from its storage location. */
+  private static Table fromCatalogOrStorage(Identifier ident, Function<Identifier, Table> load) {
+    try {
+      return load.apply(ident);
+    } catch (Exception notInCatalog) {
+      return load.apply(storageIdentifierOr(ident, notInCatalog));
+    }
   }
 
   /** The storage identifier of a table the catalog lacks; otherwise rethrow the catalog's error. */
