@@ -37,6 +37,7 @@ RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))
  && pip install --no-cache-dir -c requirements.lock -r /tmp/requirements.txt \
  && rm /tmp/requirements.txt
 COPY jars/pom.xml jars/pom.xml
+COPY jars/src/ jars/src/
 
 # The package itself, editable so that /opt/lakehouse is what runs (README.md* may not exist).
 COPY pyproject.toml README.md* ./

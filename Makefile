@@ -2,10 +2,11 @@
 PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-ENV    ?= local
+LAKEHOUSE_ENV ?= local
 
 PY_STAMP   := $(VENV)/.installed
 JARS_STAMP := jars/lib/.resolved
+JAVA_SOURCES := $(shell find jars/src -name "*.java")
 
 .PHONY: setup demo test test-quick lint format cluster-up cluster-down cluster-status benchmarks clean help
 
@@ -29,14 +30,15 @@ $(PY_STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
 	touch $@
 
-$(JARS_STAMP): jars/pom.xml $(PY_STAMP)
+$(JARS_STAMP): jars/pom.xml $(JAVA_SOURCES) $(PY_STAMP)
 	@command -v mvn >/dev/null || { echo "Maven (mvn) is required once, to resolve the JVM jars"; exit 1; }
+	@command -v javac >/dev/null || [ -x "$$JAVA_HOME/bin/javac" ] || { echo "a JDK 17 (javac) is required once, to compile jars/src"; exit 1; }
 	$(BIN)/lakehouse jars resolve
 	touch $@
 
 demo: setup
-	$(BIN)/lakehouse run hello --env $(ENV)
-	$(BIN)/lakehouse tables --env $(ENV)
+	$(BIN)/lakehouse run hello --env $(LAKEHOUSE_ENV)
+	$(BIN)/lakehouse tables --env $(LAKEHOUSE_ENV)
 
 test: setup
 	$(BIN)/pytest

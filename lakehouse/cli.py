@@ -103,8 +103,7 @@ def _show_config(args: argparse.Namespace) -> int:
     from lakehouse.config import load_config
 
     config = load_config(args.env, args.conf_dir)
-    # SecretStr dumps as '**********' in json mode, so nothing secret is printed
-    print(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), end="")
+    print(yaml.safe_dump(config.masked_dump(), sort_keys=False), end="")
     return 0
 
 

@@ -46,6 +46,10 @@ class JarsNotFoundError(LakehouseError):
     """The JVM libraries (Delta, SynapseML, hadoop-azure) are missing from the session."""
 
 
+class SessionError(LakehouseError):
+    """A SparkSession the lakehouse joined lacks settings it needs (Delta extension, catalog)."""
+
+
 class JobNotFoundError(LakehouseError):
     """No job is registered under the requested name."""
 

@@ -194,7 +194,8 @@ class StandaloneCluster:
         if _port_open(self.settings.host, port):
             raise ClusterError(
                 f"port {port} ({key}) on {self.settings.host} is taken by another program; "
-                "stop it or choose another port in conf/<env>/cluster.yml"
+                "stop it or choose another port (conf/base/cluster.yml, or LAKEHOUSE_MASTER_PORT, "
+                "LAKEHOUSE_MASTER_WEBUI_PORT, LAKEHOUSE_WORKER_WEBUI_PORT)"
             )
 
     def _process(self, role: str) -> ClusterProcess:

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from lakehouse.config.model import LakehouseConfig
+from lakehouse.config.model import LakehouseConfig, is_secret_property
 from lakehouse.errors import ConfigError, UnknownEnvironmentError
 
 DEFAULT_ENV = "local"
@@ -287,6 +287,8 @@ def _describe_validation_errors(
 
 
 def _is_secret(loc: KeyPath) -> bool:
+    if loc[:2] == ("spark", "config") and len(loc) > 2 and is_secret_property(loc[2]):
+        return True
     model: type[BaseModel] | None = LakehouseConfig
     for part in loc:
         field = model.model_fields.get(part) if model is not None else None
@@ -337,7 +339,12 @@ def _secrets_written_in_files(
 ) -> list[str]:
     """Secrets may only come from the environment: refuse any literal secret in a YAML file."""
     problems = []
-    for path, value in _secret_fields(config, ()):
+    secret_properties = [
+        (("spark", "config", key), SecretStr(str(value)))
+        for key, value in config.spark.config.items()
+        if is_secret_property(key)
+    ]
+    for path, value in [*_secret_fields(config, ()), *secret_properties]:
         if value is not None and value.get_secret_value() and path not in from_environment:
             problems.append(
                 f"{_locate(origins, path)}: {'.'.join(path)}: secrets may not be written in "

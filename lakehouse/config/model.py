@@ -7,12 +7,23 @@ refuses them unless they come from an environment variable.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 Scalar = str | int | float | bool
+# Spark property names that hold secrets: Spark's own redaction pattern plus storage keys.
+SECRET_PROPERTY = re.compile(r"(?i)secret|password|token|credential|access[.]key|account[.]key")
+MASK = "**********"
+
+
+def is_secret_property(key: str) -> bool:
+    """True for a Spark property whose value is a secret (e.g. ``spark.hadoop.fs.azure.account.key.x``)."""
+    return SECRET_PROPERTY.search(key) is not None
+
+
 LogLevel = Literal["ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF"]
 
 
@@ -127,11 +138,18 @@ class LakehouseConfig(Section):
 
     def secret_values(self) -> list[str]:
         """The non-empty secrets of this configuration, so that messages can be scrubbed of them."""
-        return [
-            secret.get_secret_value()
-            for secret in (self.storage.auth.client_secret if self.storage.auth else None,)
-            if secret is not None and secret.get_secret_value()
-        ]
+        secrets = [str(value) for key, value in self.spark.config.items() if is_secret_property(key)]
+        if self.storage.auth is not None and self.storage.auth.client_secret is not None:
+            secrets.append(self.storage.auth.client_secret.get_secret_value())
+        return [secret for secret in secrets if secret]
+
+    def masked_dump(self) -> dict[str, Any]:
+        """The configuration as plain data with every secret replaced by ``**********``."""
+        data = self.model_dump(mode="json")  # SecretStr fields dump masked already
+        data["spark"]["config"] = {
+            key: MASK if is_secret_property(key) else value for key, value in data["spark"]["config"].items()
+        }
+        return data
 
     def check(self) -> list[tuple[tuple[str, ...], str]]:
         """Cross-key rules that a single field's type cannot express.
@@ -174,7 +192,11 @@ class LakehouseConfig(Section):
             values = getattr(storage, section)
             for key in keys if values is not None else ():
                 value = getattr(values, key)
-                if value and any(character in value for character in "@/?# "):
+                if not value:
+                    problems.append(
+                        (("storage", section, key), "required, but empty: is its environment variable set?")
+                    )
+                elif any(character in value for character in "@/?# "):
                     problems.append(
                         (
                             ("storage", section, key),
@@ -182,6 +204,10 @@ class LakehouseConfig(Section):
                             "(it contains @ / ? # or a space)",
                         )
                     )
+        if "ops" not in storage.layers:
+            problems.append((("storage", "layers"), "must include 'ops', which holds the run records"))
+        if len(set(storage.layers)) != len(storage.layers):
+            problems.append((("storage", "layers"), "a layer is listed twice"))
         for layer in storage.layers:
             if not layer.isidentifier() or layer != layer.lower():
                 problems.append((("storage", "layers"), f"layer {layer!r} must be a lower-case identifier"))

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
-from lakehouse.errors import TableNotFoundError
+from lakehouse.errors import TableNameError, TableNotFoundError
 from lakehouse.storage.catalog import list_tables, register_table
 from lakehouse.storage.layout import StorageLayout, TableLocation, TableName
+
+INTERNAL_LAYER = "ops"
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ class DeltaStore:
             so that ``DESCRIBE HISTORY`` tells which run wrote which version.
         on_write: called with ``(table name, rows written)`` after each write; the job
             runner uses it to record rows written per table.
+        write_internal: allow writes to the internal ``ops`` layer (run records); jobs get a
+            store without it, so no job can overwrite the lakehouse's own history.
     """
 
     def __init__(
@@ -48,11 +52,13 @@ class DeltaStore:
         layout: StorageLayout,
         commit_tag: dict[str, str] | None = None,
         on_write: Callable[[str, int], None] | None = None,
+        write_internal: bool = False,
     ):
         self.spark = spark
         self.layout = layout
         self.commit_tag = dict(commit_tag or {})
         self.on_write = on_write
+        self.write_internal = write_internal
 
     def location(self, table: str | TableName) -> TableLocation:
         """Resolve a table name to its catalog name and storage location."""
@@ -123,6 +129,11 @@ class DeltaStore:
         if not isinstance(frame, DataFrame):
             raise TypeError(f"expected a pyspark DataFrame to write to {table}, got {type(frame).__name__}")
         location = self.location(table)
+        if location.table.layer == INTERNAL_LAYER and not self.write_internal:
+            raise TableNameError(
+                f"table {location.table}: the {INTERNAL_LAYER} layer holds the lakehouse's own records "
+                "and is written only by the framework; write to bronze, silver or gold"
+            )
         writer = frame.write.format("delta").mode(mode)
         if self.commit_tag:
             writer = writer.option("userMetadata", json.dumps(self.commit_tag, sort_keys=True))

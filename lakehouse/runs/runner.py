@@ -123,7 +123,9 @@ def run_job(
 
 def record_run(spark: SparkSession, layout: StorageLayout, run: JobRun) -> None:
     """Append one run's row to ``ops.job_runs``."""
-    store = DeltaStore(spark, layout, {"run_id": run.run_id, "job": run.job, "writer": "job_runs"})
+    store = DeltaStore(
+        spark, layout, {"run_id": run.run_id, "job": run.job, "writer": "job_runs"}, write_internal=True
+    )
     store.append(JOB_RUNS_TABLE, run.to_frame(spark))
 
 

@@ -162,6 +162,8 @@ def build_catalog_jar(sources: Path, target: Path) -> Path:
         raise JarsNotFoundError("javac is not found (set JAVA_HOME to a JDK 17); it compiles jars/src once")
     classpath = os.pathsep.join([str(spark_home() / "jars" / "*"), str(target / "*")])
     java_files = sorted(str(path) for path in sources.rglob("*.java"))
+    if not java_files:
+        raise JarsNotFoundError(f"no *.java under {sources}: the lakehouse catalog cannot be built")
     with tempfile.TemporaryDirectory() as classes:
         # Java 8 bytecode, like Spark's own, so the jar also loads on older cluster JVMs
         command = [javac, "--release", "8", "-Xlint:-options", "-cp", classpath, "-d", classes, *java_files]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
 from pyspark.sql import SparkSession
 
-from lakehouse.config.model import LakehouseConfig
-from lakehouse.errors import JarsNotFoundError
+from lakehouse.config.model import LakehouseConfig, is_secret_property
+from lakehouse.errors import JarsNotFoundError, SessionError
 from lakehouse.spark.jars import (
     CATALOG_JAR,
     DELTA_CATALOG,
@@ -24,14 +23,14 @@ from lakehouse.storage.azure import abfs_oauth_settings
 from lakehouse.storage.catalog import LAYERS_PROPERTY, TABLES_ROOT_PROPERTY, ensure_layers
 from lakehouse.storage.layout import StorageLayout
 
-log = logging.getLogger(__name__)
-
 
 def session_properties(config: LakehouseConfig) -> dict[str, str]:
     """The Spark properties a session of this environment starts with.
 
     Pure: reads the configuration and the jar folder, starts nothing. The user's
-    ``spark.config`` comes last, so it can override any default set here.
+    ``spark.config`` comes last, so it can override any default set here. Secrets are left
+    out: pyspark passes these properties on the ``spark-submit`` command line, where any
+    process could read them; :func:`runtime_properties` carries them instead.
 
     Raises:
         JarsNotFoundError: ``spark.jars`` is ``local`` and ``make setup`` has not resolved them.
@@ -60,22 +59,53 @@ def session_properties(config: LakehouseConfig) -> dict[str, str]:
         properties[LAYERS_PROPERTY] = ",".join(layout.layers)
     if layout.kind == "local":
         properties["spark.sql.warehouse.dir"] = layout.tables_root
-    for key, value in abfs_oauth_settings(config.storage.auth, layout.account_host).items():
-        properties[f"spark.hadoop.{key}"] = value
     if _runs_python_on_this_machine(settings.master):
         properties["spark.pyspark.python"] = sys.executable
         properties["spark.pyspark.driver.python"] = sys.executable
-    properties.update({key: _spark_value(value) for key, value in settings.config.items()})
+    properties.update(
+        {key: _spark_value(value) for key, value in settings.config.items() if not is_secret_property(key)}
+    )
     return properties
+
+
+def runtime_properties(config: LakehouseConfig) -> dict[str, str]:
+    """Properties set on the running session: storage credentials, secrets, catalog paths.
+
+    ``spark.hadoop.*`` keys go to the Hadoop configuration (which Spark hands to every task),
+    the others to the session's SQL configuration. Values may hold secrets: never log them.
+    """
+    layout = StorageLayout.from_config(config)
+    properties = {
+        f"spark.hadoop.{key}": value
+        for key, value in abfs_oauth_settings(config.storage.auth, layout.account_host).items()
+    }
+    properties.update(
+        {key: _spark_value(value) for key, value in config.spark.config.items() if is_secret_property(key)}
+    )
+    if config.storage.catalog == "storage":
+        properties[TABLES_ROOT_PROPERTY] = layout.tables_root
+        properties[LAYERS_PROPERTY] = ",".join(layout.layers)
+    return properties
+
+
+def apply_runtime_properties(spark: SparkSession, properties: dict[str, str]) -> None:
+    """Set :func:`runtime_properties` on a running session."""
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    for key, value in properties.items():
+        if key.startswith("spark.hadoop."):
+            hadoop.set(key.removeprefix("spark.hadoop."), value)
+        else:
+            spark.conf.set(key, value)
 
 
 def build_session(config: LakehouseConfig, app_name: str | None = None) -> SparkSession:
     """Start (or join) the SparkSession of an environment, ready for lakehouse tables.
 
     Joins the active session when there is one (a notebook, ``spark-submit`` on a platform);
-    otherwise starts one with :func:`session_properties`. Then checks that the JVM can load
-    Delta (and the lakehouse catalog), and creates a Spark database per layer. Nothing is
-    registered: with ``storage.catalog: storage`` a table name resolves from storage on use.
+    otherwise starts one with :func:`session_properties`. Then sets
+    :func:`runtime_properties`, checks that the JVM can load Delta (and the lakehouse
+    catalog) and that the session uses them, and creates a Spark database per layer. Nothing
+    is registered: with ``storage.catalog: storage`` a table name resolves from storage on use.
 
     Args:
         config: the loaded environment.
@@ -85,7 +115,8 @@ def build_session(config: LakehouseConfig, app_name: str | None = None) -> Spark
         The session; ``spark.table("silver.orders")`` works on it.
 
     Raises:
-        JarsNotFoundError: the jars are not resolved, or the JVM cannot load Delta.
+        JarsNotFoundError: the jars are not resolved, or the JVM cannot load Delta or our catalog.
+        SessionError: a joined session was started without Delta's extension or our catalog.
     """
     settings = config.spark
     properties = session_properties(config)
@@ -99,14 +130,7 @@ def build_session(config: LakehouseConfig, app_name: str | None = None) -> Spark
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(settings.log_level)
-
-    # A joined session ignores static properties; these can still be set at run time.
-    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
-    for key, value in properties.items():
-        if key.startswith("spark.hadoop."):
-            hadoop.set(key.removeprefix("spark.hadoop."), value)
-        elif key in (TABLES_ROOT_PROPERTY, LAYERS_PROPERTY):
-            spark.conf.set(key, value)
+    apply_runtime_properties(spark, runtime_properties(config))
 
     needed = {"Delta Lake": REQUIRED_CLASSES["Delta Lake"]}
     if config.storage.catalog == "storage":
@@ -117,8 +141,27 @@ def build_session(config: LakehouseConfig, app_name: str | None = None) -> Spark
             f"the Spark JVM cannot load {', '.join(missing.values())} (spark.jars: {settings.jars}); "
             "run `make setup`, or launch spark-submit with --properties-file jars/spark-defaults.conf"
         )
+    _check_static_properties(spark, properties)
     ensure_layers(spark, StorageLayout.from_config(config), with_location=config.storage.catalog == "storage")
     return spark
+
+
+def _check_static_properties(spark: SparkSession, properties: dict[str, str]) -> None:
+    """A joined session keeps the catalog and extensions it started with: make sure they are ours.
+
+    Reads the SparkContext's configuration, fixed at start: ``getOrCreate`` copies the builder's
+    options into a joined session's SQL configuration, which then no longer tells what runs.
+    """
+    started_with = spark.sparkContext.getConf()
+    for key in ("spark.sql.catalog.spark_catalog", "spark.sql.extensions"):
+        actual = started_with.get(key, "")
+        if properties[key] not in actual.split(","):
+            raise SessionError(
+                f"the running SparkSession has {key}={actual or '(unset)'}, but storage.catalog "
+                f"'{'storage' if LAKEHOUSE_CATALOG in properties.values() else 'metastore'}' needs "
+                f"{properties[key]}; start Spark with --properties-file jars/spark-defaults.conf "
+                "(or --conf for this key), or use storage.catalog: metastore on a platform session"
+            )
 
 
 def _runs_python_on_this_machine(master: str | None) -> bool:

@@ -84,12 +84,12 @@ def test_env_folder_list_replaces_base_list(tmp_path):
     conf = write_conf(
         tmp_path,
         {
-            "base/storage.yml": "storage:\n  root: data\n  layers: [bronze, silver, gold]\n",
-            "local/storage.yml": "storage:\n  layers: [raw]\n",
+            "base/storage.yml": "storage:\n  root: data\n  layers: [bronze, silver, gold, ops]\n",
+            "local/storage.yml": "storage:\n  layers: [raw, ops]\n",
         },
     )
 
-    assert load_config("local", conf_dir=conf, environ={}).storage.layers == ["raw"]
+    assert load_config("local", conf_dir=conf, environ={}).storage.layers == ["raw", "ops"]
 
 
 @pytest.fixture
@@ -240,7 +240,7 @@ def test_azure_storage_without_auth_section_is_refused(tmp_path):
 
 
 def test_upper_case_layer_is_refused(tmp_path):
-    conf = write_conf(tmp_path, {"local/storage.yml": "storage:\n  layers: [bronze, Silver]\n"})
+    conf = write_conf(tmp_path, {"local/storage.yml": "storage:\n  layers: [bronze, Silver, ops]\n"})
 
     assert load_error(conf).problems == [
         "conf/local/storage.yml: storage.layers: layer 'Silver' must be a lower-case identifier"
@@ -476,3 +476,46 @@ def test_storage_catalog_with_provided_jars_is_refused(tmp_path):
     error = load_error(conf)
 
     assert "storage.catalog: 'storage' resolves tables with the lakehouse catalog jar" in str(error)
+
+
+def test_layers_must_keep_ops_and_be_unique(tmp_path):
+    conf = write_conf(tmp_path, {"local/storage.yml": "storage:\n  layers: [bronze, bronze]\n"})
+
+    assert load_error(conf).problems == [
+        "conf/local/storage.yml: storage.layers: must include 'ops', which holds the run records",
+        "conf/local/storage.yml: storage.layers: a layer is listed twice",
+    ]
+
+
+def test_an_empty_storage_account_is_a_missing_value(tmp_path):
+    conf = write_conf(
+        tmp_path,
+        {
+            "local/storage.yml": (
+                "storage:\n  kind: adls\n  adls:\n    account: ${ADLS_ACCOUNT}\n    container: lake\n"
+                "  auth:\n    method: managed_identity\n"
+            )
+        },
+    )
+
+    error = load_error(conf, environ={"ADLS_ACCOUNT": ""})
+
+    assert error.problems == [
+        "conf/local/storage.yml: storage.adls.account: required, but empty: is its environment variable set?"
+    ]
+
+
+def test_a_secret_spark_property_must_come_from_the_environment(tmp_path):
+    key = "spark.hadoop.fs.azure.account.key.acct.dfs.core.windows.net"
+    literal = write_conf(tmp_path / "a", {"local/spark.yml": f"spark:\n  config:\n    {key}: abc123\n"})
+    from_environment = write_conf(
+        tmp_path / "b", {"local/spark.yml": f"spark:\n  config:\n    {key}: ${{ACCOUNT_KEY}}\n"}
+    )
+
+    error = load_error(literal)
+    config = load_config("local", conf_dir=from_environment, environ={"ACCOUNT_KEY": "abc123"})
+
+    assert f"spark.config.{key}: secrets may not be written in configuration files" in str(error)
+    assert "abc123" not in str(error)
+    assert config.secret_values() == ["abc123"]
+    assert config.masked_dump()["spark"]["config"][key] == "**********"

@@ -117,3 +117,12 @@ def test_param_pairs_must_be_key_value():
     assert parse_params(["rows=1", "table=a=b"]) == {"rows": "1", "table": "a=b"}
     with pytest.raises(JobParameterError, match="expected key=value"):
         parse_params(["rows"])
+
+
+def test_a_job_cannot_write_the_internal_ops_layer(spark, lakehouse_config, lakehouse_session):
+    with pytest.raises(JobFailedError) as raised:
+        run_job("hello", lakehouse_config, {"table": "ops.job_runs"}, spark)
+
+    assert "written only by the framework" in str(raised.value.__cause__)
+    runs = job_runs(spark, lakehouse_config).collect()
+    assert [(row.status, row.error_class) for row in runs] == [("failed", "TableNameError")]

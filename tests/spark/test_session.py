@@ -151,3 +151,30 @@ def test_required_classes_cover_delta_synapseml_and_abfs():
         "com.microsoft.azure.synapse.ml.lightgbm.LightGBMClassifier",
         "org.apache.hadoop.fs.azurebfs.SecureAzureBlobFileSystem",
     }
+
+
+def test_runtime_properties_reach_the_hadoop_and_sql_configuration(spark):
+    from lakehouse.spark.session import apply_runtime_properties
+
+    apply_runtime_properties(
+        spark, {"spark.hadoop.fs.azure.test.setting": "on", "spark.lakehouse.test.setting": "yes"}
+    )
+
+    assert spark.sparkContext._jsc.hadoopConfiguration().get("fs.azure.test.setting") == "on"
+    assert spark.conf.get("spark.lakehouse.test.setting") == "yes"
+
+
+def test_joining_a_session_without_the_expected_catalog_is_refused(spark, session_config):
+    from lakehouse.errors import SessionError
+    from lakehouse.spark.session import build_session
+
+    # the running session uses the lakehouse catalog; a metastore config expects Delta's own
+    metastore = session_config.model_copy(
+        update={"storage": session_config.storage.model_copy(update={"catalog": "metastore"})}
+    )
+    try:
+        with pytest.raises(SessionError, match=r"spark_catalog=io\.lakehouse\.spark\.LakehouseCatalog"):
+            build_session(metastore)
+    finally:  # getOrCreate copied the metastore config's options into the shared session
+        spark.conf.set("spark.sql.catalog.spark_catalog", "io.lakehouse.spark.LakehouseCatalog")
+        spark.conf.set("spark.sql.shuffle.partitions", "2")

@@ -89,8 +89,8 @@ def test_client_secret_is_held_as_a_secret():
     assert "hunter2" not in repr(auth)
 
 
-def test_shipped_adls_session_properties_carry_the_client_secret():
-    from lakehouse.spark.session import session_properties
+def test_shipped_adls_credentials_are_set_at_run_time_never_at_launch():
+    from lakehouse.spark.session import runtime_properties, session_properties
 
     environ = {
         "ADLS_ACCOUNT": "myacct",
@@ -102,11 +102,17 @@ def test_shipped_adls_session_properties_carry_the_client_secret():
     }
     config = load_config("adls", conf_dir=PROJECT_DIR / "conf", environ=environ)
 
-    properties = session_properties(config)
+    launch = session_properties(config)
+    runtime = runtime_properties(config)
 
-    assert properties["spark.jars"].endswith("lakehouse-catalog.jar")  # only our catalog ships as a file
-    assert properties[f"spark.hadoop.fs.azure.account.oauth2.client.secret.{HOST}"] == "hunter2"
-    assert properties[f"spark.hadoop.fs.azure.account.oauth2.client.endpoint.{HOST}"] == (
+    assert launch["spark.jars"].endswith("lakehouse-catalog.jar")  # only our catalog ships as a file
+    assert "spark.sql.warehouse.dir" not in launch
+    # pyspark puts launch properties on the spark-submit command line: no secret may be there
+    assert "hunter2" not in " ".join(launch.values())
+    assert runtime[f"spark.hadoop.fs.azure.account.oauth2.client.secret.{HOST}"] == "hunter2"
+    assert runtime[f"spark.hadoop.fs.azure.account.oauth2.client.endpoint.{HOST}"] == (
         "https://login.microsoftonline.com/tenant-1/oauth2/token"
     )
-    assert "spark.sql.warehouse.dir" not in properties
+    assert (
+        runtime["spark.lakehouse.tablesRoot"] == "abfss://data@myacct.dfs.core.windows.net/lakehouse/tables"
+    )

@@ -37,13 +37,13 @@ public class LakehouseCatalog extends DeltaCatalog {
   }
 
   @Override
-  public Table loadTable(Identifier ident, long version) {
-    return fromCatalogOrStorage(ident, name -> super.loadTable(name, version));
+  public Table loadTable(Identifier ident, long timestamp) {
+    return fromCatalogOrStorage(ident, name -> super.loadTable(name, timestamp));
   }
 
   @Override
-  public Table loadTable(Identifier ident, String timestamp) {
-    return fromCatalogOrStorage(ident, name -> super.loadTable(name, timestamp));
+  public Table loadTable(Identifier ident, String version) {
+    return fromCatalogOrStorage(ident, name -> super.loadTable(name, version));
   }
 
   @Override
@@ -56,10 +56,15 @@ public class LakehouseCatalog extends DeltaCatalog {
     SparkSession spark = SparkSession.active();
     String root = spark.conf().get(TABLES_ROOT, "");
     String[] namespace = ident.namespace();
-    if (root.isEmpty() || namespace.length != 1 || !layers(spark).contains(namespace[0])) {
+    if (root.isEmpty() || namespace.length != 1) {
       return null;
     }
-    String location = root + "/" + namespace[0] + "/" + ident.name();
+    // layer and table folders are lower-case, as Spark's default case-insensitive names expect
+    String layer = namespace[0].toLowerCase(java.util.Locale.ROOT);
+    if (!layers(spark).contains(layer)) {
+      return null;
+    }
+    String location = root + "/" + layer + "/" + ident.name().toLowerCase(java.util.Locale.ROOT);
     try {
       Path log = new Path(location, "_delta_log");
       FileSystem fileSystem = log.getFileSystem(spark.sessionState().newHadoopConf());
