@@ -60,3 +60,33 @@ class JobParameterError(LakehouseError, ValueError):
 
 class ClusterError(LakehouseError):
     """The local standalone Spark cluster could not be started, reached or stopped."""
+
+
+class SchemaDriftError(LakehouseError):
+    """Incoming rows do not match a table's schema and its drift policy does not allow the change.
+
+    Attributes:
+        table: the table name.
+        added: columns the rows have and the table lacks.
+        changed: ``column: table type -> incoming type`` for columns whose type differs.
+    """
+
+    def __init__(self, table: str, added: list[str], changed: list[str], policy: str):
+        self.table, self.added, self.changed = table, added, changed
+        parts = []
+        if added:
+            parts.append(f"new columns {added}")
+        if changed:
+            parts.append(f"changed types {changed}")
+        hint = (
+            "set the table's drift policy to 'evolve' to add nullable columns"
+            if policy == "fail" and not changed
+            else "a column's type cannot change in place: write a new column or rebuild the table"
+        )
+        super().__init__(
+            f"table {table}: schema drift ({'; '.join(parts)}) refused by policy {policy!r}; {hint}"
+        )
+
+
+class ConcurrentWriteError(LakehouseError):
+    """Another writer committed to the same table in a conflicting way, after the retries allowed."""

@@ -1,0 +1,1 @@
+"""Pure DataFrame -> DataFrame building blocks shared by the layers."""

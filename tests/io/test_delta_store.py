@@ -1,0 +1,161 @@
+import pytest
+from pyspark.sql.types import IntegerType, StringType, StructField, StructType
+from pyspark.testing import assertDataFrameEqual
+
+from lakehouse.errors import SchemaDriftError, TableNameError, TableNotFoundError
+from lakehouse.io.delta_store import DeltaStore
+from lakehouse.io.table_spec import TableSpec
+from lakehouse.storage.layout import StorageLayout
+
+SCHEMA = StructType(
+    [
+        StructField("id", IntegerType(), False, {"comment": "customer id"}),
+        StructField("name", StringType(), True, {"comment": "display name"}),
+        StructField("version", IntegerType(), True),
+    ]
+)
+
+
+@pytest.fixture
+def store(spark, lakehouse_config, lakehouse_session):
+    return DeltaStore(spark, StorageLayout.from_config(lakehouse_config), {"run_id": "test"})
+
+
+def spec(drift="fail"):
+    return TableSpec(
+        "silver.customers",
+        SCHEMA,
+        key=("id",),
+        comment="one row per customer",
+        properties={"delta.appendOnly": "false", "lakehouse.owner": "tests"},
+        drift=drift,
+    )
+
+
+def rows(spark, data, schema="id int, name string, version int"):
+    return spark.createDataFrame(data, schema)
+
+
+def test_create_declares_schema_comments_and_properties_once(spark, store):
+    assert store.create(spec()) is True
+    assert store.create(spec()) is False
+
+    detail = spark.sql(f"DESCRIBE DETAIL delta.`{store.location('silver.customers').location}`").first()
+    assert detail["description"] == "one row per customer"
+    assert detail["properties"]["lakehouse.owner"] == "tests"
+    columns = {
+        row["col_name"]: row["comment"] for row in spark.sql("DESCRIBE TABLE silver.customers").collect()
+    }
+    assert columns["id"] == "customer id" and columns["name"] == "display name"
+    assert store.read("silver.customers").count() == 0
+
+
+def test_a_new_column_fails_under_policy_fail_and_leaves_the_table_as_it_was(spark, store):
+    store.create(spec())
+    store.append("silver.customers", rows(spark, [(1, "a", 1)]), spec())
+    version = store.version("silver.customers")
+    wider = spark.createDataFrame([(2, "b", 1, "x@y.z")], "id int, name string, version int, email string")
+
+    with pytest.raises(SchemaDriftError, match=r"silver.customers.*new columns \['email'\]") as raised:
+        store.append("silver.customers", wider, spec())
+
+    assert raised.value.added == ["email"]
+    assert store.version("silver.customers") == version
+    assert store.read("silver.customers").columns == ["id", "name", "version"]
+
+
+def test_a_new_column_is_added_under_policy_evolve(spark, store):
+    store.create(spec("evolve"))
+    store.append("silver.customers", rows(spark, [(1, "a", 1)]), spec("evolve"))
+    wider = spark.createDataFrame([(2, "b", 1, "x@y.z")], "id int, name string, version int, email string")
+
+    assert store.append("silver.customers", wider, spec("evolve")) == 1
+
+    result = store.read("silver.customers").orderBy("id")
+    assert [(row.id, row.email) for row in result.collect()] == [(1, None), (2, "x@y.z")]
+
+
+def test_a_changed_column_type_is_refused_even_under_evolve(spark, store):
+    store.create(spec("evolve"))
+    retyped = spark.createDataFrame([(1, "a", "one")], "id int, name string, version string")
+
+    with pytest.raises(SchemaDriftError, match=r"changed types \['version: int -> string'\]"):
+        store.append("silver.customers", retyped, spec("evolve"))
+
+
+def test_append_once_writes_each_batch_version_once(spark, store):
+    batch = rows(spark, [(1, "a", 1), (2, "b", 1)])
+
+    assert store.append_once("bronze.customers", batch, "ingest:customers", 0) == 2
+    assert store.append_once("bronze.customers", batch, "ingest:customers", 0) == 0
+    assert store.append_once("bronze.customers", rows(spark, [(3, "c", 1)]), "ingest:customers", 1) == 1
+    assert store.read("bronze.customers").count() == 3
+
+
+def test_merge_with_duplicate_source_keys_keeps_the_latest_row(spark, store):
+    store.create(spec())
+    store.merge("silver.customers", rows(spark, [(1, "first", 1), (2, "two", 1)]), ["id"], "version", spec())
+
+    result = store.merge(
+        "silver.customers",
+        rows(spark, [(1, "second", 2), (1, "third", 3), (3, "new", 1), (3, "newer", 2)]),
+        ["id"],
+        "version",
+        spec(),
+    )
+
+    assert result == {"inserted": 1, "updated": 1, "source_rows": 2}
+    assertDataFrameEqual(
+        store.read("silver.customers"), rows(spark, [(1, "third", 3), (2, "two", 1), (3, "newer", 2)])
+    )
+
+
+def test_merge_ignores_a_late_stale_update(spark, store):
+    store.create(spec())
+    store.merge("silver.customers", rows(spark, [(1, "current", 5)]), ["id"], "version", spec())
+
+    result = store.merge("silver.customers", rows(spark, [(1, "stale", 4)]), ["id"], "version", spec())
+
+    assert result["updated"] == 0
+    assert store.read("silver.customers").first()["name"] == "current"
+
+
+def test_restore_returns_the_table_to_an_earlier_version(spark, store):
+    store.append("bronze.events", rows(spark, [(1, "a", 1)]))
+    store.append("bronze.events", rows(spark, [(2, "b", 1)]))
+    store.overwrite("bronze.events", rows(spark, [(9, "z", 9)]))
+
+    store.restore("bronze.events", 1)
+
+    assertDataFrameEqual(store.read("bronze.events"), rows(spark, [(1, "a", 1), (2, "b", 1)]))
+    assert store.history("bronze.events", 1).first()["operation"] == "RESTORE"
+    assertDataFrameEqual(store.read("bronze.events", version=0), rows(spark, [(1, "a", 1)]))
+
+
+def test_read_as_of_a_timestamp(spark, store):
+    store.append("bronze.events", rows(spark, [(1, "a", 1)]))
+    first_commit = store.history("bronze.events").first()["timestamp"]
+    store.append("bronze.events", rows(spark, [(2, "b", 1)]))
+
+    as_of = store.read("bronze.events", timestamp=first_commit.strftime("%Y-%m-%d %H:%M:%S.%f"))
+
+    assert as_of.count() == 1
+
+
+def test_reading_a_missing_table_names_it(store):
+    with pytest.raises(TableNotFoundError, match=r"table silver\.nothing does not exist"):
+        store.read("silver.nothing")
+
+
+def test_table_specs_check_their_declaration():
+    with pytest.raises(ValueError, match=r"key columns \['customer_id'\] are not in the schema"):
+        TableSpec("silver.customers", SCHEMA, key=("customer_id",))
+    with pytest.raises(ValueError, match="declare the key"):
+        TableSpec("silver.customers", SCHEMA, key=())
+    with pytest.raises(TypeError, match="must be a StructType"):
+        TableSpec("silver.customers", "id int", key=("id",))
+
+
+def test_jobs_cannot_create_internal_tables(store):
+    with pytest.raises(TableNameError, match="written only by the framework"):
+        store.create(TableSpec("ops.anything", SCHEMA, key=("id",)))
