@@ -90,3 +90,7 @@ class SchemaDriftError(LakehouseError):
 
 class ConcurrentWriteError(LakehouseError):
     """Another writer committed to the same table in a conflicting way, after the retries allowed."""
+
+
+class PartitionOverwriteError(LakehouseError):
+    """Rows given to overwrite one partition fall outside it; the table is left as it was."""

@@ -4,7 +4,8 @@ Jobs and transformations never call ``DataFrame.write`` themselves; they hand a 
 and a table name (``silver.orders``) to a :class:`DeltaStore`, which resolves the location,
 checks the schema against the table's drift policy, writes, tags the commit with the run and
 reports rows written. Operations: create from a :class:`TableSpec`, append, idempotent
-append, MERGE upsert, overwrite, read as of a version or timestamp, history and restore.
+append, MERGE upsert, SCD type 2, overwrite of a partition, read as of a version or timestamp,
+history, restore, OPTIMIZE and VACUUM.
 """
 
 from __future__ import annotations
@@ -19,8 +20,15 @@ from typing import Any
 from delta.exceptions import DeltaConcurrentModificationException
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
-from lakehouse.errors import ConcurrentWriteError, SchemaDriftError, TableNameError, TableNotFoundError
+from lakehouse.errors import (
+    ConcurrentWriteError,
+    PartitionOverwriteError,
+    SchemaDriftError,
+    TableNameError,
+    TableNotFoundError,
+)
 from lakehouse.io.table_spec import TableSpec
 from lakehouse.storage.catalog import list_tables, register_table
 from lakehouse.storage.layout import StorageLayout, TableLocation, TableName
@@ -28,6 +36,7 @@ from lakehouse.transforms.keys import latest_per_key
 
 log = logging.getLogger(__name__)
 RETRIES = 3
+DEFAULT_RETENTION_HOURS = 168  # Delta's default: 7 days
 
 INTERNAL_LAYER = "ops"
 
@@ -195,6 +204,137 @@ class DeltaStore:
         if self.on_write is not None:
             self.on_write(str(location.table), result["inserted"] + result["updated"])
         return result
+
+    def merge_scd2(
+        self,
+        table: str | TableName,
+        frame: DataFrame,
+        keys: Sequence[str],
+        changed_at: str,
+        tracked: Sequence[str] | None = None,
+    ) -> dict[str, int]:
+        """Keep the full history of a slowly changing entity (SCD type 2).
+
+        The table holds the source columns plus ``valid_from``, ``valid_to`` (null while current)
+        and ``is_current``. For each key, the batch's latest row (greatest ``changed_at``)
+        becomes the current version when a tracked column differs from the current one: the old
+        version is closed at the new ``changed_at``. Unchanged rows and rows older than the
+        current version change nothing, so a rerun of a batch is a no-op.
+
+        Args:
+            keys: the business key.
+            changed_at: when the source row changed (a timestamp or a growing number).
+            tracked: columns whose change makes a new version; all non-key columns by default.
+
+        Returns:
+            ``inserted`` (new versions and new keys) and ``closed`` (versions ended).
+        """
+        location = self._writable(table)
+        latest = latest_per_key(frame, keys, changed_at)
+        tracked = list(tracked or [c for c in frame.columns if c not in keys and c != changed_at])
+        versioned = latest.select(
+            "*",
+            F.col(changed_at).alias("valid_from"),
+            F.lit(None).cast(latest.schema[changed_at].dataType).alias("valid_to"),
+            F.lit(True).alias("is_current"),
+        )
+        if not DeltaTable.isDeltaTable(self.spark, location.location):
+            inserted = self._write(table, versioned, "append")
+            return {"inserted": inserted, "closed": 0}
+        self._check_drift(location, versioned, None)
+
+        differs = " OR ".join(f"NOT (current.`{c}` <=> source.`{c}`)" for c in tracked) or "false"
+        current = self.read(table).where("is_current").alias("current")
+        on_keys = [F.col(f"current.`{k}`") == F.col(f"source.`{k}`") for k in keys]
+        # keys whose latest row is a real, newer change: they get a new current version
+        changes = (
+            versioned.alias("source")
+            .join(current, on_keys)
+            .where(f"({differs}) AND source.`{changed_at}` > current.valid_from")
+            .select("source.*")
+        )
+        merge_keys = [f"__merge_{k}" for k in keys]
+        staged = changes.select(*[F.lit(None).alias(m) for m in merge_keys], "*").unionByName(
+            versioned.select(*[F.col(k).alias(m) for k, m in zip(keys, merge_keys, strict=True)], "*")
+        )
+        condition = " AND ".join(
+            f"target.`{k}` = source.`{m}`" for k, m in zip(keys, merge_keys, strict=True)
+        )
+        closes = differs.replace("current.", "target.") + f" AND source.`{changed_at}` > target.valid_from"
+        insert = {c: f"source.`{c}`" for c in versioned.columns}
+
+        def run_merge() -> None:
+            (
+                DeltaTable.forPath(self.spark, location.location)
+                .alias("target")
+                .merge(staged.alias("source"), f"target.is_current AND {condition}")
+                .whenMatchedUpdate(
+                    condition=closes, set={"is_current": "false", "valid_to": f"source.`{changed_at}`"}
+                )
+                .whenNotMatchedInsert(values=insert)
+                .execute()
+            )
+
+        self._tagged(lambda: self._retrying("merge_scd2", location, run_merge))
+        metrics = self._last_commit(location)["operationMetrics"] or {}
+        result = {
+            "inserted": int(metrics.get("numTargetRowsInserted", 0)),
+            "closed": int(metrics.get("numTargetRowsUpdated", 0)),
+        }
+        if self.on_write is not None:
+            self.on_write(str(location.table), result["inserted"] + result["closed"])
+        return result
+
+    def overwrite_partition(self, table: str | TableName, frame: DataFrame, where: str) -> int:
+        """Replace only the rows matching ``where`` (e.g. ``"order_date = '2026-11-25'"``).
+
+        Delta checks that every written row matches ``where``, so a job cannot overwrite more
+        than the slice it owns; rerunning a day replaces that day only.
+
+        Returns:
+            Rows written.
+        """
+        try:
+            return self._write(table, frame, "overwrite", {"replaceWhere": where})
+        except Exception as error:  # Delta's constraint check raises a generic analysis error
+            if "REPLACE_WHERE" not in str(error).upper():
+                raise
+            raise PartitionOverwriteError(
+                f"table {table}: some rows do not match replaceWhere `{where}`; nothing was written "
+                "(give only the rows of that partition)"
+            ) from error
+
+    def optimize(self, table: str | TableName, zorder_by: Sequence[str] = ()) -> dict[str, int]:
+        """Compact small files (and cluster them by ``zorder_by`` columns when given).
+
+        Returns:
+            ``files_added`` and ``files_removed``.
+        """
+        location = self._writable(table)
+        self._existing(table)
+        optimizer = DeltaTable.forPath(self.spark, location.location).optimize()
+        action = (lambda: optimizer.executeZOrderBy(*zorder_by)) if zorder_by else optimizer.executeCompaction
+        metrics = self._retrying("optimize", location, action).first()["metrics"]
+        return {
+            "files_added": int(metrics["numFilesAdded"]),
+            "files_removed": int(metrics["numFilesRemoved"]),
+        }
+
+    def vacuum(self, table: str | TableName, retention_hours: float = DEFAULT_RETENTION_HOURS) -> None:
+        """Delete files no version within ``retention_hours`` needs (default 7 days).
+
+        Raises:
+            ValueError: a retention under 7 days, which could break readers and time travel
+                still in progress (Delta's own retention guard, kept on).
+        """
+        if retention_hours < DEFAULT_RETENTION_HOURS:
+            raise ValueError(
+                f"vacuum {table}: retention {retention_hours} h is under the {DEFAULT_RETENTION_HOURS} h "
+                "guard; files that running readers or time travel still need would be deleted"
+            )
+        location = self._writable(table)
+        self._existing(table)
+        DeltaTable.forPath(self.spark, location.location).vacuum(retention_hours)
 
     def history(self, table: str | TableName, limit: int | None = None) -> DataFrame:
         """The table's commits, newest first (version, timestamp, operation, metrics, run tag)."""

@@ -2,7 +2,7 @@ import pytest
 from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 from pyspark.testing import assertDataFrameEqual
 
-from lakehouse.errors import SchemaDriftError, TableNameError, TableNotFoundError
+from lakehouse.errors import PartitionOverwriteError, SchemaDriftError, TableNameError, TableNotFoundError
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.io.table_spec import TableSpec
 from lakehouse.storage.layout import StorageLayout
@@ -159,3 +159,72 @@ def test_table_specs_check_their_declaration():
 def test_jobs_cannot_create_internal_tables(store):
     with pytest.raises(TableNameError, match="written only by the framework"):
         store.create(TableSpec("ops.anything", SCHEMA, key=("id",)))
+
+
+def scd2_batch(spark, data):
+    return spark.createDataFrame(data, "id int, city string, changed_at int")
+
+
+def test_scd2_keeps_full_history_and_reruns_change_nothing(spark, store):
+    store.merge_scd2(
+        "silver.addresses", scd2_batch(spark, [(1, "Oslo", 1), (2, "Rome", 1)]), ["id"], "changed_at"
+    )
+    second = scd2_batch(spark, [(1, "Lima", 2), (1, "Kyiv", 3), (2, "Rome", 2), (3, "Pune", 2)])
+
+    result = store.merge_scd2("silver.addresses", second, ["id"], "changed_at")
+    rerun = store.merge_scd2("silver.addresses", second, ["id"], "changed_at")
+    stale = store.merge_scd2("silver.addresses", scd2_batch(spark, [(1, "Old", 2)]), ["id"], "changed_at")
+
+    assert result == {"inserted": 2, "closed": 1}  # id 1 moved (Kyiv wins the batch), id 3 is new
+    assert rerun == {"inserted": 0, "closed": 0}
+    assert stale == {"inserted": 0, "closed": 0}
+    history = store.read("silver.addresses").select("id", "city", "valid_from", "valid_to", "is_current")
+    expected = spark.createDataFrame(
+        [
+            (1, "Oslo", 1, 3, False),
+            (1, "Kyiv", 3, None, True),
+            (2, "Rome", 1, None, True),
+            (3, "Pune", 2, None, True),
+        ],
+        "id int, city string, valid_from int, valid_to int, is_current boolean",
+    )
+    assertDataFrameEqual(history, expected)
+
+
+def test_overwrite_partition_replaces_one_slice_only(spark, store):
+    days = "day string, amount int"
+    store.append("gold.sales", spark.createDataFrame([("d1", 1), ("d2", 2)], days))
+
+    store.overwrite_partition(
+        "gold.sales", spark.createDataFrame([("d2", 20), ("d2", 21)], days), "day = 'd2'"
+    )
+
+    assertDataFrameEqual(
+        store.read("gold.sales"), spark.createDataFrame([("d1", 1), ("d2", 20), ("d2", 21)], days)
+    )
+    with pytest.raises(
+        PartitionOverwriteError, match=r"table gold\.sales: some rows do not match replaceWhere"
+    ):
+        store.overwrite_partition("gold.sales", spark.createDataFrame([("d3", 3)], days), "day = 'd2'")
+    assert store.read("gold.sales").count() == 3
+
+
+def test_optimize_compacts_small_files(spark, store):
+    for number in range(4):
+        store.append("bronze.clicks", spark.range(number * 10, number * 10 + 10).coalesce(1))
+
+    result = store.optimize("bronze.clicks", zorder_by=["id"])
+
+    assert result["files_removed"] == 4 and result["files_added"] == 1
+    assert store.read("bronze.clicks").count() == 40
+
+
+def test_vacuum_keeps_the_seven_day_guard(spark, store):
+    store.append("bronze.clicks", spark.range(3))
+    store.overwrite("bronze.clicks", spark.range(2))
+
+    with pytest.raises(ValueError, match=r"vacuum bronze.clicks: retention 1 h is under the 168 h guard"):
+        store.vacuum("bronze.clicks", retention_hours=1)
+    store.vacuum("bronze.clicks")
+
+    assert store.read("bronze.clicks", version=0).count() == 3  # inside retention: time travel still works
