@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from delta.exceptions import DeltaConcurrentModificationException
+from delta import exceptions as delta_errors
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -37,6 +38,19 @@ from lakehouse.transforms.keys import latest_per_key
 log = logging.getLogger(__name__)
 RETRIES = 3
 DEFAULT_RETENTION_HOURS = 168  # Delta's default: 7 days
+# Each Delta conflict arrives as its own class (none subclasses another), so list them all.
+CONFLICTS = (
+    delta_errors.ConcurrentAppendException,
+    delta_errors.ConcurrentDeleteReadException,
+    delta_errors.ConcurrentDeleteDeleteException,
+    delta_errors.ConcurrentTransactionException,
+    delta_errors.ConcurrentWriteException,
+    delta_errors.MetadataChangedException,
+    delta_errors.ProtocolChangedException,
+    delta_errors.DeltaConcurrentModificationException,
+)
+# The session-wide userMetadata setting is shared by every thread of the session.
+_TAG_LOCK = threading.RLock()
 
 INTERNAL_LAYER = "ops"
 
@@ -129,7 +143,7 @@ class DeltaStore:
             builder = builder.comment(spec.comment)
         for key, value in spec.properties.items():
             builder = builder.property(key, value)
-        self._retrying("create", location, builder.execute)
+        self._tagged(lambda: self._retrying("create", location, builder.execute))
         return True
 
     def append_once(self, table: str | TableName, frame: DataFrame, app_id: str, version: int) -> int:
@@ -194,8 +208,10 @@ class DeltaStore:
             )
             builder.whenMatchedUpdateAll(condition=newer).whenNotMatchedInsertAll().execute()
 
+        before = self._version_at(location)
         self._tagged(lambda: self._retrying("merge", location, run_merge))
-        metrics = self._last_commit(location)["operationMetrics"] or {}
+        commit = self._last_commit(location, after=before)  # None: the MERGE changed nothing
+        metrics = (commit["operationMetrics"] or {}) if commit else {}
         result = {
             "inserted": int(metrics.get("numTargetRowsInserted", 0)),
             "updated": int(metrics.get("numTargetRowsUpdated", 0)),
@@ -230,6 +246,13 @@ class DeltaStore:
             ``inserted`` (new versions and new keys) and ``closed`` (versions ended).
         """
         location = self._writable(table)
+        # a null key or change time cannot be placed in a history: refuse it, naming the columns
+        incomplete = frame.where(" OR ".join(f"`{c}` IS NULL" for c in [*keys, changed_at])).limit(1).count()
+        if incomplete:
+            raise ValueError(
+                f"merge_scd2 {table}: rows with a null key {list(keys)} or null {changed_at!r}; "
+                "quarantine them before building history"
+            )
         latest = latest_per_key(frame, keys, changed_at)
         tracked = list(tracked or [c for c in frame.columns if c not in keys and c != changed_at])
         versioned = latest.select(
@@ -245,7 +268,7 @@ class DeltaStore:
 
         differs = " OR ".join(f"NOT (current.`{c}` <=> source.`{c}`)" for c in tracked) or "false"
         current = self.read(table).where("is_current").alias("current")
-        on_keys = [F.col(f"current.`{k}`") == F.col(f"source.`{k}`") for k in keys]
+        on_keys = [F.col(f"current.`{k}`").eqNullSafe(F.col(f"source.`{k}`")) for k in keys]
         # keys whose latest row is a real, newer change: they get a new current version
         changes = (
             versioned.alias("source")
@@ -275,8 +298,10 @@ class DeltaStore:
                 .execute()
             )
 
+        before = self._version_at(location)
         self._tagged(lambda: self._retrying("merge_scd2", location, run_merge))
-        metrics = self._last_commit(location)["operationMetrics"] or {}
+        commit = self._last_commit(location, after=before)  # None: the MERGE changed nothing
+        metrics = (commit["operationMetrics"] or {}) if commit else {}
         result = {
             "inserted": int(metrics.get("numTargetRowsInserted", 0)),
             "closed": int(metrics.get("numTargetRowsUpdated", 0)),
@@ -297,7 +322,10 @@ class DeltaStore:
         try:
             return self._write(table, frame, "overwrite", {"replaceWhere": where})
         except Exception as error:  # Delta's constraint check raises a generic analysis error
-            if "REPLACE_WHERE" not in str(error).upper():
+            if not (
+                isinstance(error, delta_errors.CapturedException)
+                and error.getErrorClass() == "DELTA_REPLACE_WHERE_MISMATCH"
+            ):
                 raise
             raise PartitionOverwriteError(
                 f"table {table}: some rows do not match replaceWhere `{where}`; nothing was written "
@@ -314,27 +342,34 @@ class DeltaStore:
         self._existing(table)
         optimizer = DeltaTable.forPath(self.spark, location.location).optimize()
         action = (lambda: optimizer.executeZOrderBy(*zorder_by)) if zorder_by else optimizer.executeCompaction
-        metrics = self._retrying("optimize", location, action).first()["metrics"]
+        metrics = self._tagged(lambda: self._retrying("optimize", location, action)).first()["metrics"]
         return {
             "files_added": int(metrics["numFilesAdded"]),
             "files_removed": int(metrics["numFilesRemoved"]),
         }
 
-    def vacuum(self, table: str | TableName, retention_hours: float = DEFAULT_RETENTION_HOURS) -> None:
-        """Delete files no version within ``retention_hours`` needs (default 7 days).
+    def vacuum(self, table: str | TableName, retention_hours: float | None = None) -> None:
+        """Delete files that no version within the retention period needs.
+
+        Args:
+            retention_hours: defaults to the table's ``delta.deletedFileRetentionDuration``
+                (Delta's default: 7 days).
 
         Raises:
             ValueError: a retention under 7 days, which could break readers and time travel
                 still in progress (Delta's own retention guard, kept on).
         """
-        if retention_hours < DEFAULT_RETENTION_HOURS:
+        if retention_hours is not None and retention_hours < DEFAULT_RETENTION_HOURS:
             raise ValueError(
                 f"vacuum {table}: retention {retention_hours} h is under the {DEFAULT_RETENTION_HOURS} h "
                 "guard; files that running readers or time travel still need would be deleted"
             )
         location = self._writable(table)
         self._existing(table)
-        DeltaTable.forPath(self.spark, location.location).vacuum(retention_hours)
+        target = DeltaTable.forPath(self.spark, location.location)
+        self._tagged(
+            lambda: target.vacuum(retention_hours) if retention_hours is not None else target.vacuum()
+        )
 
     def history(self, table: str | TableName, limit: int | None = None) -> DataFrame:
         """The table's commits, newest first (version, timestamp, operation, metrics, run tag)."""
@@ -424,6 +459,8 @@ class DeltaStore:
         if not isinstance(frame, DataFrame):
             raise TypeError(f"expected a pyspark DataFrame to write to {table}, got {type(frame).__name__}")
         location = self._writable(table)
+        if spec is not None and not DeltaTable.isDeltaTable(self.spark, location.location):
+            self.create(spec)  # the declared schema, comments and properties, not the frame's
         exists = DeltaTable.isDeltaTable(self.spark, location.location)
         before = self._version_at(location) if exists else -1
         if exists and mode == "append":
@@ -433,16 +470,13 @@ class DeltaStore:
             writer = writer.option("mergeSchema", "true")
         if self.commit_tag:
             writer = writer.option("userMetadata", json.dumps(self.commit_tag, sort_keys=True))
-        writer.save(location.location)
+        # a conflict commits nothing, so writing the same frame again is safe
+        self._retrying(f"{mode} write", location, lambda: writer.save(location.location))
         if self.layout.settings.catalog == "metastore":
             register_table(self.spark, location)
-        commit = self._last_commit(location)
+        commit = self._last_commit(location, after=before)
         # an idempotent append that Delta skipped makes no commit: nothing was written
-        rows = (
-            int((commit["operationMetrics"] or {}).get("numOutputRows", 0))
-            if commit["version"] > before
-            else 0
-        )
+        rows = int((commit["operationMetrics"] or {}).get("numOutputRows", 0)) if commit else 0
         if self.on_write is not None:
             self.on_write(str(location.table), rows)
         return rows
@@ -450,25 +484,36 @@ class DeltaStore:
     def _version_at(self, location: TableLocation) -> int:
         return int(DeltaTable.forPath(self.spark, location.location).history(1).collect()[0]["version"])
 
-    def _last_commit(self, location: TableLocation) -> Any:
-        """This store's latest commit to the table (commits of concurrent writers skipped)."""
-        history = DeltaTable.forPath(self.spark, location.location).history(10).collect()
+    def _last_commit(self, location: TableLocation, after: int) -> Any:
+        """This store's newest commit to the table made after version ``after``, or None.
+
+        Commits of concurrent writers are skipped by their tag; with no tag, the newest commit
+        after ``after`` is taken.
+        """
+        history = DeltaTable.forPath(self.spark, location.location).history(20).collect()
         tag = json.dumps(self.commit_tag, sort_keys=True) if self.commit_tag else None
         for commit in history:  # newest first
+            if commit["version"] <= after:
+                return None
             if tag is None or commit["userMetadata"] == tag:
                 return commit
-        return history[0]
+        return None
 
     def _tagged(self, operation: Callable[[], Any]) -> Any:
         """Run a DeltaTable API operation with this store's commit tag as its userMetadata."""
         key = "spark.databricks.delta.commitInfo.userMetadata"
         if not self.commit_tag:
             return operation()
-        self.spark.conf.set(key, json.dumps(self.commit_tag, sort_keys=True))
-        try:
-            return operation()
-        finally:
-            self.spark.conf.unset(key)
+        with _TAG_LOCK:
+            previous = self.spark.conf.get(key, None)
+            self.spark.conf.set(key, json.dumps(self.commit_tag, sort_keys=True))
+            try:
+                return operation()
+            finally:
+                if previous is None:
+                    self.spark.conf.unset(key)
+                else:
+                    self.spark.conf.set(key, previous)
 
     def _check_drift(self, location: TableLocation, frame: DataFrame, spec: TableSpec | None) -> None:
         """Refuse new or retyped columns unless the table's drift policy allows them."""
@@ -491,7 +536,7 @@ class DeltaStore:
         for attempt in range(1, RETRIES + 1):
             try:
                 return action()
-            except DeltaConcurrentModificationException as conflict:
+            except CONFLICTS as conflict:
                 if attempt == RETRIES:
                     raise ConcurrentWriteError(
                         f"table {location.table}: {operation} conflicted with another writer "

@@ -228,3 +228,54 @@ def test_vacuum_keeps_the_seven_day_guard(spark, store):
     store.vacuum("bronze.clicks")
 
     assert store.read("bronze.clicks", version=0).count() == 3  # inside retention: time travel still works
+
+
+def test_conflicts_are_retried_then_surface_as_our_typed_error(spark, store, monkeypatch):
+    from delta.exceptions import ConcurrentAppendException, MetadataChangedException
+
+    from lakehouse.errors import ConcurrentWriteError
+    from lakehouse.io import delta_store
+
+    monkeypatch.setattr(delta_store.time, "sleep", lambda seconds: None)
+    location = store.location("bronze.events")
+    attempts = []
+
+    def conflicts_once():
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise ConcurrentAppendException(desc="files were added by a concurrent update", stackTrace="")
+        return "committed"
+
+    def always_conflicts():
+        raise MetadataChangedException(desc="the metadata changed", stackTrace="")
+
+    assert store._retrying("merge", location, conflicts_once) == "committed"
+    assert len(attempts) == 2
+    with pytest.raises(
+        ConcurrentWriteError, match=r"bronze\.events: merge conflicted with another writer 3 times"
+    ):
+        store._retrying("merge", location, always_conflicts)
+
+
+def test_scd2_refuses_rows_without_key_or_change_time(spark, store):
+    with pytest.raises(ValueError, match=r"merge_scd2 silver\.addresses: rows with a null key \['id'\]"):
+        store.merge_scd2("silver.addresses", scd2_batch(spark, [(None, "Oslo", 1)]), ["id"], "changed_at")
+    assert not store.exists("silver.addresses")
+
+
+def test_append_with_a_spec_creates_the_declared_table_first(spark, store):
+    store.append("silver.customers", rows(spark, [(1, "a", 1)]), spec())
+
+    detail = spark.sql(f"DESCRIBE DETAIL delta.`{store.location('silver.customers').location}`").first()
+    assert detail["description"] == "one row per customer"
+    assert store.read("silver.customers").count() == 1
+
+
+def test_an_empty_merge_reports_nothing_written(spark, store):
+    store.create(spec())
+    store.merge("silver.customers", rows(spark, [(1, "a", 5)]), ["id"], "version", spec())
+
+    assert (
+        store.merge("silver.customers", rows(spark, [(1, "a", 5)]), ["id"], "version", spec())["inserted"]
+        == 0
+    )
