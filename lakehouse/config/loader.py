@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from lakehouse.config.model import LakehouseConfig, is_secret_property
 from lakehouse.errors import ConfigError, UnknownEnvironmentError
@@ -338,30 +338,9 @@ def _secrets_written_in_files(
     config: LakehouseConfig, origins: dict[KeyPath, str], from_environment: set[KeyPath]
 ) -> list[str]:
     """Secrets may only come from the environment: refuse any literal secret in a YAML file."""
-    problems = []
-    secret_properties = [
-        (("spark", "config", key), SecretStr(str(value)))
-        for key, value in config.spark.config.items()
-        if is_secret_property(key)
+    return [
+        f"{_locate(origins, path)}: {'.'.join(path)}: secrets may not be written in "
+        "configuration files; write ${SOME_VARIABLE} and set the variable in the environment"
+        for path, value in config.secrets()
+        if value and path not in from_environment
     ]
-    for path, value in [*_secret_fields(config, ()), *secret_properties]:
-        if value is not None and value.get_secret_value() and path not in from_environment:
-            problems.append(
-                f"{_locate(origins, path)}: {'.'.join(path)}: secrets may not be written in "
-                "configuration files; write ${SOME_VARIABLE} and set the variable in the environment"
-            )
-    return problems
-
-
-def _secret_fields(model: BaseModel, prefix: KeyPath):
-    for name in type(model).model_fields:
-        value = getattr(model, name)
-        path = (*prefix, name)
-        if isinstance(value, SecretStr):
-            yield path, value
-        elif isinstance(value, BaseModel):
-            yield from _secret_fields(value, path)
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                if isinstance(item, BaseModel):
-                    yield from _secret_fields(item, (*path, str(key)))

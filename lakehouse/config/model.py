@@ -27,6 +27,21 @@ def is_secret_property(key: str) -> bool:
 LogLevel = Literal["ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF"]
 
 
+def _secret_fields(model: BaseModel, prefix: tuple[str, ...]):
+    """``(key path, SecretStr)`` of every set secret field under ``model``, at any depth."""
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        path = (*prefix, name)
+        if isinstance(value, SecretStr):
+            yield path, value
+        elif isinstance(value, BaseModel):
+            yield from _secret_fields(value, path)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(item, BaseModel):
+                    yield from _secret_fields(item, (*path, str(key)))
+
+
 class Section(BaseModel):
     """A configuration section: immutable, unknown keys refused."""
 
@@ -136,12 +151,20 @@ class LakehouseConfig(Section):
         candidate = Path(path).expanduser()
         return candidate if candidate.is_absolute() else (self.project_dir / candidate).resolve()
 
+    def secrets(self) -> list[tuple[tuple[str, ...], str]]:
+        """Every secret of this configuration as ``(key path, value)``: ``SecretStr`` fields in
+        any section, and ``spark.config`` properties whose names mark them as secrets."""
+        found = [(path, secret.get_secret_value()) for path, secret in _secret_fields(self, ())]
+        found += [
+            (("spark", "config", key), str(value))
+            for key, value in self.spark.config.items()
+            if is_secret_property(key)
+        ]
+        return found
+
     def secret_values(self) -> list[str]:
         """The non-empty secrets of this configuration, so that messages can be scrubbed of them."""
-        secrets = [str(value) for key, value in self.spark.config.items() if is_secret_property(key)]
-        if self.storage.auth is not None and self.storage.auth.client_secret is not None:
-            secrets.append(self.storage.auth.client_secret.get_secret_value())
-        return [secret for secret in secrets if secret]
+        return [value for _, value in self.secrets() if value]
 
     def masked_dump(self) -> dict[str, Any]:
         """The configuration as plain data with every secret replaced by ``**********``."""
