@@ -208,18 +208,12 @@ class DeltaStore:
             )
             builder.whenMatchedUpdateAll(condition=newer).whenNotMatchedInsertAll().execute()
 
-        before = self._version_at(location)
-        self._tagged(lambda: self._retrying("merge", location, run_merge))
-        commit = self._last_commit(location, after=before)  # None: the MERGE changed nothing
-        metrics = (commit["operationMetrics"] or {}) if commit else {}
-        result = {
-            "inserted": int(metrics.get("numTargetRowsInserted", 0)),
-            "updated": int(metrics.get("numTargetRowsUpdated", 0)),
-            "source_rows": int(metrics.get("numSourceRows", 0)),
+        metrics = self._run_merge("merge", location, run_merge)
+        return {
+            "inserted": metrics["numTargetRowsInserted"],
+            "updated": metrics["numTargetRowsUpdated"],
+            "source_rows": metrics["numSourceRows"],
         }
-        if self.on_write is not None:
-            self.on_write(str(location.table), result["inserted"] + result["updated"])
-        return result
 
     def merge_scd2(
         self,
@@ -298,17 +292,8 @@ class DeltaStore:
                 .execute()
             )
 
-        before = self._version_at(location)
-        self._tagged(lambda: self._retrying("merge_scd2", location, run_merge))
-        commit = self._last_commit(location, after=before)  # None: the MERGE changed nothing
-        metrics = (commit["operationMetrics"] or {}) if commit else {}
-        result = {
-            "inserted": int(metrics.get("numTargetRowsInserted", 0)),
-            "closed": int(metrics.get("numTargetRowsUpdated", 0)),
-        }
-        if self.on_write is not None:
-            self.on_write(str(location.table), result["inserted"] + result["closed"])
-        return result
+        metrics = self._run_merge("merge_scd2", location, run_merge)
+        return {"inserted": metrics["numTargetRowsInserted"], "closed": metrics["numTargetRowsUpdated"]}
 
     def overwrite_partition(self, table: str | TableName, frame: DataFrame, where: str) -> int:
         """Replace only the rows matching ``where`` (e.g. ``"order_date = '2026-11-25'"``).
@@ -416,15 +401,14 @@ class DeltaStore:
         Raises:
             TableNotFoundError: no Delta table at the table's location.
         """
-        location = self._existing(table)
-        return int(DeltaTable.forPath(self.spark, location.location).history(1).collect()[0]["version"])
+        return self._version_at(self._existing(table))
 
     def summaries(self, layers: list[str] | None = None) -> list[TableSummary]:
         """Row count and latest version of every table on storage in the given layers."""
         summaries = []
         for location in list_tables(self.spark, self.layout, layers):
             rows = self.spark.read.format("delta").load(location.location).count()
-            version = self.version(location.table)
+            version = self._version_at(location)
             summaries.append(
                 TableSummary(str(location.table), location.table.layer, location.location, rows, version)
             )
@@ -459,9 +443,10 @@ class DeltaStore:
         if not isinstance(frame, DataFrame):
             raise TypeError(f"expected a pyspark DataFrame to write to {table}, got {type(frame).__name__}")
         location = self._writable(table)
-        if spec is not None and not DeltaTable.isDeltaTable(self.spark, location.location):
-            self.create(spec)  # the declared schema, comments and properties, not the frame's
         exists = DeltaTable.isDeltaTable(self.spark, location.location)
+        if spec is not None and not exists:
+            self.create(spec)  # the declared schema, comments and properties, not the frame's
+            exists = True
         before = self._version_at(location) if exists else -1
         if exists and mode == "append":
             self._check_drift(location, frame, spec)
@@ -480,6 +465,28 @@ class DeltaStore:
         if self.on_write is not None:
             self.on_write(str(location.table), rows)
         return rows
+
+    def _run_merge(
+        self, operation: str, location: TableLocation, run_merge: Callable[[], None]
+    ) -> dict[str, int]:
+        """Run a tagged, retried MERGE; return its row metrics (zeros when it changed nothing).
+
+        Returns:
+            ``numTargetRowsInserted``, ``numTargetRowsUpdated`` and ``numSourceRows``.
+        """
+        before = self._version_at(location)
+        self._tagged(lambda: self._retrying(operation, location, run_merge))
+        commit = self._last_commit(location, after=before)  # None: the MERGE changed nothing
+        recorded = (commit["operationMetrics"] or {}) if commit else {}
+        metrics = {
+            name: int(recorded.get(name, 0))
+            for name in ("numTargetRowsInserted", "numTargetRowsUpdated", "numSourceRows")
+        }
+        if self.on_write is not None:
+            self.on_write(
+                str(location.table), metrics["numTargetRowsInserted"] + metrics["numTargetRowsUpdated"]
+            )
+        return metrics
 
     def _version_at(self, location: TableLocation) -> int:
         return int(DeltaTable.forPath(self.spark, location.location).history(1).collect()[0]["version"])
