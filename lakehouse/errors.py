@@ -71,7 +71,7 @@ class SchemaDriftError(LakehouseError):
         changed: ``column: table type -> incoming type`` for columns whose type differs.
     """
 
-    def __init__(self, table: str, added: list[str], changed: list[str], policy: str):
+    def __init__(self, table: str, added: list[str], changed: list[str], policy: str, where: str = ""):
         self.table, self.added, self.changed = table, added, changed
         parts = []
         if added:
@@ -84,7 +84,7 @@ class SchemaDriftError(LakehouseError):
             else "a column's type cannot change in place: write a new column or rebuild the table"
         )
         super().__init__(
-            f"table {table}: schema drift ({'; '.join(parts)}) refused by policy {policy!r}; {hint}"
+            f"table {table}: schema drift ({'; '.join(parts)}{where}) refused by policy {policy!r}; {hint}"
         )
 
 
@@ -94,3 +94,11 @@ class ConcurrentWriteError(LakehouseError):
 
 class PartitionOverwriteError(LakehouseError):
     """Rows given to overwrite one partition fall outside it; the table is left as it was."""
+
+
+class DatabaseError(LakehouseError):
+    """A database could not be started, reached or queried (the local PostgreSQL server, a JDBC source)."""
+
+
+class IngestError(LakehouseError):
+    """A source could not be ingested (bad landed file, failed stream, unreadable database)."""

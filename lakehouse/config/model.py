@@ -136,6 +136,54 @@ class ClusterSettings(Section):
     start_timeout_seconds: float = Field(default=90, gt=0)
 
 
+SourceFormat = Literal["csv", "json", "parquet", "jdbc"]
+FILE_FORMATS = ("csv", "json", "parquet")
+# The column types a source may declare (Spark SQL names); bronze keeps anything else as string.
+COLUMN_TYPE = re.compile(
+    r"(?i)^(string|boolean|tinyint|smallint|int|bigint|float|double|date|timestamp|timestamp_ntz|binary"
+    r"|decimal\(\s*\d+\s*,\s*\d+\s*\))$"
+)
+
+
+class ConnectionSettings(Section):
+    """A database reached over JDBC (``connections.<name>``); sources refer to it by name."""
+
+    url: str = Field(description="JDBC URL, e.g. jdbc:postgresql://host:5432/shop (no credentials in it).")
+    user: str | None = None
+    password: SecretStr | None = Field(default=None, description="From the environment only.")
+    driver: str = "org.postgresql.Driver"
+    properties: dict[str, Scalar] = Field(default_factory=dict, description="Extra JDBC properties.")
+
+
+class SourceSettings(Section):
+    """One raw source that ``bronze_ingest`` lands in a bronze table (``sources.<name>``).
+
+    Files (``csv``, ``json`` lines, ``parquet``) are read from ``path`` incrementally: each file
+    once. ``jdbc`` reads ``dbtable`` or ``query`` of a connection, the rows whose ``watermark``
+    column grew since the last ingest.
+    """
+
+    format: SourceFormat
+    table: str | None = Field(default=None, description="Target table; bronze.<source name> by default.")
+    description: str | None = None
+    enabled: bool = True
+    drift: Literal["evolve", "fail"] = Field(
+        default="evolve", description="New columns in the source: add them (evolve) or refuse (fail)."
+    )
+    # files
+    path: str | None = Field(default=None, description="Folder under the lakehouse files/, or a URI.")
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="Declared columns in file order: name -> Spark SQL type."
+    )
+    options: dict[str, Scalar] = Field(default_factory=dict, description="Spark reader options.")
+    max_files_per_batch: int | None = Field(default=None, ge=1)
+    # jdbc
+    connection: str | None = None
+    dbtable: str | None = None
+    query: str | None = None
+    watermark: str | None = Field(default=None, description="Column that grows when a row changes.")
+
+
 class LakehouseConfig(Section):
     """The whole configuration of one environment."""
 
@@ -145,6 +193,8 @@ class LakehouseConfig(Section):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     jobs: dict[str, JobSettings] = Field(default_factory=dict)
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+    connections: dict[str, ConnectionSettings] = Field(default_factory=dict)
+    sources: dict[str, SourceSettings] = Field(default_factory=dict)
 
     def resolve_path(self, path: str) -> Path:
         """Resolve a configured path; relative paths are relative to the project folder."""
@@ -227,6 +277,7 @@ class LakehouseConfig(Section):
                             "(it contains @ / ? # or a space)",
                         )
                     )
+        problems += self._check_sources()
         if "ops" not in storage.layers:
             problems.append((("storage", "layers"), "must include 'ops', which holds the run records"))
         if len(set(storage.layers)) != len(storage.layers):
@@ -234,4 +285,68 @@ class LakehouseConfig(Section):
         for layer in storage.layers:
             if not layer.isidentifier() or layer != layer.lower():
                 problems.append((("storage", "layers"), f"layer {layer!r} must be a lower-case identifier"))
+        return problems
+
+    def source_table(self, name: str) -> str:
+        """The table a source lands in: its ``table``, or ``bronze.<name>``."""
+        return self.sources[name].table or f"bronze.{name}"
+
+    def _check_sources(self) -> list[tuple[tuple[str, ...], str]]:
+        problems: list[tuple[tuple[str, ...], str]] = []
+        for name, connection in self.connections.items():
+            if not connection.url.startswith("jdbc:"):
+                problems.append((("connections", name, "url"), "must be a JDBC URL (jdbc:...)"))
+            if re.search(r"(?i)password=", connection.url):
+                problems.append(
+                    (("connections", name, "url"), "holds a password; give it in password: ${VARIABLE}")
+                )
+        tables: dict[str, str] = {}
+        for name, source in self.sources.items():
+            key = ("sources", name)
+            if not name.isidentifier() or name != name.lower():
+                problems.append((key, f"source name {name!r} must be a lower-case identifier"))
+            table = self.source_table(name)
+            layer = table.split(".", 1)[0]
+            if table.count(".") != 1 or layer not in self.storage.layers or layer == "ops":
+                problems.append(((*key, "table"), f"{table!r} must be <layer>.<name> of a data layer"))
+            if table in tables:
+                problems.append(((*key, "table"), f"{table} is also the table of source {tables[table]}"))
+            tables[table] = name
+            for column, kind in source.columns.items():
+                if not COLUMN_TYPE.match(kind.strip()):
+                    problems.append(
+                        (
+                            (*key, "columns", column),
+                            f"unknown type {kind!r}; use a Spark SQL type such as string, bigint, "
+                            "double, decimal(10,2), date or timestamp",
+                        )
+                    )
+            if source.format in FILE_FORMATS:
+                if not source.path:
+                    problems.append(((*key, "path"), f"required for a {source.format} source"))
+                if source.format != "parquet" and not source.columns:
+                    problems.append(
+                        ((*key, "columns"), f"declare the columns of a {source.format} source (name: type)")
+                    )
+                for field in ("connection", "dbtable", "query", "watermark"):
+                    if getattr(source, field) is not None:
+                        problems.append(((*key, field), "only for a jdbc source"))
+            else:
+                if source.connection not in self.connections:
+                    known = ", ".join(sorted(self.connections)) or "none"
+                    problems.append(
+                        (
+                            (*key, "connection"),
+                            f"unknown connection {source.connection!r}; connections: {known}",
+                        )
+                    )
+                if (source.dbtable is None) == (source.query is None):
+                    problems.append((key, "give exactly one of dbtable and query"))
+                if not source.watermark:
+                    problems.append(
+                        ((*key, "watermark"), "required: the column that grows when a row changes")
+                    )
+                for field in ("path", "max_files_per_batch"):
+                    if getattr(source, field) is not None:
+                        problems.append(((*key, field), "only for a file source"))
         return problems

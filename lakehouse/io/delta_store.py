@@ -146,7 +146,14 @@ class DeltaStore:
         self._tagged(lambda: self._retrying("create", location, builder.execute))
         return True
 
-    def append_once(self, table: str | TableName, frame: DataFrame, app_id: str, version: int) -> int:
+    def append_once(
+        self,
+        table: str | TableName,
+        frame: DataFrame,
+        app_id: str,
+        version: int,
+        spec: TableSpec | None = None,
+    ) -> int:
         """Append a batch exactly once, whatever the number of retries or reruns.
 
         Delta records ``(app_id, version)`` in the same commit as the rows (``txnAppId`` /
@@ -156,13 +163,16 @@ class DeltaStore:
         Args:
             app_id: the writer's stable id (e.g. ``bronze_ingest:orders``).
             version: the batch number; must grow from batch to batch for the same ``app_id``.
+            spec: the table's declaration (created from it on first write; its drift policy).
 
         Returns:
             Rows written; 0 when the batch was already committed.
         """
         if version < 0:
             raise ValueError(f"append_once {table}: version must be >= 0, got {version}")
-        return self._write(table, frame, "append", {"txnAppId": app_id, "txnVersion": str(version)})
+        return self._write(
+            table, frame, "append", {"txnAppId": app_id, "txnVersion": str(version)}, spec=spec
+        )
 
     def merge(
         self,

@@ -17,7 +17,8 @@ class TableSpec:
     Attributes:
         name: ``<layer>.<name>``.
         schema: the columns; a field's ``metadata["comment"]`` becomes its column comment.
-        key: the columns that identify a row (the grain of the table).
+        key: the columns that identify a row (the grain of the table); empty for raw,
+            append-only tables (bronze), whose rows have no business key yet.
         partition_by: partition columns, if any.
         comment: the table comment.
         properties: Delta table properties (``delta.*`` or your own).
@@ -27,7 +28,7 @@ class TableSpec:
 
     name: str
     schema: StructType
-    key: tuple[str, ...]
+    key: tuple[str, ...] = ()
     partition_by: tuple[str, ...] = ()
     comment: str | None = None
     properties: dict[str, str] = field(default_factory=dict)
@@ -45,5 +46,3 @@ class TableSpec:
             unknown = [name for name in names if name not in columns]
             if unknown:
                 raise ValueError(f"table {self.name}: {kind} columns {unknown} are not in the schema")
-        if not self.key:
-            raise ValueError(f"table {self.name}: declare the key (the columns that identify a row)")

@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from pyspark.sql import SparkSession
 
@@ -60,24 +61,8 @@ def run_job(
     job_class = find_job(name)
     job_params = build_params(job_class, config.jobs.get(name, JobSettings()).params, params or {})
     spark = spark or build_session(config, app_name=f"lakehouse {name}")
-    layout = StorageLayout.from_config(config)
-    run_id = str(uuid.uuid4())
-    rows_written: dict[str, int] = {}
-
-    def count_rows(table: str, rows: int) -> None:
-        rows_written[table] = rows_written.get(table, 0) + rows
-
-    context = JobContext(
-        spark=spark,
-        config=config,
-        layout=layout,
-        tables=DeltaStore(spark, layout, {"run_id": run_id, "job": name}, on_write=count_rows),
-        params=job_params,
-        run_id=run_id,
-        job=name,
-        log=logging.getLogger(f"lakehouse.jobs.{name}"),
-        rows_written=rows_written,
-    )
+    context = make_context(name, config, spark, job_params)
+    run_id, layout, rows_written = context.run_id, context.layout, context.rows_written
     log.info("job %s: run %s started on %s (env %s)", name, run_id, spark.sparkContext.master, config.env)
     started_at = dt.datetime.now(dt.UTC)
     clock = time.perf_counter()
@@ -119,6 +104,30 @@ def run_job(
         rows_written or "none",
     )
     return record
+
+
+def make_context(
+    name: str, config: LakehouseConfig, spark: SparkSession, params: Any, run_id: str | None = None
+) -> JobContext:
+    """The context a job runs with: a store tagging commits with the run, counting rows written."""
+    layout = StorageLayout.from_config(config)
+    run_id = run_id or str(uuid.uuid4())
+    rows_written: dict[str, int] = {}
+
+    def count_rows(table: str, rows: int) -> None:
+        rows_written[table] = rows_written.get(table, 0) + rows
+
+    return JobContext(
+        spark=spark,
+        config=config,
+        layout=layout,
+        tables=DeltaStore(spark, layout, {"run_id": run_id, "job": name}, on_write=count_rows),
+        params=params,
+        run_id=run_id,
+        job=name,
+        log=logging.getLogger(f"lakehouse.jobs.{name}"),
+        rows_written=rows_written,
+    )
 
 
 def record_run(spark: SparkSession, layout: StorageLayout, run: JobRun) -> None:

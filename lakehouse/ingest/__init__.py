@@ -1,0 +1,1 @@
+"""Bronze ingestion: raw sources (landed files, databases) into bronze Delta tables, incrementally."""

@@ -1,0 +1,64 @@
+"""The ingestion metadata every bronze row carries: where it came from, when, and which run."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+SOURCE = "_source"
+SOURCE_FILE = "_source_file"
+SOURCE_QUERY = "_source_query"
+INGESTED_AT = "_ingested_at"
+RUN_ID = "_run_id"
+CORRUPT = "_corrupt_record"
+
+COMMENTS = {
+    SOURCE: "name of the source in sources.yml",
+    SOURCE_FILE: "file the row was read from",
+    SOURCE_QUERY: "query the row was read with (watermark range included)",
+    INGESTED_AT: "when bronze_ingest read the row (UTC)",
+    RUN_ID: "run of bronze_ingest that wrote the row (ops.job_runs.run_id)",
+    CORRUPT: "the raw line when it could not be parsed (the row's other columns are then unreliable)",
+}
+METADATA_COLUMNS = (SOURCE, SOURCE_FILE, SOURCE_QUERY, INGESTED_AT, RUN_ID)
+
+
+def with_ingest_metadata(
+    frame: DataFrame, source: str, origin: Column, origin_column: str, run_id: str, ingested_at: dt.datetime
+) -> DataFrame:
+    """Append the ingestion metadata columns to a frame of raw rows.
+
+    Args:
+        source: the source's name.
+        origin: where each row came from: a file path column or a query literal.
+        origin_column: ``_source_file`` or ``_source_query``.
+        run_id: the ingesting run.
+        ingested_at: one timestamp for the whole run, so that a run's rows share it.
+    """
+    return frame.select(
+        "*",
+        F.lit(source).alias(SOURCE),
+        origin.cast(T.StringType()).alias(origin_column),
+        F.lit(ingested_at).cast(T.TimestampType()).alias(INGESTED_AT),
+        F.lit(run_id).alias(RUN_ID),
+    )
+
+
+def with_comments(schema: T.StructType) -> T.StructType:
+    """The schema with a column comment on each metadata column."""
+    return T.StructType(
+        [
+            T.StructField(field.name, field.dataType, field.nullable, {"comment": COMMENTS[field.name]})
+            if field.name in COMMENTS
+            else field
+            for field in schema.fields
+        ]
+    )
+
+
+def data_columns(schema: T.StructType) -> T.StructType:
+    """The source's own columns of a bronze schema (metadata and corrupt-record columns left out)."""
+    return T.StructType([field for field in schema.fields if field.name not in (*METADATA_COLUMNS, CORRUPT)])

@@ -1,0 +1,141 @@
+"""Raw files: the one place that reads landed files and inspects folders and checkpoints.
+
+Everything goes through Spark or Hadoop's ``FileSystem`` (never Python's ``open``), so the
+same code reads a local folder, ``abfss://`` OneLake or ADLS Gen2, or any Hadoop file system.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StructType
+
+# Spark's name of a malformed line's raw text in PERMISSIVE mode
+CORRUPT_COLUMN = "_corrupt_record"
+
+
+def _hadoop_path(spark: SparkSession, path: str) -> tuple[Any, Any]:
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    return hadoop_path, hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+
+
+def exists(spark: SparkSession, path: str) -> bool:
+    """True when a file or folder exists at ``path``."""
+    hadoop_path, fs = _hadoop_path(spark, path)
+    return bool(fs.exists(hadoop_path))
+
+
+def read_text(spark: SparkSession, path: str) -> str | None:
+    """The whole content of a small text file, or None when it does not exist."""
+    hadoop_path, fs = _hadoop_path(spark, path)
+    if not fs.exists(hadoop_path):
+        return None
+    jvm = spark.sparkContext._jvm
+    stream = fs.open(hadoop_path)
+    try:
+        return jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+    finally:
+        stream.close()
+
+
+def first_lines(spark: SparkSession, paths: Sequence[str]) -> dict[str, str | None]:
+    """The first line of each file (``None`` for an empty file), decompressing ``.gz``/``.bz2``.
+
+    Used to read CSV headers without reading the files.
+    """
+    jvm = spark.sparkContext._jvm
+    codecs = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(
+        spark.sparkContext._jsc.hadoopConfiguration()
+    )
+    lines: dict[str, str | None] = {}
+    for path in paths:
+        hadoop_path, fs = _hadoop_path(spark, path)
+        stream = fs.open(hadoop_path)
+        try:
+            codec = codecs.getCodec(hadoop_path)
+            source = codec.createInputStream(stream) if codec is not None else stream
+            reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(source, "UTF-8"))
+            line = reader.readLine()
+            lines[path] = line.lstrip("\ufeff") if line is not None else None
+        finally:
+            stream.close()
+    return lines
+
+
+def read_files(
+    spark: SparkSession,
+    file_format: str,
+    files: Sequence[str],
+    schema: StructType | None,
+    options: Mapping[str, Any],
+) -> DataFrame:
+    """Read the given files in one batch (malformed CSV/JSON lines kept in ``_corrupt_record``).
+
+    Args:
+        file_format: ``csv``, ``json`` or ``parquet``.
+        files: the files to read (full paths as the file system lists them).
+        schema: the columns to read, in file order for CSV; for CSV and JSON it should end
+            with a ``_corrupt_record`` string column to keep malformed lines. None: Parquet's own.
+        options: Spark reader options.
+    """
+    reader = spark.read.format(file_format).options(**{key: str(value) for key, value in options.items()})
+    if file_format in ("csv", "json"):
+        reader = reader.option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT_COLUMN)
+    if schema is not None:
+        reader = reader.schema(schema)
+    return reader.load(list(files))
+
+
+def parquet_schema(spark: SparkSession, files: Sequence[str]) -> StructType:
+    """The merged schema of Parquet files, read from their footers only."""
+    return spark.read.option("mergeSchema", "true").parquet(*files).schema
+
+
+def json_keys(spark: SparkSession, files: Sequence[str]) -> set[str]:
+    """Every top-level key of the JSON-lines files (one pass over the text, no typing)."""
+    keys = (
+        spark.read.text(list(files))
+        .selectExpr("explode(json_object_keys(value)) AS key")
+        .distinct()
+        .collect()
+    )
+    return {row["key"] for row in keys}
+
+
+class StreamCheckpoint:
+    """What a Structured Streaming file-source checkpoint recorded, read back for one query.
+
+    Spark writes, before it runs micro-batch ``n``, the files of that batch to
+    ``<checkpoint>/sources/0/<n>`` (compacted every few batches); restarting the query reruns
+    batch ``n`` with exactly those files. Reading them back lets a ``foreachBatch`` function
+    read the batch's files itself (with their names, headers and ``_metadata``), which the
+    micro-batch DataFrame no longer carries.
+    """
+
+    def __init__(self, spark: SparkSession, location: str):
+        self.spark = spark
+        self.location = location.rstrip("/")
+
+    def query_id(self) -> str:
+        """The stable id of the query that owns this checkpoint (kept across restarts)."""
+        text = read_text(self.spark, f"{self.location}/metadata")
+        if text is None:
+            raise FileNotFoundError(f"no streaming checkpoint at {self.location} (metadata file missing)")
+        return json.loads(text.splitlines()[0])["id"]
+
+    def batch_files(self, batch_id: int) -> list[str]:
+        """The files Spark assigned to micro-batch ``batch_id`` of source 0."""
+        jvm = self.spark.sparkContext._jvm
+        log = jvm.org.apache.spark.sql.execution.streaming.FileStreamSourceLog(
+            1, self.spark._jsparkSession, f"{self.location}/sources/0"
+        )
+        entries = log.get(batch_id)  # a compacted log holds earlier batches too
+        if not entries.isDefined():
+            raise FileNotFoundError(
+                f"streaming checkpoint {self.location}: no file list for batch {batch_id}"
+            )
+        return [entry.path() for entry in entries.get() if entry.batchId() == batch_id]
