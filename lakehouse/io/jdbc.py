@@ -147,7 +147,11 @@ def execute(spark: SparkSession, connection: JdbcConnection, statements: Sequenc
         # the driver came with spark.jars, which DriverManager's class loader does not see
         loader = jvm.org.apache.spark.util.Utils.getContextOrSparkClassLoader()
         driver_class = jvm.java.lang.Class.forName(connection.driver, True, loader)
-        driver = driver_class.getDeclaredConstructor().newInstance()
+        gateway = spark.sparkContext._gateway
+        no_arguments = gateway.new_array(jvm.java.lang.Object, 0)
+        driver = driver_class.getDeclaredConstructor(gateway.new_array(jvm.java.lang.Class, 0)).newInstance(
+            no_arguments
+        )
         link = driver.connect(connection.url, properties)
     except Exception as error:
         raise DatabaseError(f"{connection.describe()}: cannot connect: {_reason(error)}") from error
