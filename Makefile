@@ -8,7 +8,7 @@ PY_STAMP   := $(VENV)/.installed
 JARS_STAMP := jars/lib/.resolved
 JAVA_SOURCES := $(shell find jars/src -name "*.java")
 
-.PHONY: setup demo test test-quick lint format cluster-up cluster-down cluster-status benchmarks clean help
+.PHONY: setup postgres-binaries demo test test-quick lint format cluster-up cluster-down cluster-status benchmarks clean help
 
 help:
 	@echo "make demo          run the demo pipeline on the embedded local Spark (does set-up first)"
@@ -19,7 +19,7 @@ help:
 	@echo "make lint          ruff"
 	@echo "make benchmarks    run every benchmark with --quick"
 
-setup: $(PY_STAMP) $(JARS_STAMP)
+setup: $(PY_STAMP) $(JARS_STAMP) postgres-binaries
 
 $(PY_STAMP): pyproject.toml requirements.lock
 	@command -v java >/dev/null || { echo "Java 17 is required: install OpenJDK 17 (java not on PATH)"; exit 1; }
@@ -35,6 +35,27 @@ $(JARS_STAMP): jars/pom.xml $(JAVA_SOURCES) $(PY_STAMP)
 	@command -v javac >/dev/null || [ -x "$$JAVA_HOME/bin/javac" ] || { echo "a JDK 17 (javac) is required once, to compile jars/src"; exit 1; }
 	$(BIN)/lakehouse jars resolve
 	touch $@
+
+# The demo and the tests start their own PostgreSQL server (lakehouse/demo/postgres.py): only the
+# binaries are needed. When they are missing and we are root with apt-get, install the Debian package,
+# then stop the cluster it creates on port 5432 and set it to start manually: nothing uses it.
+POSTGRES_LIB ?= /usr/lib/postgresql
+postgres-binaries:
+	@if command -v pg_ctl >/dev/null 2>&1 || ls $(POSTGRES_LIB)/*/bin/pg_ctl >/dev/null 2>&1; then \
+		exit 0; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing the PostgreSQL server (Debian package postgresql) for the demo and the tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql || exit 1; \
+		pg_lsclusters --no-header 2>/dev/null | while read -r version cluster rest; do \
+			pg_ctlcluster "$$version" "$$cluster" stop 2>/dev/null || true; \
+			start_conf="/etc/postgresql/$$version/$$cluster/start.conf"; \
+			if [ -f "$$start_conf" ]; then echo manual > "$$start_conf"; fi; \
+		done; \
+	else \
+		echo "the PostgreSQL server binaries (pg_ctl, initdb) are missing: the demo and the tests start their own server"; \
+		echo "install them with: sudo apt-get install -y postgresql   (Debian/Ubuntu; make setup does it when run as root)"; \
+		exit 1; \
+	fi
 
 demo: setup
 	$(BIN)/lakehouse run hello --env $(LAKEHOUSE_ENV)
