@@ -55,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     _add_env_arguments(cluster)
     cluster.set_defaults(handler=_cluster)
 
+    database = commands.add_parser(
+        "db", help="start, stop or inspect the local PostgreSQL server of the demo (local_database:)"
+    )
+    database.add_argument("action", choices=["up", "down", "status"])
+    _add_env_arguments(database)
+    database.set_defaults(handler=_database)
+
     jars = commands.add_parser("jars", help="resolve or list the JVM jars (Delta, SynapseML, hadoop-azure)")
     jars.add_argument("action", choices=["resolve", "list", "coordinates"])
     jars.set_defaults(handler=_jars)
@@ -129,6 +136,35 @@ def _cluster(args: argparse.Namespace) -> int:
             state = f"running, pid {process.pid}" if process.running else "stopped"
             print(f"{process.role}: {state}; log {process.log_file}")
         print(f"alive workers: {cluster.alive_workers()} ({cluster.master_url})")
+    return 0
+
+
+def _database(args: argparse.Namespace) -> int:
+    from lakehouse.config import load_config
+    from lakehouse.demo.postgres import LocalPostgres, parse_jdbc_url
+    from lakehouse.errors import ConfigError
+
+    config = load_config(args.env, args.conf_dir)
+    settings = config.local_database
+    if settings.connection not in config.connections:
+        raise ConfigError(f"local_database.connection: no connection {settings.connection!r} in sources.yml")
+    connection = config.connections[settings.connection]
+    try:
+        host, port, database = parse_jdbc_url(connection.url)
+    except ValueError as error:
+        raise ConfigError(f"connections.{settings.connection}.url: {error}") from None
+    server = LocalPostgres(
+        config.resolve_path(settings.data_dir), port, host, database, connection.user or "lakehouse"
+    )
+    if args.action == "up":
+        server.start()
+        print(f"PostgreSQL up: {server.jdbc_url} (user {server.user}; data {server.data_dir})")
+    elif args.action == "down":
+        print("PostgreSQL stopped" if server.stop() else "PostgreSQL was not running")
+    else:
+        status = server.status()
+        state = f"running, pid {status.pid}" if status.running else "stopped"
+        print(f"PostgreSQL {server.jdbc_url}: {state}; log {status.log_file}")
     return 0
 
 

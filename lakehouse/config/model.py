@@ -184,6 +184,17 @@ class SourceSettings(Section):
     watermark: str | None = Field(default=None, description="Column that grows when a row changes.")
 
 
+class LocalDatabaseSettings(Section):
+    """The development PostgreSQL server that ``lakehouse db up`` runs on this machine (``local_database:``).
+
+    It serves the demo's operational database; its address, database and user are those of
+    ``connection``, so jobs reach it like any other JDBC source.
+    """
+
+    connection: str = "shop_db"
+    data_dir: str = "data/postgres"
+
+
 class LakehouseConfig(Section):
     """The whole configuration of one environment."""
 
@@ -195,6 +206,7 @@ class LakehouseConfig(Section):
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     connections: dict[str, ConnectionSettings] = Field(default_factory=dict)
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
+    local_database: LocalDatabaseSettings = Field(default_factory=LocalDatabaseSettings)
 
     def resolve_path(self, path: str) -> Path:
         """Resolve a configured path; relative paths are relative to the project folder."""
@@ -300,6 +312,14 @@ class LakehouseConfig(Section):
                 problems.append(
                     (("connections", name, "url"), "holds a password; give it in password: ${VARIABLE}")
                 )
+        if self.connections and self.local_database.connection not in self.connections:
+            problems.append(
+                (
+                    ("local_database", "connection"),
+                    f"unknown connection {self.local_database.connection!r}; "
+                    f"connections: {', '.join(sorted(self.connections))}",
+                )
+            )
         tables: dict[str, str] = {}
         for name, source in self.sources.items():
             key = ("sources", name)

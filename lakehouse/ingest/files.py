@@ -109,7 +109,6 @@ class FileIngest:
             if failure:
                 raise failure[0] from None
             raise IngestError(f"source {self.name}: the file stream failed: {error}") from error
-        self.result.malformed = self._malformed_rows()
         self.result.detail = f"{self.result.files} files from {self.path}"
         return self.result
 
@@ -141,8 +140,11 @@ class FileIngest:
             comment=f"Raw rows of source {self.name}: {self.settings.format} files landed in {self.path}",
             drift=self.settings.drift,
         )
-        rows = self.context.tables.append_once(self.table, frame, self._app_id, batch_id, spec=spec)
+        tables = self.context.tables
+        rows = tables.append_once(self.table, frame, self._app_id, batch_id, spec=spec)
         self.result.rows += rows
+        if rows and metadata.CORRUPT in frame.columns and tables.last_commit_version is not None:
+            self.result.malformed += self._malformed(tables.last_commit_version)
         log.info(
             "source %s: batch %d: %d files, %d rows -> %s", self.name, batch_id, len(files), rows, self.table
         )
@@ -219,15 +221,19 @@ class FileIngest:
         extra = [metadata.SOURCE, metadata.SOURCE_FILE, metadata.INGESTED_AT, metadata.RUN_ID]
         return conform(with_metadata, T.StructType([*self.known.fields, *corrupt]), extra)
 
-    def _malformed_rows(self) -> int:
-        if not self.result.rows or not self.context.tables.exists(self.table):
-            return 0
-        table = self.context.tables.read(self.table)
-        if metadata.CORRUPT not in table.columns:
-            return 0
-        return table.where(
-            (F.col(metadata.RUN_ID) == self.context.run_id) & F.col(metadata.CORRUPT).isNotNull()
-        ).count()
+    def _malformed(self, version: int) -> int:
+        """Rows of one commit with a ``_corrupt_record``: from the commit's statistics when it has
+        them (no data read), else by counting this run's malformed rows before and after it."""
+        tables = self.context.tables
+        counts = tables.null_counts(self.table, version, [metadata.CORRUPT])
+        if metadata.CORRUPT in counts:
+            return counts["numRecords"] - counts[metadata.CORRUPT]
+        malformed = (F.col(metadata.RUN_ID) == self.context.run_id) & F.col(metadata.CORRUPT).isNotNull()
+        before = tables.read(self.table, version=version - 1) if version > 0 else None
+        earlier = 0
+        if before is not None and metadata.CORRUPT in before.columns:
+            earlier = before.where(malformed).count()
+        return tables.read(self.table, version=version).where(malformed).count() - earlier
 
 
 def _union(frames: list[DataFrame]) -> DataFrame:

@@ -48,12 +48,13 @@ def with_ingest_metadata(
 
 
 def with_comments(schema: T.StructType) -> T.StructType:
-    """The schema with a column comment on each metadata column."""
+    """The bronze table schema of a frame: every column nullable (raw data promise nothing, and
+    NOT NULL columns cost a check per row), a comment on each metadata column."""
     return T.StructType(
         [
-            T.StructField(field.name, field.dataType, field.nullable, {"comment": COMMENTS[field.name]})
+            T.StructField(field.name, field.dataType, True, {"comment": COMMENTS[field.name]})
             if field.name in COMMENTS
-            else field
+            else T.StructField(field.name, field.dataType, True, field.metadata)
             for field in schema.fields
         ]
     )

@@ -93,6 +93,7 @@ class DeltaStore:
         self.commit_tag = dict(commit_tag or {})
         self.on_write = on_write
         self.write_internal = write_internal
+        self.last_commit_version: int | None = None  # of this store's latest write, None if skipped
 
     def location(self, table: str | TableName) -> TableLocation:
         """Resolve a table name to its catalog name and storage location."""
@@ -413,6 +414,40 @@ class DeltaStore:
         """
         return self._version_at(self._existing(table))
 
+    def null_counts(self, table: str | TableName, version: int, columns: Sequence[str]) -> dict[str, int]:
+        """Rows, and nulls per column, of the files one commit added, from the Delta log's statistics.
+
+        Reads one commit file, no data: Delta records each added file's row count and null
+        counts (for the first ``delta.dataSkippingNumIndexedCols`` columns, 32 by default).
+
+        Returns:
+            ``{"numRecords": rows, column: nulls, ...}``; a column without statistics is left out.
+        """
+        location = self._existing(table)
+        log_file = f"{location.location.rstrip('/')}/_delta_log/{version:020d}.json"
+        path = self.spark.sparkContext._jvm.org.apache.hadoop.fs.Path(log_file)
+        fs = path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration())
+        stream = fs.open(path)
+        try:
+            text = self.spark.sparkContext._jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+        finally:
+            stream.close()
+        totals: dict[str, int] = {"numRecords": 0}
+        missing: set[str] = set()
+        for line in text.splitlines():
+            added = json.loads(line).get("add") if line.strip() else None
+            if not added:
+                continue
+            stats = json.loads(added.get("stats") or "{}")
+            totals["numRecords"] += int(stats.get("numRecords", 0))
+            nulls = stats.get("nullCount", {})
+            for column in columns:
+                if isinstance(nulls.get(column), int):
+                    totals[column] = totals.get(column, 0) + nulls[column]
+                else:
+                    missing.add(column)
+        return {key: value for key, value in totals.items() if key not in missing}
+
     def summaries(self, layers: list[str] | None = None) -> list[TableSummary]:
         """Row count and latest version of every table on storage in the given layers."""
         summaries = []
@@ -472,6 +507,7 @@ class DeltaStore:
         commit = self._last_commit(location, after=before)
         # an idempotent append that Delta skipped makes no commit: nothing was written
         rows = int((commit["operationMetrics"] or {}).get("numOutputRows", 0)) if commit else 0
+        self.last_commit_version = int(commit["version"]) if commit else None
         if self.on_write is not None:
             self.on_write(str(location.table), rows)
         return rows

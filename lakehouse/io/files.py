@@ -97,13 +97,9 @@ def parquet_schema(spark: SparkSession, files: Sequence[str]) -> StructType:
 
 def json_keys(spark: SparkSession, files: Sequence[str]) -> set[str]:
     """Every top-level key of the JSON-lines files (one pass over the text, no typing)."""
-    keys = (
-        spark.read.text(list(files))
-        .selectExpr("explode(json_object_keys(value)) AS key")
-        .distinct()
-        .collect()
-    )
-    return {row["key"] for row in keys}
+    # no shuffle: each task keeps the distinct key lists it saw (one per record layout)
+    layouts = spark.read.text(list(files)).selectExpr("collect_set(json_object_keys(value)) AS keys").first()
+    return {key for layout in layouts["keys"] for key in layout}
 
 
 class StreamCheckpoint:
