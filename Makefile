@@ -8,7 +8,7 @@ PY_STAMP   := $(VENV)/.installed
 JARS_STAMP := jars/lib/.resolved
 JAVA_SOURCES := $(shell find jars/src -name "*.java")
 
-.PHONY: setup postgres-binaries demo test test-quick lint format cluster-up cluster-down cluster-status benchmarks clean help
+.PHONY: setup postgres-binaries demo db-down test test-quick lint format cluster-up cluster-down cluster-status benchmarks clean help
 
 help:
 	@echo "make demo          run the demo pipeline on the embedded local Spark (does set-up first)"
@@ -57,8 +57,12 @@ postgres-binaries:
 		exit 1; \
 	fi
 
+# The demo pipeline so far: start the shop's database, land a week of demo data (files and
+# database rows), ingest every source into bronze, list the tables.
 demo: setup
-	$(BIN)/lakehouse run hello --env $(LAKEHOUSE_ENV)
+	$(BIN)/lakehouse db up --env $(LAKEHOUSE_ENV)
+	$(BIN)/lakehouse run demo_data --env $(LAKEHOUSE_ENV)
+	$(BIN)/lakehouse run bronze_ingest --env $(LAKEHOUSE_ENV)
 	$(BIN)/lakehouse tables --env $(LAKEHOUSE_ENV)
 
 test: setup
@@ -82,6 +86,9 @@ cluster-down:
 
 cluster-status:
 	$(BIN)/lakehouse cluster status --env cluster
+
+db-down:
+	$(BIN)/lakehouse db down --env $(LAKEHOUSE_ENV)
 
 benchmarks: setup
 	for script in benchmarks/*.py; do $(BIN)/python $$script --quick || exit 1; done

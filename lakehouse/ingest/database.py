@@ -64,7 +64,8 @@ class DatabaseIngest:
         changed = source.where(F.col(watermark) <= F.lit(high))
         if low is not None:
             changed = changed.where(F.col(watermark) > F.lit(low))
-        result.detail = f"{what} WHERE {watermark} > {low} AND {watermark} <= {high}"
+        since = f"{watermark} > {low} AND " if low is not None else ""  # None: the first load
+        result.detail = f"{what} WHERE {since}{watermark} <= {high}"
         frame = metadata.with_ingest_metadata(
             changed,
             self.name,
