@@ -377,11 +377,8 @@ class DeltaStore:
         """Return a table to an earlier version (a new commit; the history keeps both)."""
         location = self._writable(table)
         self._existing(table)
-        self._retrying(
-            "restore",
-            location,
-            lambda: DeltaTable.forPath(self.spark, location.location).restoreToVersion(version),
-        )
+        target = DeltaTable.forPath(self.spark, location.location)
+        self._tagged(lambda: self._retrying("restore", location, lambda: target.restoreToVersion(version)))
 
     def append(self, table: str | TableName, frame: DataFrame, spec: TableSpec | None = None) -> int:
         """Append rows to a table, creating it on first write.

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 from pyspark.testing import assertDataFrameEqual
@@ -128,7 +130,9 @@ def test_restore_returns_the_table_to_an_earlier_version(spark, store):
     store.restore("bronze.events", 1)
 
     assertDataFrameEqual(store.read("bronze.events"), rows(spark, [(1, "a", 1), (2, "b", 1)]))
-    assert store.history("bronze.events", 1).first()["operation"] == "RESTORE"
+    restored = store.history("bronze.events", 1).first()
+    assert restored["operation"] == "RESTORE"
+    assert json.loads(restored["userMetadata"]) == store.commit_tag  # the run that restored it
     assertDataFrameEqual(store.read("bronze.events", version=0), rows(spark, [(1, "a", 1)]))
 
 
