@@ -26,7 +26,7 @@ least once a day, so at small scales those rates are higher than nominal):
 - customers before the first day ``C0 = max(20, round(2000 s))``; sign-ups a day
   ``S = max(1, round(0.01 C0))``, ids ``C0 + S d + 1 .. C0 + S (d + 1)`` on day ``d``.
   Each customer's email, phone, city and segment change on their own seeded schedule (every
-  60 to 1,000 days): about 1 % of customers change a day.
+  60 to 1,000 days): about 1.5 % of customers change a day.
 - products ``P = max(10, round(300 s))``; each price changes every 20 to 60 days (seeded).
 - new orders ``N_d = max(1, round(1000 s * weekday factor (0.92..1.15) * jitter (0.9..1.1)))``,
   1 to 6 lines each (mean about 2.5); ids continue from day to day.
@@ -713,7 +713,7 @@ def build_customers(spark: SparkSession, scale: DemoScale, day: int) -> DataFram
     if day > 0:
         signup = _CustomerTraits(scale, "customer_id").signup_day
         changed = " OR ".join(
-            schedule.changes_on(str(day)) for schedule in _customer_schedules(scale, "customer_id")
+            schedule.changes_on(str(day)) for schedule in _customer_schedules(scale, "customer_id").values()
         )
         ids = ids.where(f"{signup} = {day} OR ({signup} < {day} AND ({changed}))")
     return _customer_rows(ids, scale, day)
@@ -854,9 +854,7 @@ def build_tickets(spark: SparkSession, scale: DemoScale, day: int) -> DataFrame:
     )
     candidates = candidates.selectExpr("*", f"{days.day_of('order_id', first_day)} AS order_day")
     candidates = candidates.selectExpr("*", f"{days.band('order_id', 'order_day')} AS band")
-    candidates = candidates.selectExpr(
-        "*", f"{_true_customer(scale, 'order_id', 'order_day', 'band')} AS customer_id"
-    )
+    candidates = _with_true_customer(candidates, scale).withColumnRenamed("true_customer", "customer_id")
     unhappiness = _CustomerTraits(scale, "customer_id").unhappiness
     draw = _unit(scale, "ticket_accept", "ticket_id", "candidate")
     accepted = f"{draw} < 0.05D + 0.95D * {unhappiness} * {unhappiness}"
@@ -866,25 +864,26 @@ def build_tickets(spark: SparkSession, scale: DemoScale, day: int) -> DataFrame:
     )
     chosen = chosen.select("ticket_id", "chosen.order_id", "chosen.order_day", "chosen.customer_id")
 
-    coupon = _coupon(scale, "order_id", "order_day")
-    lines = _line_count(scale, "order_id")
-    line = f"1 + {_index(scale, 'ticket_line', lines, 'ticket_id')}"
+    chosen = chosen.selectExpr(
+        "*",
+        f"{_coupon(scale, 'order_id', 'order_day')} AS coupon_code",
+        f"{_line_count(scale, 'order_id')} AS line_count",
+    )
+    line = f"1 + {_index(scale, 'ticket_line', 'line_count', 'ticket_id')}"
     traits = _CustomerTraits(scale, "customer_id")
-    phone = _customer_schedules(scale, "customer_id")[1]
+    phone = _customer_schedules(scale, "customer_id")["phone"]
     since = f"greatest({traits.signup_day}, 0)"
     chosen = chosen.selectExpr(
         "*",
-        f"{_LineFacts(scale, 'order_id', line, 'order_day', coupon).product} AS line_product",
+        f"{_order_total_cents(scale, 'order_id', 'order_day', 'coupon_code', 'line_count')} AS total_cents",
+        f"{_LineFacts(scale, 'order_id', line, 'order_day', 'coupon_code').product} AS line_product",
         f"{_unit(scale, 'ticket_login', 'ticket_id')} < {LOGIN_TICKET_RATE}D AS is_login",
-        f"{_order_total_cents(scale, 'order_id', 'order_day', coupon, lines)} AS total_cents",
         f"{traits.country_index} AS country_index",
-        f"{phone.count(str(day))} - {phone.count(since)} AS phone_version",
+        f"greatest({phone.count(str(day))} - {phone.count(since)}, 0) AS phone_version",
     )
     product = _ProductTraits(scale, "line_product")
     topic_keys = list(TICKET_TOPICS)
-    topics = _literal_array(
-        [_literal_array([topic_keys.index(topic) for topic in cat.topics]) for cat in CATEGORIES]
-    )
+    topics = _nested_array([[topic_keys.index(topic) for topic in cat.topics] for cat in CATEGORIES])
     category_topics = _element(topics, product.category)
     topic_draw = _index(scale, "ticket_topic", f"size({category_topics})", "ticket_id")
     topic = (
@@ -1006,18 +1005,20 @@ def _ids(spark: SparkSession, first: int, size: int, name: str, count: bool = Fa
 
 
 def _sql(value: str | int | float) -> str:
-    """A Spark SQL literal (already SQL when it is an ``array(...)``)."""
+    """A Spark SQL literal."""
     if isinstance(value, str):
-        if value.startswith("array("):
-            return value
         return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
     if isinstance(value, float):
         return f"{value!r}D"
     return str(value)
 
 
-def _literal_array(values: Sequence) -> str:
+def _literal_array(values: Sequence[str | int | float]) -> str:
     return f"array({', '.join(map(_sql, values))})"
+
+
+def _nested_array(values: Sequence[Sequence[str | int | float]]) -> str:
+    return f"array({', '.join(_literal_array(inner) for inner in values)})"
 
 
 def _hash(scale: DemoScale, salt: str, *keys: str) -> str:
@@ -1047,7 +1048,7 @@ def _pick(values: Sequence, index: str) -> str:
 
 def _nested_pick(scale: DemoScale, values: Sequence[Sequence[str]], outer: str, salt: str, *keys: str) -> str:
     """A pseudo-random element of ``values[outer]``."""
-    choices = _element(_literal_array([_literal_array(inner) for inner in values]), outer)
+    choices = _element(_nested_array(values), outer)
     return _element(choices, _index(scale, salt, f"size({choices})", *keys))
 
 
@@ -1193,12 +1194,12 @@ class _CustomerTraits:
         return f"({self.signup_day} <= {day} AND {day} < {self.churn_day})"
 
 
-def _customer_schedules(scale: DemoScale, customer: str) -> list[_Schedule]:
-    """The change schedules of email, phone, city and segment (in the order of ``_CUSTOMER_CHANGES``)."""
-    return [
-        _Schedule.drawn(scale, f"customer_{attribute}", customer, shortest, longest)
+def _customer_schedules(scale: DemoScale, customer: str) -> dict[str, _Schedule]:
+    """The change schedule of each changing attribute: email, phone, city and segment."""
+    return {
+        attribute: _Schedule.drawn(scale, f"customer_{attribute}", customer, shortest, longest)
         for attribute, (shortest, longest) in _CUSTOMER_CHANGES.items()
-    ]
+    }
 
 
 def _first_name(scale: DemoScale, customer: str) -> str:
@@ -1220,18 +1221,17 @@ def _customer_phone(scale: DemoScale, customer: str, country_index: str, version
 def _customer_rows(ids: DataFrame, scale: DemoScale, day: int) -> DataFrame:
     """The customers of ``ids`` (a ``customer_id`` column) as of the end of ``day``."""
     traits = _CustomerTraits(scale, "customer_id")
-    names = list(_CUSTOMER_CHANGES)
     schedules = _customer_schedules(scale, "customer_id")
     frame = ids.selectExpr(
         "customer_id",
         f"{traits.signup_day} AS signup_day",
         f"{traits.signup_segment} AS signup_segment",
         f"{traits.country_index} AS country_index",
-        *[f"{schedule.period} AS {name}_period" for name, schedule in zip(names, schedules, strict=True)],
-        *[f"{schedule.first} AS {name}_first" for name, schedule in zip(names, schedules, strict=True)],
+        *[f"{schedule.period} AS {name}_period" for name, schedule in schedules.items()],
+        *[f"{schedule.first} AS {name}_first" for name, schedule in schedules.items()],
     )
     versions, changes = [], []
-    for name in names:
+    for name in schedules:
         schedule = _Schedule(f"{name}_period", f"{name}_first")
         version = (
             f"({schedule.count(str(day))} - {schedule.count('greatest(signup_day, 0)')})"  # after sign-up
@@ -1351,7 +1351,7 @@ def _product_rows(ids: DataFrame, scale: DemoScale, day: int) -> DataFrame:
         f"{traits.price_schedule.last_change(str(day))} AS changed_day",
     )
     staged = _ProductTraits(scale, "product_id", "category_index")
-    specs = _element(_literal_array([_literal_array(cat.specs) for cat in CATEGORIES]), "category_index")
+    specs = _element(_nested_array([cat.specs for cat in CATEGORIES]), "category_index")
     first_spec = _index(scale, "spec", f"size({specs})", "product_id")
     other_spec = _index(scale, "spec_two", f"size({specs}) - 1", "product_id")
     second_spec = f"pmod({first_spec} + 1 + {other_spec}, size({specs}))"
@@ -1454,34 +1454,45 @@ class _OrderDays:
         return f"CASE {' '.join(branches)} END"
 
 
-def _order_customer(scale: DemoScale, order: str, day: str) -> str:
-    """The customer who placed an order: the first of several drawn who is active and keen.
+def _with_true_customer(frame: DataFrame, scale: DemoScale) -> DataFrame:
+    """Add ``true_customer`` to a frame of orders (``order_id``, ``order_day``, ``band``): who placed each.
 
-    A customer drawn is taken when active (signed up, not churned) with a chance set by
-    segment and activity; failing that the first active one, failing that the first drawn.
+    A few customers are drawn per order (a row each); the first one active on the day (signed
+    up, not yet churned) and keen (a chance set by segment and activity) is taken, failing that
+    the first active one, failing that the first drawn. An orphan's customer signs up only the
+    next day. Rows and an aggregation rather than arrays: Spark compiles row expressions, while
+    it interprets the lambdas of higher-order functions, three times slower here.
     """
-    existing = f"({scale.initial_customers} + {scale.signups_per_day} * (CAST({day} AS BIGINT) + 1))"
-    draw = f"1 + {_index(scale, 'order_customer', existing, order, 'customer_draw')}"
-    drawn = f"transform(sequence(0, {_ORDER_CUSTOMER_CANDIDATES - 1}), customer_draw -> {draw})"
-    traits = _CustomerTraits(scale, "drawn_customer")
-    active = traits.is_active(day)
-    keen = f"{active} AND {_unit(scale, 'order_accept', order, 'customer_draw')} < {traits.order_weight}"
     draws = _ORDER_CUSTOMER_CANDIDATES
+    existing = f"({scale.initial_customers} + {scale.signups_per_day} * (CAST(order_day AS BIGINT) + 1))"
+    drawn = frame.selectExpr("order_id", "order_day", f"explode(sequence(0, {draws - 1})) AS customer_draw")
+    drawn = drawn.selectExpr(
+        "order_id",
+        "order_day",
+        "customer_draw",
+        f"1 + {_index(scale, 'order_customer', existing, 'order_id', 'customer_draw')} AS drawn_customer",
+    )
+    traits = _CustomerTraits(scale, "drawn_customer")
+    drawn = drawn.selectExpr(
+        "order_id",
+        "customer_draw",
+        "drawn_customer",
+        f"{traits.is_active('order_day')} AS active",
+        f"{_unit(scale, 'order_accept', 'order_id', 'customer_draw')} < {traits.order_weight} AS keen",
+    )
     rank = (
-        f"CASE WHEN {keen} THEN customer_draw WHEN {active} THEN customer_draw + {draws} "
+        f"CASE WHEN active AND keen THEN customer_draw WHEN active THEN customer_draw + {draws} "
         f"ELSE customer_draw + {2 * draws} END"
     )
-    ranked = f"named_struct('rank', {rank}, 'customer', drawn_customer)"
-    return f"array_min(transform({drawn}, (drawn_customer, customer_draw) -> {ranked})).customer"
-
-
-def _true_customer(scale: DemoScale, order: str, day: str, band: str) -> str:
-    """The order's customer in the shop; an orphan's signs up only the next day."""
-    next_signup = (
-        f"{scale.initial_customers + 1} + {scale.signups_per_day} * (CAST({day} AS BIGINT) + 1) "
-        f"+ {_index(scale, 'orphan_customer', scale.signups_per_day, order)}"
+    chosen = drawn.groupBy("order_id").agg(
+        F.min(F.struct(F.expr(rank).alias("rank"), F.col("drawn_customer"))).alias("chosen")
     )
-    return f"CASE WHEN {band} = 'orphan' THEN {next_signup} ELSE {_order_customer(scale, order, day)} END"
+    next_signup = (
+        f"{scale.initial_customers + 1} + {scale.signups_per_day} * (CAST(order_day AS BIGINT) + 1) "
+        f"+ {_index(scale, 'orphan_customer', scale.signups_per_day, 'order_id')}"
+    )
+    customer = f"CASE WHEN band = 'orphan' THEN {next_signup} ELSE chosen.drawn_customer END"
+    return frame.join(chosen, "order_id").selectExpr(*frame.columns, f"{customer} AS true_customer")
 
 
 def _order_second(scale: DemoScale, order: str) -> str:
@@ -1544,9 +1555,8 @@ def _with_order_facts(orders: DataFrame, scale: DemoScale, days: _OrderDays) -> 
         f"{_coupon(scale, 'order_id', 'order_day')} AS coupon_code",
         f"{_line_count(scale, 'order_id')} AS line_count",
     )
-    frame = frame.selectExpr(
+    frame = _with_true_customer(frame, scale).selectExpr(
         "*",
-        f"{_true_customer(scale, 'order_id', 'order_day', 'band')} AS true_customer",
         f"{_order_total_cents(scale, 'order_id', 'order_day', 'coupon_code', 'line_count')} AS total_cents",
     )
     status = _weighted_pick(scale, "status", {"placed": 0.80, "paid": 0.18, "cancelled": 0.02}, "order_id")

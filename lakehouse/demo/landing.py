@@ -6,8 +6,10 @@ For day ``d`` (date ``D``, ISO ``YYYY-MM-DD``) :func:`land_day` writes
   mess of :func:`lakehouse.demo.generator.build_orders`);
 - ``<landing>/order_lines/D/order_lines-D.parquet``;
 - ``<landing>/tickets/D/tickets-D.jsonl``: one JSON object a line;
-- ``<truth>/ticket_topics/D/ticket_topics-D.parquet`` (``ticket_id``, ``topic``) and
-  ``<truth>/customer_churn/D/customer_churn-D.parquet``: ground truth, never landed;
+- ``<truth>/ticket_topics/day=D/ticket_topics-D.parquet`` (``ticket_id``, ``topic``) and
+  ``<truth>/customer_churn/day=D/customer_churn-D.parquet``: ground truth, never landed, in
+  partition folders so that ``spark.read.parquet("<truth>/ticket_topics")`` reads every day
+  (with a ``day`` column);
 - and, given a connection, upserts the day's new and changed rows into the tables
   ``customers`` and ``products`` (created when missing; day 0 is the initial load).
 
@@ -188,7 +190,7 @@ def land_day(
         ["ticket_id"],
         parts,
         staging=f"{truth_root}/_staging",
-        folder=f"{truth_root}/ticket_topics/{date}",
+        folder=f"{truth_root}/ticket_topics/day={date}",
         stem=f"ticket_topics-{date}",
         extension=".parquet",
     )
@@ -203,7 +205,7 @@ def land_day(
         ["customer_id"],
         parts,
         staging=f"{truth_root}/_staging",
-        folder=f"{truth_root}/customer_churn/{date}",
+        folder=f"{truth_root}/customer_churn/day={date}",
         stem=f"customer_churn-{date}",
         extension=".parquet",
     )
