@@ -183,7 +183,8 @@ def upsert(
 
     The rows are staged in a scratch table with Spark's JDBC writer, then merged into
     ``table`` in one transaction; the scratch table is dropped afterwards. ``table`` needs a
-    unique constraint on ``keys``.
+    unique constraint on ``keys``, and ``frame`` one row per key (PostgreSQL refuses to update
+    a row twice in one statement): reduce it with ``latest_per_key`` first.
     """
     _check_identifier(table, connection)
     for column in [*keys, *frame.columns]:
