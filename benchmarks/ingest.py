@@ -25,16 +25,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR))
+from benchmarks.support.machine import machine  # noqa: E402
+
 RESULTS = PROJECT_DIR / "benchmarks" / "results" / "ingest.json"
 WORK = PROJECT_DIR / "data" / "benchmarks" / "ingest"
 GOAL = 0.8
@@ -156,18 +155,6 @@ def ours(spark, config, kind: str, root: Path) -> tuple[float, int]:
     start = time.perf_counter()
     result = ingest_source(make_context("bronze_ingest", run_config, spark, params=None), kind)
     return time.perf_counter() - start, result.rows
-
-
-def machine() -> dict:
-    java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()[0]
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {
-        "cpus": os.cpu_count(),
-        "memory_gib": round(memory, 1),
-        "python": platform.python_version(),
-        "java": java,
-        "platform": platform.platform(),
-    }
 
 
 def main() -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,9 @@ import time
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT_DIR))
+from benchmarks.support.machine import machine  # noqa: E402
+
 RESULTS = PROJECT_DIR / "benchmarks" / "results" / "startup.json"
 GOAL = 1.5
 
@@ -89,18 +91,6 @@ def run_child(code: str, environment: dict[str, str], *arguments: str) -> dict:
         raise SystemExit(f"benchmark child failed:\n{result.stderr[-3000:]}")
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     return json.loads(lines[-1]) if lines else {}
-
-
-def machine() -> dict:
-    java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()[0]
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {
-        "cpus": os.cpu_count(),
-        "memory_gib": round(memory, 1),
-        "python": platform.python_version(),
-        "java": java,
-        "platform": platform.platform(),
-    }
 
 
 def main() -> None:

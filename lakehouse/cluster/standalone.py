@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from lakehouse.config.model import ClusterSettings
 from lakehouse.errors import ClusterError
+from lakehouse.processes import alive, command_line, port_open
 from lakehouse.spark.jars import spark_home
 
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
@@ -93,7 +93,7 @@ class StandaloneCluster:
                 ],
             )
             self._wait(
-                lambda: _port_open(settings.host, settings.master_port),
+                lambda: port_open(settings.host, settings.master_port),
                 master,
                 "master",
                 "accept connections",
@@ -135,9 +135,9 @@ class StandaloneCluster:
             if process.running:
                 os.kill(process.pid, signal.SIGTERM)
                 deadline = time.monotonic() + 20
-                while _alive(process.pid) and time.monotonic() < deadline:
+                while alive(process.pid) and time.monotonic() < deadline:
                     time.sleep(0.2)
-                if _alive(process.pid):
+                if alive(process.pid):
                     os.kill(process.pid, signal.SIGKILL)
                 _reap(process.pid)
                 stopped.append(process)
@@ -191,7 +191,7 @@ class StandaloneCluster:
         )
 
     def _refuse_taken_port(self, port: int, key: str) -> None:
-        if _port_open(self.settings.host, port):
+        if port_open(self.settings.host, port):
             raise ClusterError(
                 f"port {port} ({key}) on {self.settings.host} is taken by another program; "
                 "stop it or choose another port (conf/base/cluster.yml, or LAKEHOUSE_MASTER_PORT, "
@@ -207,7 +207,7 @@ class StandaloneCluster:
             except ValueError:
                 pid = None
         main_class = MASTER_CLASS if role == "master" else WORKER_CLASS
-        running = pid is not None and _alive(pid) and main_class in _command_line(pid)
+        running = pid is not None and alive(pid) and main_class in command_line(pid)
         return ClusterProcess(role, pid, running, self._log_file(role))
 
     def _pid_file(self, role: str) -> Path:
@@ -223,27 +223,6 @@ class StandaloneCluster:
         return "\n".join(log_file.read_text(errors="replace").splitlines()[-lines:])
 
 
-def _port_open(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex((host, port)) == 0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child (exited, not yet reaped) counts as stopped
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(") ", 1)[1][:1] != "Z"
-    except OSError:
-        return True
-
-
 def _reap(pid: int) -> None:
     """Collect the exit status when this process started the daemon, so no zombie stays behind."""
     for _ in range(50):
@@ -253,12 +232,3 @@ def _reap(pid: int) -> None:
         except ChildProcessError:  # not our child: its own parent reaps it
             return
         time.sleep(0.1)
-
-
-def _command_line(pid: int) -> str:
-    """The process's command line, so that a pid reused by another program is never killed."""
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-            return cmdline.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""

@@ -28,7 +28,6 @@ import pwd
 import re
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import time
@@ -37,6 +36,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from lakehouse.errors import DatabaseError
+from lakehouse.processes import alive, command_line, port_open
 
 logger = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ class LocalPostgres:
             self._create_role_and_database()
             return
         bin_dir = self.binaries()
-        if _port_open(self.host, self.port):
+        if port_open(self.host, self.port):
             raise DatabaseError(
                 f"port {self.port} on {self.host} is taken by another program; stop it or choose "
                 "another port for the local PostgreSQL server"
@@ -263,15 +263,15 @@ class LocalPostgres:
                     f"it belongs to another OS user ({error})"
                 ) from error
             deadline = time.monotonic() + wait_seconds
-            while _alive(current.pid) and time.monotonic() < deadline:
+            while alive(current.pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if not _alive(current.pid):
+            if not alive(current.pid):
                 break
             if shutdown == signal.SIGINT:
                 logger.warning(
                     "PostgreSQL (pid %s) ignored a fast shutdown: shutting it down now", current.pid
                 )
-        if _alive(current.pid):
+        if alive(current.pid):
             raise DatabaseError(
                 f"the PostgreSQL server of {self.data_dir} (pid {current.pid}) does not exit; "
                 f"see its log {self.log_file}"
@@ -292,7 +292,7 @@ class LocalPostgres:
         if len(lines) >= 4 and lines[0].strip().isdigit() and lines[3].strip().isdigit():
             pid, port = int(lines[0]), int(lines[3])
         # a pid file left by a crash, or a pid since reused by another program, is not a server
-        running = pid is not None and _alive(pid) and _is_postmaster(pid)
+        running = pid is not None and alive(pid) and _is_postmaster(pid)
         return PostgresStatus(
             running=running,
             pid=pid if running else None,
@@ -456,7 +456,7 @@ class LocalPostgres:
                 f"see its log {self.log_file}, which ends:\n{self._tail()}"
             )
         deadline = time.monotonic() + self.start_timeout_seconds
-        while not _port_open(self.host, self.port):
+        while not port_open(self.host, self.port):
             if time.monotonic() > deadline:
                 raise DatabaseError(
                     f"the PostgreSQL server started but accepts no connection on {self.host}:{self.port}; "
@@ -568,41 +568,9 @@ def _as_server_user(command: list[str]) -> list[str]:
     return [runuser, "-u", SERVER_OS_USER, "--", *command]
 
 
-# The process helpers below match lakehouse/cluster/standalone.py's; importing that module would load
-# pyspark, which nothing here needs.
-def _port_open(host: str, port: int) -> bool:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex((host, port)) == 0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie (exited, not yet reaped by its parent) counts as stopped
-    try:
-        with open(f"/proc/{pid}/stat") as process_stat:
-            return process_stat.read().split(") ", 1)[1][:1] != "Z"
-    except OSError:
-        return True
-
-
-def _command_line(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-            return cmdline.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
 def _is_postmaster(pid: int) -> bool:
     """Whether the process runs the server binary (the postmaster keeps its command line, backends don't)."""
-    program = _command_line(pid).split(" ", 1)[0]
+    program = command_line(pid).split(" ", 1)[0]
     return Path(program).name in ("postgres", "postmaster")
 
 
