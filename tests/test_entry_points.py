@@ -83,7 +83,9 @@ def test_config_command_masks_secrets(tmp_path):
     assert "client_secret: '**********'" in result.stdout
 
 
-def test_jobs_command_lists_the_hello_job(tmp_path):
+def test_jobs_command_lists_every_registered_job_with_its_summary(tmp_path):
     result = launch([str(BIN / "lakehouse"), "jobs"], tmp_path)
-    assert result.returncode == 0
-    assert result.stdout.startswith("hello")
+    assert result.returncode == 0, result.stderr
+    listed = {line.split()[0]: line.split(None, 1)[1] for line in result.stdout.splitlines()}
+    assert set(listed) == set(available_jobs())
+    assert listed["bronze_ingest"].startswith("Ingest new landed files")
