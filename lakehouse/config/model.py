@@ -138,11 +138,29 @@ class ClusterSettings(Section):
 
 SourceFormat = Literal["csv", "json", "parquet", "jdbc"]
 FILE_FORMATS = ("csv", "json", "parquet")
-# The column types a source may declare (Spark SQL names); bronze keeps anything else as string.
-COLUMN_TYPE = re.compile(
-    r"(?i)^(string|boolean|tinyint|smallint|int|bigint|float|double|date|timestamp|timestamp_ntz|binary"
-    r"|decimal\(\s*\d+\s*,\s*\d+\s*\))$"
-)
+# The column types a source may declare: Spark SQL name -> pyspark.sql.types class (kept free of pyspark
+# here, so that loading the configuration does not import Spark), and decimal(p,s).
+COLUMN_TYPES = {
+    "string": "StringType",
+    "boolean": "BooleanType",
+    "tinyint": "ByteType",
+    "smallint": "ShortType",
+    "int": "IntegerType",
+    "bigint": "LongType",
+    "float": "FloatType",
+    "double": "DoubleType",
+    "date": "DateType",
+    "timestamp": "TimestampType",
+    "timestamp_ntz": "TimestampNTZType",
+    "binary": "BinaryType",
+}
+DECIMAL_TYPE = re.compile(r"(?i)^decimal\(\s*(\d+)\s*,\s*(\d+)\s*\)$")
+
+
+def is_column_type(name: str) -> bool:
+    """True for a type a source may declare (``bigint``, ``decimal(10,2)``, ...)."""
+    text = name.strip().lower()
+    return text in COLUMN_TYPES or DECIMAL_TYPE.match(text) is not None
 
 
 class ConnectionSettings(Section):
@@ -333,7 +351,7 @@ class LakehouseConfig(Section):
                 problems.append(((*key, "table"), f"{table} is also the table of source {tables[table]}"))
             tables[table] = name
             for column, kind in source.columns.items():
-                if not COLUMN_TYPE.match(kind.strip()):
+                if not is_column_type(kind):
                     problems.append(
                         (
                             (*key, "columns", column),

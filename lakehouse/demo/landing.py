@@ -49,6 +49,7 @@ from lakehouse.demo.generator import (
     format_tickets_json,
     orders_csv_header,
 )
+from lakehouse.io.files import hadoop_path
 from lakehouse.io.jdbc import JdbcConnection, execute, write
 
 log = logging.getLogger(__name__)
@@ -347,7 +348,7 @@ def _publish(
     ordered.write.mode("overwrite").partitionBy("part").format(file_format).save(temporary)
 
     jvm = spark.sparkContext._jvm
-    fs = jvm.org.apache.hadoop.fs.Path(temporary).getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    _, fs = hadoop_path(spark, temporary)
     written = []
     for part in range(parts):
         part_folder = jvm.org.apache.hadoop.fs.Path(f"{temporary}/part={part}")

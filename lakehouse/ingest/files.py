@@ -181,15 +181,14 @@ class FileIngest:
                 log.info("source %s: %s is empty", self.name, path)
                 continue
             by_header.setdefault(tuple(parse_header(line, separator, quote)), []).append(path)
+        groups = []
         for header, group in by_header.items():
             try:
                 plan = plan_header(header, self.known)
             except ValueError as error:
                 raise IngestError(f"source {self.name}: file {group[0]}: bad CSV header: {error}") from None
+            # new columns are strings both in the plan and once evolved, so the plan stays valid
             self._allow_new(list(plan.new_columns), {}, group)
-        groups = []
-        for header, group in by_header.items():
-            plan = plan_header(header, self.known)
             schema = T.StructType([*plan.schema.fields, T.StructField(metadata.CORRUPT, T.StringType())])
             groups.append((schema, group))
         return groups
@@ -241,8 +240,3 @@ def _union(frames: list[DataFrame]) -> DataFrame:
     for frame in frames[1:]:
         result = result.unionByName(frame, allowMissingColumns=True)
     return result
-
-
-def ingest_files(context: JobContext, name: str, settings: SourceSettings, table: str) -> IngestResult:
-    """Ingest the new files of one file source (see :class:`FileIngest`)."""
-    return FileIngest(context, name, settings, table).run()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -11,29 +10,15 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-_SIMPLE_TYPES: dict[str, T.DataType] = {
-    "string": T.StringType(),
-    "boolean": T.BooleanType(),
-    "tinyint": T.ByteType(),
-    "smallint": T.ShortType(),
-    "int": T.IntegerType(),
-    "bigint": T.LongType(),
-    "float": T.FloatType(),
-    "double": T.DoubleType(),
-    "date": T.DateType(),
-    "timestamp": T.TimestampType(),
-    "timestamp_ntz": T.TimestampNTZType(),
-    "binary": T.BinaryType(),
-}
-_DECIMAL = re.compile(r"(?i)^decimal\(\s*(\d+)\s*,\s*(\d+)\s*\)$")
+from lakehouse.config.model import COLUMN_TYPES, DECIMAL_TYPE
 
 
 def data_type(name: str) -> T.DataType:
     """The Spark type of a declared type name (``bigint``, ``decimal(10,2)``, ...)."""
     text = name.strip().lower()
-    if text in _SIMPLE_TYPES:
-        return _SIMPLE_TYPES[text]
-    decimal = _DECIMAL.match(text)
+    if text in COLUMN_TYPES:
+        return getattr(T, COLUMN_TYPES[text])()
+    decimal = DECIMAL_TYPE.match(text)
     if decimal:
         return T.DecimalType(int(decimal.group(1)), int(decimal.group(2)))
     raise ValueError(f"unknown column type {name!r}")

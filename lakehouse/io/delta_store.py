@@ -30,6 +30,7 @@ from lakehouse.errors import (
     TableNameError,
     TableNotFoundError,
 )
+from lakehouse.io import files
 from lakehouse.io.table_spec import TableSpec
 from lakehouse.storage.catalog import list_tables, register_table
 from lakehouse.storage.layout import StorageLayout, TableLocation, TableName
@@ -422,13 +423,9 @@ class DeltaStore:
         """
         location = self._existing(table)
         log_file = f"{location.location.rstrip('/')}/_delta_log/{version:020d}.json"
-        path = self.spark.sparkContext._jvm.org.apache.hadoop.fs.Path(log_file)
-        fs = path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration())
-        stream = fs.open(path)
-        try:
-            text = self.spark.sparkContext._jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
-        finally:
-            stream.close()
+        text = files.read_text(self.spark, log_file)
+        if text is None:
+            raise TableNotFoundError(f"table {location.table}: no commit {version} at {log_file}")
         totals: dict[str, int] = {"numRecords": 0}
         missing: set[str] = set()
         for line in text.splitlines():

@@ -17,25 +17,26 @@ from pyspark.sql.types import StructType
 CORRUPT_COLUMN = "_corrupt_record"
 
 
-def _hadoop_path(spark: SparkSession, path: str) -> tuple[Any, Any]:
+def hadoop_path(spark: SparkSession, path: str) -> tuple[Any, Any]:
+    """Hadoop's ``Path`` for ``path`` and the ``FileSystem`` that holds it (local, abfss://, ...)."""
     jvm = spark.sparkContext._jvm
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    return hadoop_path, hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    located = jvm.org.apache.hadoop.fs.Path(path)
+    return located, located.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
 
 
 def exists(spark: SparkSession, path: str) -> bool:
     """True when a file or folder exists at ``path``."""
-    hadoop_path, fs = _hadoop_path(spark, path)
-    return bool(fs.exists(hadoop_path))
+    location, fs = hadoop_path(spark, path)
+    return bool(fs.exists(location))
 
 
 def read_text(spark: SparkSession, path: str) -> str | None:
     """The whole content of a small text file, or None when it does not exist."""
-    hadoop_path, fs = _hadoop_path(spark, path)
-    if not fs.exists(hadoop_path):
+    location, fs = hadoop_path(spark, path)
+    if not fs.exists(location):
         return None
     jvm = spark.sparkContext._jvm
-    stream = fs.open(hadoop_path)
+    stream = fs.open(location)
     try:
         return jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
     finally:
@@ -53,10 +54,10 @@ def first_lines(spark: SparkSession, paths: Sequence[str]) -> dict[str, str | No
     )
     lines: dict[str, str | None] = {}
     for path in paths:
-        hadoop_path, fs = _hadoop_path(spark, path)
-        stream = fs.open(hadoop_path)
+        location, fs = hadoop_path(spark, path)
+        stream = fs.open(location)
         try:
-            codec = codecs.getCodec(hadoop_path)
+            codec = codecs.getCodec(location)
             source = codec.createInputStream(stream) if codec is not None else stream
             reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(source, "UTF-8"))
             line = reader.readLine()
