@@ -24,7 +24,6 @@ from lakehouse.errors import IngestError
 from lakehouse.ingest import metadata
 from lakehouse.ingest.result import IngestResult
 from lakehouse.io import jdbc
-from lakehouse.io.table_spec import TableSpec
 from lakehouse.runs.context import JobContext
 
 log = logging.getLogger(__name__)
@@ -74,11 +73,11 @@ class DatabaseIngest:
             self.context.run_id,
             dt.datetime.now(dt.UTC).replace(tzinfo=None),
         )
-        spec = TableSpec(
-            name=self.table,
-            schema=metadata.with_comments(frame.schema),
-            comment=f"Raw rows of source {self.name}: {what} of {self.connection.describe()}",
-            drift=settings.drift,
+        spec = metadata.bronze_spec(
+            self.table,
+            frame.schema,
+            f"Raw rows of source {self.name}: {what} of {self.connection.describe()}",
+            settings.drift,
         )
         # planned against `version`: a second run that planned the same range writes nothing
         result.rows = tables.append_once(

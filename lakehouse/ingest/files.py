@@ -28,7 +28,6 @@ from lakehouse.ingest import metadata
 from lakehouse.ingest.result import IngestResult
 from lakehouse.ingest.schema import conform, declared_schema, evolved, parse_header, plan_header
 from lakehouse.io import files as landed
-from lakehouse.io.table_spec import TableSpec
 from lakehouse.runs.context import JobContext
 
 log = logging.getLogger(__name__)
@@ -134,11 +133,11 @@ class FileIngest:
         self.result.files += len(files)
         if frame is None:  # only empty files
             return
-        spec = TableSpec(
-            name=self.table,
-            schema=metadata.with_comments(frame.schema),
-            comment=f"Raw rows of source {self.name}: {self.settings.format} files landed in {self.path}",
-            drift=self.settings.drift,
+        spec = metadata.bronze_spec(
+            self.table,
+            frame.schema,
+            f"Raw rows of source {self.name}: {self.settings.format} files landed in {self.path}",
+            self.settings.drift,
         )
         tables = self.context.tables
         rows = tables.append_once(self.table, frame, self._app_id, batch_id, spec=spec)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from pyspark.sql import functions as F
 
@@ -176,3 +179,21 @@ def test_ingest_metadata_columns_carry_comments(lakehouse_session, lakehouse_con
     }
     assert comments["_run_id"].startswith("run of bronze_ingest")
     assert read(spark, config).select(F.max("_ingested_at")).first()[0] is not None
+
+
+def test_statistics_cover_the_source_columns_and_the_corrupt_record_only(
+    lakehouse_session, lakehouse_config, landing
+):
+    spark, config = lakehouse_session, orders_config(lakehouse_config)
+    land(landing, "orders/d1/a.csv", "order_id,amount,status\n1,1.00,new\nnot,a,row,at all\n")
+    assert ingest(spark, config, "orders").malformed == 1  # counted from the statistics
+    log = Path(StorageLayout.from_config(config).table("bronze.orders").location) / "_delta_log"
+    added = [
+        json.loads(json.loads(line)["add"]["stats"])
+        for commit in sorted(log.glob("*.json"))
+        for line in commit.read_text().splitlines()
+        if '"add"' in line
+    ]
+    assert added and all(
+        set(stats["nullCount"]) == {"order_id", "amount", "status", "_corrupt_record"} for stats in added
+    )
