@@ -1,0 +1,90 @@
+"""Row-level judgements of a quality suite as Spark expressions (pure DataFrame -> DataFrame).
+
+great-expectations reports how many rows fail each expectation; quarantining needs to know
+*which* rows, at any scale, without collecting row indexes to the driver. So each row
+expectation is also written as a predicate with great-expectations' semantics (a null value
+fails only ``not_null``; ``unique`` flags every row of a duplicated key), and
+:func:`flag_failures` adds one column listing the expectations each row fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from lakehouse.quality.config import Between, InSet, NotNull, QualitySuite, References, Regex, Unique
+
+FAILED = "_failed_expectations"
+
+
+def _quoted(name: str) -> Column:
+    return F.col(f"`{name}`")
+
+
+def _failing(expectation: object, frame: DataFrame, references: Mapping[str, DataFrame]) -> Column:
+    """True where the row fails the expectation."""
+    if isinstance(expectation, NotNull):
+        return _quoted(expectation.column).isNull()
+    if isinstance(expectation, InSet):
+        column = _quoted(expectation.column)
+        return column.isNotNull() & ~column.isin(list(expectation.values))
+    if isinstance(expectation, Between):
+        column = _quoted(expectation.column)
+        outside = F.lit(False)
+        if expectation.min is not None:
+            outside = outside | (column < F.lit(expectation.min))
+        if expectation.max is not None:
+            outside = outside | (column > F.lit(expectation.max))
+        return column.isNotNull() & outside
+    if isinstance(expectation, Regex):
+        column = _quoted(expectation.column)
+        return column.isNotNull() & ~column.cast("string").rlike(expectation.pattern)
+    if isinstance(expectation, Unique):
+        key = [_quoted(name) for name in expectation.columns()]
+        return F.count(F.lit(1)).over(Window.partitionBy(*key)) > 1
+    if isinstance(expectation, References):
+        return _quoted(expectation.column).isNotNull() & F.col(_reference_flag(expectation)).isNull()
+    raise TypeError(f"{type(expectation).__name__} does not judge single rows")
+
+
+def _reference_flag(expectation: References) -> str:
+    return f"_ref_{expectation.label}"
+
+
+def flag_failures(
+    frame: DataFrame, suite: QualitySuite, references: Mapping[str, DataFrame] | None = None
+) -> DataFrame:
+    """``frame`` plus ``_failed_expectations``: the labels of the row expectations each row fails
+    (empty when it passes them all).
+
+    Args:
+        references: for each ``references`` expectation, the referenced table by name
+            (e.g. ``{"silver.customers": frame}``); only its key column is read.
+    """
+    references = references or {}
+    flagged = frame
+    for expectation in suite.row_expectations():
+        if isinstance(expectation, References):
+            if expectation.table not in references:
+                raise KeyError(
+                    f"{suite.table}: expectation {expectation.label} needs table {expectation.table}"
+                )
+            keys = (
+                references[expectation.table]
+                .select(_quoted(expectation.to).alias("_ref_key"))
+                .where("_ref_key IS NOT NULL")
+                .distinct()
+                .withColumn(_reference_flag(expectation), F.lit(True))
+            )
+            flagged = flagged.join(keys, _quoted(expectation.column) == F.col("_ref_key"), "left").drop(
+                "_ref_key"
+            )
+    checks = [
+        F.when(_failing(expectation, frame, references), F.lit(expectation.label))
+        for expectation in suite.row_expectations()
+    ]
+    flagged = flagged.withColumn(FAILED, F.filter(F.array(*checks), lambda label: label.isNotNull()))
+    helpers = [_reference_flag(e) for e in suite.row_expectations() if isinstance(e, References)]
+    return flagged.drop(*helpers)
