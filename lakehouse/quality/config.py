@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from lakehouse.config.model import is_column_type
 from lakehouse.errors import ConfigError
 
 Severity = Literal["warn", "drop", "fail"]
@@ -133,6 +134,14 @@ class Schema(_Expectation):
 
     kind: Literal["schema"]
     columns_: dict[str, str] = Field(alias="columns", min_length=1)
+
+    @field_validator("columns_")
+    @classmethod
+    def _types(cls, columns: dict[str, str]) -> dict[str, str]:
+        unknown = [f"{name}: {kind}" for name, kind in columns.items() if not is_column_type(kind)]
+        if unknown:
+            raise ValueError(f"unknown column types ({', '.join(unknown)})")
+        return columns
 
     def columns(self) -> tuple[str, ...]:
         return tuple(self.columns_)

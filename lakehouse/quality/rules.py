@@ -23,7 +23,7 @@ def _quoted(name: str) -> Column:
     return F.col(f"`{name}`")
 
 
-def _failing(expectation: object, frame: DataFrame, references: Mapping[str, DataFrame]) -> Column:
+def _failing(expectation: object) -> Column:
     """True where the row fails the expectation."""
     if isinstance(expectation, NotNull):
         return _quoted(expectation.column).isNull()
@@ -82,8 +82,7 @@ def flag_failures(
                 "_ref_key"
             )
     checks = [
-        F.when(_failing(expectation, frame, references), F.lit(expectation.label))
-        for expectation in suite.row_expectations()
+        F.when(_failing(expectation), F.lit(expectation.label)) for expectation in suite.row_expectations()
     ]
     flagged = flagged.withColumn(FAILED, F.filter(F.array(*checks), lambda label: label.isNotNull()))
     helpers = [_reference_flag(e) for e in suite.row_expectations() if isinstance(e, References)]

@@ -17,6 +17,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame
 
+from lakehouse.ingest.schema import data_type
 from lakehouse.quality.config import (
     Between,
     Freshness,
@@ -159,6 +160,12 @@ def validate(
         unexpected = result.get("unexpected_count")
         if isinstance(expectation, References):
             unexpected = int(observed or 0)
+        success = bool(item.success)
+        if isinstance(expectation, Schema):
+            # GX compares the column names; the declared types are compared here, from the schema
+            differing = _type_differences(frame, expectation)
+            success = success and not differing
+            observed = f"{observed}; types differ: {', '.join(differing)}" if differing else observed
         elements = result.get("element_count")
         percent = result.get("unexpected_percent")
         if percent is None and unexpected is not None and elements:
@@ -169,7 +176,7 @@ def validate(
                 expectation=label,
                 kind=expectation.kind,
                 severity=expectation.severity,
-                success=bool(item.success),
+                success=success,
                 element_count=elements,
                 unexpected_count=unexpected,
                 unexpected_percent=percent,
@@ -178,3 +185,13 @@ def validate(
             )
         )
     return results
+
+
+def _type_differences(frame: DataFrame, expectation: Schema) -> list[str]:
+    """``column: actual (declared type)`` for each present column whose type is not the declared one."""
+    actual = {field.name: field.dataType for field in frame.schema.fields}
+    return [
+        f"{name}: {actual[name].simpleString()} (declared {kind})"
+        for name, kind in expectation.columns_.items()
+        if name in actual and actual[name] != data_type(kind)
+    ]

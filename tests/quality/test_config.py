@@ -43,6 +43,7 @@ def test_a_suite_loads_with_labels_and_severities(tmp_path):
         ("  - {kind: not_null, colum: a}", "expectations.0.colum: unknown key"),
         ("  - {kind: schema, columns: {a: bigint}, severity: drop}", "schema judges the whole table"),
         ("  - {kind: between, column: x}", "give min, max or both"),
+        ("  - {kind: schema, columns: {a: bigin}}", "unknown column types (a: bigin)"),
         ("  - {kind: regex, column: x, pattern: '(['}", "not a regular expression"),
         ("  - {kind: freshness, column: x, max_age: 2 weeks}", "not a duration"),
         ("  - {kind: not_null, column: a}\n  - {kind: not_null, column: a}", "'not_null_a' is used twice"),

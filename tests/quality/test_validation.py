@@ -10,6 +10,14 @@ from lakehouse.quality.config import QualitySuite
 from lakehouse.quality.rules import FAILED, flag_failures
 from lakehouse.quality.validation import validate
 
+SCHEMA_TYPES = [
+    ("order_id", "bigint"),
+    ("customer_id", "bigint"),
+    ("status", "string"),
+    ("amount", "double"),
+    ("email", "string"),
+    ("order_ts", "timestamp"),
+]
 SUITE = QualitySuite.model_validate(
     {
         "table": "silver.orders",
@@ -29,14 +37,7 @@ SUITE = QualitySuite.model_validate(
             {"kind": "row_count_change", "min_ratio": 0.5, "max_ratio": 2.0, "severity": "fail"},
             {
                 "kind": "schema",
-                "columns": {
-                    "order_id": "bigint",
-                    "customer_id": "bigint",
-                    "status": "string",
-                    "amount": "double",
-                    "email": "string",
-                    "order_ts": "timestamp",
-                },
+                "columns": dict(SCHEMA_TYPES),
                 "severity": "fail",
             },
             {"kind": "freshness", "column": "order_ts", "max_age": "2d", "severity": "warn"},
@@ -49,7 +50,7 @@ ROWS = [
     (2, 99, "shipped", 7.0, None, dt.datetime(2026, 1, 10)),  # unique, in_set, references
     (4, None, None, -1.0, "c@x.io", None),  # not_null, between
 ]
-SCHEMA = "order_id bigint, customer_id bigint, status string, amount double, email string, order_ts timestamp"
+SCHEMA = ", ".join(f"{name} {kind}" for name, kind in SCHEMA_TYPES)
 
 
 @pytest.fixture
@@ -92,6 +93,20 @@ def test_great_expectations_counts_agree_with_the_row_flags(frames):
     assert not results["row_count_change"].success and results["row_count_change"].observed == "4"
     assert results["schema"].success
     assert results["freshness_order_ts"].success  # newest 2026-01-10, within 2 days of 2026-01-11
+
+
+def test_a_column_of_another_type_fails_the_schema_expectation(frames):
+    orders, references = frames
+    suite = QualitySuite.model_validate(
+        {
+            "table": "silver.orders",
+            "expectations": [
+                {"kind": "schema", "columns": {**dict(SCHEMA_TYPES), "amount": "decimal(10,2)"}}
+            ],
+        }
+    )
+    (result,) = validate(orders, suite, references)
+    assert not result.success and "amount: double (declared decimal(10,2))" in result.observed
 
 
 def test_row_count_change_is_skipped_without_a_previous_run_and_staleness_fails(frames):
