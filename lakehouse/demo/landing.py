@@ -154,16 +154,8 @@ def land_day(
 
     lines = build_order_lines(spark, scale, day_index)
     parts = _part_count(math.ceil(counts.orders * ORDER_LINES_PER_ORDER), rows_per_file)
-    files = _publish(
-        lines.select(_part(F.col("order_id"), parts), *lines.columns),
-        "parquet",
-        lines.columns,
-        ["order_id", "line_no"],
-        parts,
-        staging=f"{landing_root}/_staging",
-        folder=f"{landing_root}/order_lines/{date}",
-        stem=f"order_lines-{date}",
-        extension=".parquet",
+    files = _publish_parquet(
+        lines, ["order_id", "line_no"], parts, landing_root, f"order_lines/{date}", f"order_lines-{date}"
     )
     written["order_lines"] = spark.read.parquet(*files).count()  # from the footers
 
@@ -184,31 +176,15 @@ def land_day(
     written["tickets"] = counts.tickets
 
     topics = tickets.select("ticket_id", "topic")
-    _publish(
-        topics.select(_part(F.col("ticket_id"), parts), *topics.columns),
-        "parquet",
-        topics.columns,
-        ["ticket_id"],
-        parts,
-        staging=f"{truth_root}/_staging",
-        folder=f"{truth_root}/ticket_topics/day={date}",
-        stem=f"ticket_topics-{date}",
-        extension=".parquet",
+    _publish_parquet(
+        topics, ["ticket_id"], parts, truth_root, f"ticket_topics/day={date}", f"ticket_topics-{date}"
     )
     written["ticket_topics"] = counts.tickets
 
     churn = build_customer_churn(spark, scale, day_index)
     parts = _part_count(counts.new_customers, rows_per_file)
-    _publish(
-        churn.select(_part(F.col("customer_id"), parts), *churn.columns),
-        "parquet",
-        churn.columns,
-        ["customer_id"],
-        parts,
-        staging=f"{truth_root}/_staging",
-        folder=f"{truth_root}/customer_churn/day={date}",
-        stem=f"customer_churn-{date}",
-        extension=".parquet",
+    _publish_parquet(
+        churn, ["customer_id"], parts, truth_root, f"customer_churn/day={date}", f"customer_churn-{date}"
     )
     written["customer_churn"] = counts.new_customers
 
@@ -316,6 +292,24 @@ def _part_count(rows: int, rows_per_file: int) -> int:
 def _part(key, parts: int):
     """The part file a row goes to: consecutive keys spread evenly over the parts."""
     return F.pmod(key, F.lit(parts)).cast("int").alias("part")
+
+
+def _publish_parquet(
+    frame: DataFrame, order_by: Sequence[str], parts: int, root: str, folder: str, stem: str
+) -> list[str]:
+    """:func:`_publish` every column of ``frame`` as Parquet under ``root``, split into ``parts``
+    files by the first ``order_by`` column."""
+    return _publish(
+        frame.select(_part(F.col(order_by[0]), parts), *frame.columns),
+        "parquet",
+        frame.columns,
+        order_by,
+        parts,
+        staging=f"{root}/_staging",
+        folder=f"{root}/{folder}",
+        stem=stem,
+        extension=".parquet",
+    )
 
 
 def _publish(
