@@ -64,14 +64,17 @@ TICKETS = {
 }
 
 
-def land(spark, folder: Path, kind: str, megabytes: int) -> int:
-    """Write ``megabytes`` of landed files (DAYS daily folders); return the row count."""
+def land(spark, folder: Path, kind: str, megabytes: int) -> tuple[int, Path]:
+    """Write ``megabytes`` of landed files (DAYS daily folders) into a folder of that size's
+    own, so that full and --quick runs never read each other's files; return the row count
+    and the folder."""
     from pyspark.sql import functions as F
 
     marker = folder / f"_{kind}_{megabytes}mb.json"
-    if marker.exists():
-        return json.loads(marker.read_text())["rows"]
-    shutil.rmtree(folder / kind, ignore_errors=True)
+    landed = folder / f"{kind}-{megabytes}mb"
+    if marker.exists() and landed.is_dir():
+        return json.loads(marker.read_text())["rows"], landed
+    shutil.rmtree(landed, ignore_errors=True)
     row_bytes = 112 if kind == "orders" else 215
     rows = megabytes * 2**20 // row_bytes
     per_day = rows // DAYS
@@ -115,7 +118,7 @@ def land(spark, folder: Path, kind: str, megabytes: int) -> int:
                 )
             )
             header = None
-        target = folder / kind / f"2026-01-{day + 1:02d}"
+        target = landed / f"2026-01-{day + 1:02d}"
         frame = ids.select(line.alias("value"))
         if header is not None:  # the header as the first line of the single file of each day
             frame = spark.createDataFrame([(header,)], "value string").union(frame).coalesce(1)
@@ -123,7 +126,7 @@ def land(spark, folder: Path, kind: str, megabytes: int) -> int:
             frame = frame.coalesce(1)
         frame.write.mode("overwrite").text(str(target))
     marker.write_text(json.dumps({"rows": per_day * DAYS}))
-    return per_day * DAYS
+    return per_day * DAYS, landed
 
 
 def plain(spark, kind: str, landing: Path, target: Path) -> tuple[float, int]:
@@ -140,47 +143,45 @@ def plain(spark, kind: str, landing: Path, target: Path) -> tuple[float, int]:
     return elapsed, spark.read.format("delta").load(str(target)).count()
 
 
-def floor(spark, kind: str, landing: Path, target: Path) -> tuple[float, int]:
+def floor(spark, config, kind: str, landing: Path, root: Path) -> tuple[float, int]:
     import datetime as dt
 
-    from delta.tables import DeltaTable
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
     from lakehouse.ingest import metadata
     from lakehouse.ingest.schema import declared_schema
+    from lakehouse.io.delta_store import DeltaStore
+    from lakehouse.io.files import read_files
+    from lakehouse.storage.layout import StorageLayout
 
     columns = ORDERS if kind == "orders" else TICKETS
     schema = T.StructType([*declared_schema(columns).fields, T.StructField(metadata.CORRUPT, T.StringType())])
-    start = time.perf_counter()
-    reader = (
-        spark.read.schema(schema)
-        .option("recursiveFileLookup", "true")
-        .option("mode", "PERMISSIVE")
-        .option("columnNameOfCorruptRecord", metadata.CORRUPT)
+    layout = StorageLayout.from_config(
+        config.model_copy(update={"storage": config.storage.model_copy(update={"root": str(root)})})
     )
-    raw = reader.option("header", "true").csv(str(landing)) if kind == "orders" else reader.json(str(landing))
+    start = time.perf_counter()
+    options = {"recursiveFileLookup": "true", **({"header": "true"} if kind == "orders" else {})}
+    raw = read_files(spark, "csv" if kind == "orders" else "json", [str(landing)], schema, options)
     frame = metadata.with_ingest_metadata(
         raw, kind, F.col("_metadata.file_path"), metadata.SOURCE_FILE, "benchmark-run", dt.datetime.now()
     )
     spec = metadata.bronze_spec(f"bronze.{kind}", frame.schema, "floor", "fail")
-    builder = DeltaTable.create(spark).location(str(target)).addColumns(spec.schema)
-    for key, value in spec.properties.items():
-        builder = builder.property(key, value)
-    builder.execute()
-    frame.write.format("delta").mode("append").save(str(target))
+    DeltaStore(spark, layout).create(spec)  # the bronze table's declaration, then a plain append
+    target = layout.table(spec.name).location
+    frame.write.format("delta").mode("append").save(target)
     elapsed = time.perf_counter() - start
-    return elapsed, spark.read.format("delta").load(str(target)).count()
+    return elapsed, spark.read.format("delta").load(target).count()
 
 
-def ours(spark, config, kind: str, root: Path) -> tuple[float, int]:
+def ours(spark, config, kind: str, landing: Path, root: Path) -> tuple[float, int]:
     from lakehouse.config import SourceSettings
     from lakehouse.ingest.sources import ingest_source
     from lakehouse.runs.runner import make_context
 
     source = SourceSettings(
         format="csv" if kind == "orders" else "json",
-        path=str(WORK / "landing" / kind),
+        path=str(landing),
         columns=ORDERS if kind == "orders" else TICKETS,
     )
     run_config = config.model_copy(
@@ -213,14 +214,16 @@ def main() -> None:
     spark = build_session(config, app_name="benchmark ingest")
     landing = WORK / "landing"
     landing.mkdir(parents=True, exist_ok=True)
-    rows = {
+    landed = {
         "orders": land(spark, landing, "orders", csv_mb),
         "tickets": land(spark, landing, "tickets", json_mb),
     }
+    rows = {kind: count for kind, (count, _) in landed.items()}
+    folders = {kind: folder for kind, (_, folder) in landed.items()}
     size = {
         kind: sum(
             f.stat().st_size
-            for f in (landing / kind).rglob("*")
+            for f in folders[kind].rglob("*")
             if f.is_file() and not f.name.startswith((".", "_"))
         )
         for kind in rows
@@ -235,13 +238,13 @@ def main() -> None:
         for kind in rows:
             scratch = WORK / "tables" / f"{kind}-{run}"
             shutil.rmtree(scratch, ignore_errors=True)
-            elapsed, written = plain(spark, kind, landing / kind, scratch / "plain")
+            elapsed, written = plain(spark, kind, folders[kind], scratch / "plain")
             assert written == rows[kind], f"plain wrote {written} rows of {kind}, expected {rows[kind]}"
             times[kind]["plain"].append(elapsed)
-            elapsed, written = floor(spark, kind, landing / kind, scratch / "floor")
+            elapsed, written = floor(spark, config, kind, folders[kind], scratch / "floor")
             assert written == rows[kind], f"floor wrote {written} rows of {kind}, expected {rows[kind]}"
             times[kind]["floor"].append(elapsed)
-            elapsed, written = ours(spark, config, kind, scratch / "ours")
+            elapsed, written = ours(spark, config, kind, folders[kind], scratch / "ours")
             assert written == rows[kind], f"ours wrote {written} rows of {kind}, expected {rows[kind]}"
             times[kind]["ours"].append(elapsed)
             print(
