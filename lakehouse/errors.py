@@ -102,3 +102,37 @@ class DatabaseError(LakehouseError):
 
 class IngestError(LakehouseError):
     """A source could not be ingested (bad landed file, failed stream, unreadable database)."""
+
+
+class ConformError(LakehouseError):
+    """Bronze rows cannot be conformed to a silver table's declaration (a declared column is missing)."""
+
+
+class QualityError(LakehouseError):
+    """Expectations of severity ``fail`` failed: the job stopped before writing the table.
+
+    Attributes:
+        table: the table whose rows were checked.
+        failures: the failed expectations (:class:`lakehouse.quality.validation.ExpectationResult`).
+    """
+
+    def __init__(self, table: str, failures: list):
+        self.table, self.failures = table, list(failures)
+        lines = [
+            f"{item.expectation} ({item.kind}): "
+            + (
+                f"{item.unexpected_count} unexpected of {item.element_count} rows"
+                if item.unexpected_count is not None
+                else f"observed {item.observed}"
+            )
+            + (f", e.g. {item.sample[:3]}" if item.sample else "")
+            for item in self.failures
+        ]
+        super().__init__(
+            f"table {table}: {len(lines)} expectation(s) of severity fail failed, nothing written: "
+            + "; ".join(lines)
+        )
+
+
+class ChangeFeedError(LakehouseError):
+    """The changes of a table since a version cannot be read (change data feed off, or history vacuumed)."""

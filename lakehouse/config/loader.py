@@ -28,7 +28,7 @@ CONF_DIR_VARIABLE = "LAKEHOUSE_CONF_DIR"
 BASE = "base"
 
 # Keys the loader fills in itself; a YAML file may not set them.
-_RESERVED_KEYS = ("env", "project_dir")
+_RESERVED_KEYS = ("env", "project_dir", "conf_dir")
 _REFERENCE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}")
 
 KeyPath = tuple[str, ...]
@@ -84,7 +84,9 @@ def load_config(
         raise ConfigError(problems)
 
     try:
-        config = LakehouseConfig.model_validate({**tree, "env": env, "project_dir": conf_path.parent})
+        config = LakehouseConfig.model_validate(
+            {**tree, "env": env, "project_dir": conf_path.parent, "conf_dir": conf_path}
+        )
     except ValidationError as error:
         raise ConfigError(_describe_validation_errors(error, tree, origins)) from None
 

@@ -82,7 +82,8 @@ def bronze_spec(table: str, schema: T.StructType, comment: str, drift: DriftPoli
         schema=with_comments(schema),
         comment=comment,
         drift=drift,
-        properties={"delta.dataSkippingNumIndexedCols": str(indexed)},
+        # the change feed lets silver read only what each run appended (appends write no extra files)
+        properties={"delta.dataSkippingNumIndexedCols": str(indexed), "delta.enableChangeDataFeed": "true"},
     )
 
 

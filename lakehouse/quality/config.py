@@ -7,7 +7,7 @@ A file holds one table's expectations, each with a ``kind``, its arguments and a
         column: order_id
         severity: drop
 
-Kinds that judge single rows (``not_null``, ``unique``, ``in_set``, ``between``, ``regex``,
+Kinds that judge single rows (``not_null``, ``is_null``, ``unique``, ``in_set``, ``between``, ``regex``,
 ``references``) may have any severity; kinds that judge the table as a whole
 (``row_count_change``, ``schema``, ``freshness``) have no row to quarantine, so ``drop`` is refused.
 A misspelled kind, key or column fails at load time with the file and the key at fault.
@@ -29,7 +29,7 @@ from lakehouse.config.model import is_column_type
 from lakehouse.errors import ConfigError
 
 Severity = Literal["warn", "drop", "fail"]
-ROW_KINDS = frozenset({"not_null", "unique", "in_set", "between", "regex", "references"})
+ROW_KINDS = frozenset({"not_null", "is_null", "unique", "in_set", "between", "regex", "references"})
 DURATION = re.compile(r"^(\d+)\s*([smhd])$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -52,6 +52,16 @@ class _Expectation(BaseModel):
 
 class NotNull(_Expectation):
     kind: Literal["not_null"]
+    column: str
+
+    def columns(self) -> tuple[str, ...]:
+        return (self.column,)
+
+
+class IsNull(_Expectation):
+    """The column is null on every row (e.g. ``_corrupt_record``: no line failed to parse)."""
+
+    kind: Literal["is_null"]
     column: str
 
     def columns(self) -> tuple[str, ...]:
@@ -175,11 +185,12 @@ class Freshness(_Expectation):
 
 
 Expectation = Annotated[
-    NotNull | Unique | InSet | Between | Regex | References | RowCountChange | Schema | Freshness,
+    NotNull | IsNull | Unique | InSet | Between | Regex | References | RowCountChange | Schema | Freshness,
     Field(discriminator="kind"),
 ]
 KINDS = (
     "not_null",
+    "is_null",
     "unique",
     "in_set",
     "between",
@@ -278,3 +289,12 @@ def _describe(item: Mapping[str, Any]) -> str:
     if item["type"] == "extra_forbidden":
         return f"{key}: unknown key"
     return f"{key}: {message}" if key else message
+
+
+def load_environment_suites(folders: Iterable[Path]) -> dict[str, tuple[QualitySuite, Path]]:
+    """The suites of ``conf/base/quality`` with those of ``conf/<env>/quality`` on top: an
+    environment's file replaces the base file of the same table."""
+    suites: dict[str, tuple[QualitySuite, Path]] = {}
+    for folder in folders:
+        suites.update(load_suites(folder))
+    return suites

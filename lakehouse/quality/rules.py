@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from lakehouse.quality.config import Between, InSet, NotNull, QualitySuite, References, Regex, Unique
+from lakehouse.quality.config import Between, InSet, IsNull, NotNull, QualitySuite, References, Regex, Unique
 
 FAILED = "_failed_expectations"
 
@@ -27,6 +27,8 @@ def _failing(expectation: object) -> Column:
     """True where the row fails the expectation."""
     if isinstance(expectation, NotNull):
         return _quoted(expectation.column).isNull()
+    if isinstance(expectation, IsNull):
+        return _quoted(expectation.column).isNotNull()
     if isinstance(expectation, InSet):
         column = _quoted(expectation.column)
         return column.isNotNull() & ~column.isin(list(expectation.values))
@@ -42,8 +44,10 @@ def _failing(expectation: object) -> Column:
         column = _quoted(expectation.column)
         return column.isNotNull() & ~column.cast("string").rlike(expectation.pattern)
     if isinstance(expectation, Unique):
+        # like great-expectations: a row whose key columns are all null is not judged
         key = [_quoted(name) for name in expectation.columns()]
-        return F.count(F.lit(1)).over(Window.partitionBy(*key)) > 1
+        judged = F.greatest(*[column.isNotNull() for column in key]) if len(key) > 1 else key[0].isNotNull()
+        return judged & (F.count(F.lit(1)).over(Window.partitionBy(*key)) > 1)
     if isinstance(expectation, References):
         return _quoted(expectation.column).isNotNull() & F.col(_reference_flag(expectation)).isNull()
     raise TypeError(f"{type(expectation).__name__} does not judge single rows")

@@ -22,6 +22,7 @@ from lakehouse.quality.config import (
     Between,
     Freshness,
     InSet,
+    IsNull,
     NotNull,
     QualitySuite,
     References,
@@ -58,6 +59,8 @@ def _gx_expectation(expectation: Any, previous_rows: int | None, views: Mapping[
     meta = {"lakehouse_label": expectation.label}
     if isinstance(expectation, NotNull):
         return gxe.ExpectColumnValuesToNotBeNull(column=expectation.column, meta=meta)
+    if isinstance(expectation, IsNull):
+        return gxe.ExpectColumnValuesToBeNull(column=expectation.column, meta=meta)
     if isinstance(expectation, Unique):
         columns = list(expectation.columns())
         if len(columns) == 1:
@@ -119,6 +122,9 @@ def validate(
     """
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
+
+    for name in ("great_expectations", "great_expectations.data_context.types.base"):
+        logging.getLogger(name).setLevel(logging.WARNING)  # else one INFO line per context
 
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     views = {}

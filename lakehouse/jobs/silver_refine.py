@@ -1,0 +1,112 @@
+"""The ``silver_refine`` job: build silver tables from bronze, checked by their quality suites."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lakehouse.errors import ConfigError, LakehouseError
+from lakehouse.quality.config import QualitySuite, load_environment_suites
+from lakehouse.quality.records import quarantine_table
+from lakehouse.runs.context import JobContext
+from lakehouse.runs.job import Job
+from lakehouse.silver.refine import RefineResult, check_suites, refine_table, replay_quarantine
+
+
+@dataclass(frozen=True)
+class SilverRefineParams:
+    table: str = "all"  # a table of silver.yml (orders), a comma-separated list, or all
+    full_refresh: bool = False  # read each bronze table whole instead of its changes since the last run
+    replay: bool = False  # then check quarantined rows again and write those that now pass
+
+
+class SilverRefineJob(Job):
+    name = "silver_refine"
+    summary = "Conform, deduplicate and check new bronze rows into silver tables; quarantine bad rows."
+    Params = SilverRefineParams
+
+    def run(self, context: JobContext) -> None:
+        settings = context.config.silver
+        names = _selected(list(settings.tables), context.params.table)
+        suites = load_environment_suites(context.config.conf_folders("quality"))
+        check_suites({name: settings.tables[name] for name in names}, suites)
+        salt = settings.pii_salt.get_secret_value() if settings.pii_salt else ""
+        if not salt and any(
+            c and c.pii == "hash" for t in settings.tables.values() for c in t.columns.values()
+        ):
+            context.log.warning("silver.pii_salt is empty (set LAKEHOUSE_PII_SALT): PII hashes are unsalted")
+        failed: dict[str, Exception] = {}
+        for name in names:  # in silver.yml order: referenced tables first
+            table = f"silver.{name}"
+            suite = _suite(suites, table)
+            try:
+                result = refine_table(
+                    context, name, settings.tables[name], suite, salt, context.params.full_refresh
+                )
+                _report(context, result)
+                if context.params.replay:
+                    _report(context, replay_quarantine(context, name, settings.tables[name], suite))
+            except LakehouseError as error:
+                context.log.error("%s failed: %s", table, error)
+                failed[table] = error
+        if len(failed) == 1 and len(names) == 1:
+            raise next(iter(failed.values()))
+        if failed:
+            lines = "; ".join(f"{table}: {type(error).__name__}" for table, error in failed.items())
+            raise LakehouseError(f"{len(failed)} of {len(names)} silver tables failed: {lines}") from next(
+                iter(failed.values())
+            )
+
+
+def _selected(available: list[str], wanted: str) -> list[str]:
+    if wanted.strip() == "all":
+        return available
+    names = [name.strip().removeprefix("silver.") for name in wanted.split(",") if name.strip()]
+    unknown = [name for name in names if name not in available]
+    if unknown:
+        raise ConfigError(
+            f"--param table: {unknown} not in silver.tables (conf/base/silver.yml); "
+            f"known: {', '.join(available)}"
+        )
+    return [name for name in available if name in names]  # keep the declared order
+
+
+def _suite(suites: dict, table: str) -> QualitySuite:
+    return suites[table][0] if table in suites else QualitySuite(table=table)
+
+
+def _report(context: JobContext, result: RefineResult) -> None:
+    if result.skipped:
+        context.log.info(
+            "%s: no new rows in %s since version %s", result.table, result.source, result.to_version
+        )
+        return
+    reasons = ", ".join(f"{reason} {count}" for reason, count in result.reasons.items()) or "none"
+    warnings = ", ".join(f"{name} {count}" for name, count in result.warnings.items())
+    if result.source.startswith("quarantine."):
+        context.log.info(
+            "%s: replayed %d of %d quarantined rows (inserted %d, updated %d); still failing %d (%s)",
+            result.table,
+            result.replayed,
+            result.read,
+            result.inserted,
+            result.updated,
+            result.quarantined,
+            reasons,
+        )
+        return
+    context.log.info(
+        "%s <- %s v%s..v%d: %d rows read, %d duplicates collapsed, %d quarantined to %s (%s), "
+        "%d inserted, %d updated%s",
+        result.table,
+        result.source,
+        "" if result.from_version is None else result.from_version + 1,
+        result.to_version,
+        result.read,
+        result.duplicates,
+        result.quarantined,
+        quarantine_table(result.table),
+        reasons,
+        result.inserted,
+        result.updated,
+        f"; kept with warnings: {warnings}" if warnings else "",
+    )

@@ -1,0 +1,1 @@
+"""The silver layer: bronze rows conformed, deduplicated and checked (see ``conf/base/silver.yml``)."""

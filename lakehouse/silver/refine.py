@@ -1,0 +1,232 @@
+"""Build one silver table from its bronze table, incrementally: read, conform, check, write.
+
+For each table, :func:`refine_table`:
+
+1. reads the rows bronze gained since the version the last successful run recorded in
+   ``ops.table_progress`` (Delta's change data feed; the whole table on the first run);
+2. conforms them (:func:`~lakehouse.silver.conform.conform`) and keeps the latest row per key;
+3. runs the table's quality suite once and records its results in ``ops.quality_results``;
+   a failed ``fail`` expectation stops here, with the silver table untouched;
+4. appends the rows a ``drop`` expectation refused to ``quarantine.<table>`` (exactly once per
+   bronze version, with Delta's txn ids), then upserts the rest into silver (MERGE by key, latest
+   wins; SCD2 for a history table), then records the bronze version it read up to.
+
+A rerun with no new bronze version reads and writes nothing; a rerun after a crash between the
+writes repeats idempotent writes only. :func:`replay_quarantine` sends quarantined rows through
+the current suite again and writes those that pass (after a fix of the rule, of the data in the
+quarantine table, or of a missing referenced row).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from lakehouse.config.model import SilverTableSettings
+from lakehouse.errors import ConfigError, TableNotFoundError
+from lakehouse.ingest.metadata import CORRUPT
+from lakehouse.io.progress import last_source_version, record_source_version
+from lakehouse.io.table_spec import TableSpec
+from lakehouse.quality.config import QualitySuite, References
+from lakehouse.quality.records import (
+    QUARANTINE_COLUMNS,
+    QUARANTINE_ID,
+    REPLAYED_AT,
+    REPLAYED_RUN,
+    pending_quarantine,
+    previous_row_count,
+    quarantine_spec,
+    quarantine_table,
+    record_results,
+    to_quarantine,
+)
+from lakehouse.quality.step import QualityOutcome, check_batch
+from lakehouse.runs.context import JobContext
+from lakehouse.silver.conform import LINEAGE_COLUMNS, conform, one_row_per_key
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RefineResult:
+    """What one run did to one silver table (all counts are rows)."""
+
+    table: str
+    source: str
+    from_version: int | None  # exclusive; None: read whole
+    to_version: int
+    read: int = 0
+    duplicates: int = 0  # collapsed into the latest row of their key
+    quarantined: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)  # quarantined rows per failed expectation
+    warnings: dict[str, int] = field(default_factory=dict)  # rows kept that failed a warn expectation
+    inserted: int = 0
+    updated: int = 0
+    replayed: int = 0
+
+    @property
+    def skipped(self) -> bool:
+        return self.from_version is not None and self.from_version >= self.to_version
+
+
+def silver_spec(table: str, settings: SilverTableSettings, rows: DataFrame) -> TableSpec:
+    """The declaration of a silver table written with ``rows`` (conformed, checked)."""
+    return TableSpec(
+        name=table,
+        schema=rows.schema,
+        key=tuple(settings.key),
+        partition_by=tuple(settings.partition_by),
+        comment=settings.description,
+        drift="evolve",  # a column added to silver.yml is added to the table
+    )
+
+
+def references_of(context: JobContext, suite: QualitySuite) -> dict[str, DataFrame]:
+    """The tables the suite's ``references`` expectations point at, as they are now."""
+    tables = {e.table for e in suite.expectations if isinstance(e, References)}
+    missing = [name for name in sorted(tables) if not context.tables.exists(name)]
+    if missing:
+        raise TableNotFoundError(
+            f"{suite.table}: expectations refer to {missing}, which do not exist yet; "
+            "build them first (silver.tables order in silver.yml)"
+        )
+    return {name: context.tables.read(name) for name in tables}
+
+
+def refine_table(
+    context: JobContext,
+    name: str,
+    settings: SilverTableSettings,
+    suite: QualitySuite,
+    pii_salt: str,
+    full_refresh: bool = False,
+) -> RefineResult:
+    """Bring ``silver.<name>`` up to date with its bronze table (see the module docstring)."""
+    table = f"silver.{name}"
+    if not context.tables.exists(settings.source):
+        raise TableNotFoundError(
+            f"{table}: its source {settings.source} does not exist; run bronze_ingest first"
+        )
+    last = (
+        None if full_refresh else last_source_version(context.spark, context.layout, table, settings.source)
+    )
+    if last is None:
+        context.tables.enable_change_feed(settings.source)  # so that the next run reads only changes
+    current = context.tables.version(settings.source)
+    result = RefineResult(table, settings.source, last, current)
+    if result.skipped:
+        return result
+
+    bronze = context.tables.changes(settings.source, last, current)
+    conformed = conform(bronze, settings, table, pii_salt)
+    batch = one_row_per_key(conformed, settings.key, settings.order_by)
+    previous = previous_row_count(context.spark, context.layout, table)
+    outcome = check_batch(batch, suite, references_of(context, suite), previous)
+    try:
+        record_results(context.spark, context.layout, outcome.results, context.run_id, context.job)
+        outcome.raise_for_failures()  # before any write: the silver table stays as it was
+        result.read = bronze.count()
+        result.duplicates = result.read - outcome.flagged.count()
+        _write_checked(context, table, settings, outcome, result, quarantine_version=current)
+    finally:
+        outcome.release()
+    record_source_version(context.spark, context.layout, table, settings.source, current, context.run_id)
+    return result
+
+
+def replay_quarantine(
+    context: JobContext, name: str, settings: SilverTableSettings, suite: QualitySuite
+) -> RefineResult:
+    """Check the pending rows of ``quarantine.<name>`` again; write those that now pass.
+
+    Rows that pass go to ``silver.<name>`` exactly as new rows would (MERGE by key: a row older
+    than the table's row of its key changes nothing) and are marked replayed in the quarantine
+    table (``_replayed_run_id``); rows that still fail stay pending.
+    """
+    table = f"silver.{name}"
+    quarantine = quarantine_table(table)
+    current = context.tables.version(settings.source) if context.tables.exists(settings.source) else 0
+    result = RefineResult(table, quarantine, None, current)
+    if not context.tables.exists(quarantine):
+        return result
+    pending = pending_quarantine(context.tables.read(quarantine)).cache()
+    batch = one_row_per_key(pending.drop(*QUARANTINE_COLUMNS), settings.key, settings.order_by)
+    outcome = check_batch(batch, suite, references_of(context, suite))
+    try:
+        record_results(context.spark, context.layout, outcome.results, context.run_id, context.job, "replay")
+        outcome.raise_for_failures()
+        result.read = pending.count()
+        _write_checked(context, table, settings, outcome, result, quarantine_version=None)
+        # the rows of each key written are replayed, older versions of the key included
+        keys = outcome.passed.select(*settings.key).distinct()
+        marked = (
+            pending.join(keys, list(settings.key), "left_semi")
+            .withColumn(REPLAYED_RUN, F.lit(context.run_id))
+            .withColumn(REPLAYED_AT, F.lit(dt.datetime.now(dt.UTC)).cast("timestamp"))
+        )
+        result.replayed = marked.count()
+        if result.replayed:
+            context.tables.merge(quarantine, marked, keys=[QUARANTINE_ID])
+    finally:
+        outcome.release()
+        pending.unpersist()
+    return result
+
+
+def _write_checked(
+    context: JobContext,
+    table: str,
+    settings: SilverTableSettings,
+    outcome: QualityOutcome,
+    result: RefineResult,
+    quarantine_version: int | None,
+) -> None:
+    """Quarantine the refused rows (unless replaying), then write the rest to silver."""
+    result.reasons = outcome.dropped_by_reason()
+    result.warnings = {
+        item.expectation: int(item.unexpected_count or 0)
+        for item in outcome.failures
+        if item.severity == "warn" and item.unexpected_count
+    }
+    dropped = outcome.dropped
+    result.quarantined = dropped.count()
+    if result.quarantined and quarantine_version is not None:
+        rows = to_quarantine(dropped, context.run_id, dt.datetime.now(dt.UTC))
+        context.tables.append_once(
+            quarantine_table(table),
+            rows,
+            app_id=f"{context.job}:{table}",
+            version=quarantine_version,
+            spec=quarantine_spec(table, rows),
+        )
+    passed = outcome.passed.drop(*[c for c in LINEAGE_COLUMNS if c == CORRUPT])
+    if settings.history == "scd2":
+        tracked = [c for c in settings.columns if c not in settings.key and c != settings.order_by]
+        written = context.tables.merge_scd2(table, passed, settings.key, settings.order_by, tracked)
+        result.inserted, result.updated = written["inserted"], written["closed"]
+    else:
+        written = context.tables.merge(
+            table, passed, settings.key, settings.order_by, spec=silver_spec(table, settings, passed)
+        )
+        result.inserted, result.updated = written["inserted"], written["updated"]
+
+
+def check_suites(tables: dict[str, SilverTableSettings], suites: dict) -> None:
+    """Every enabled silver table has a quality file, and its expectations name real columns."""
+    problems = []
+    for name, settings in tables.items():
+        table = f"silver.{name}"
+        if table not in suites:
+            continue
+        suite, path = suites[table]
+        known = [*settings.columns, *LINEAGE_COLUMNS]
+        try:
+            suite.check_columns(known, str(path))
+        except ConfigError as error:
+            problems += error.problems
+    if problems:
+        raise ConfigError(problems)
