@@ -46,6 +46,20 @@ def _parser() -> argparse.ArgumentParser:
     tables.add_argument("--layer", action="append", help="only this layer (repeatable)")
     tables.set_defaults(handler=_list_tables)
 
+    quality = commands.add_parser("quality", help="report on the data-quality results")
+    quality_commands = quality.add_subparsers(dest="quality_command", required=True, metavar="command")
+    report = quality_commands.add_parser(
+        "report", help="write a self-contained HTML report of ops.quality_results and pending quarantine"
+    )
+    _add_env_arguments(report)
+    report.add_argument(
+        "--output", help="local HTML file to write (default: <lakehouse root>/files/reports/quality.html)"
+    )
+    report.add_argument(
+        "--runs", type=_positive_int, default=30, help="runs per table in the trend (default: 30)"
+    )
+    report.set_defaults(handler=_quality_report)
+
     config = commands.add_parser("config", help="print the resolved configuration (secrets masked)")
     _add_env_arguments(config)
     config.set_defaults(handler=_show_config)
@@ -104,6 +118,35 @@ def _list_tables(args: argparse.Namespace) -> int:
     rows += [(s.layer, s.table, str(s.rows), str(s.version), s.location) for s in summaries]
     print(_format_table(rows))
     return 0
+
+
+def _quality_report(args: argparse.Namespace) -> int:
+    from lakehouse.config import load_config
+    from lakehouse.errors import TableNotFoundError
+    from lakehouse.quality.report import write_quality_report
+    from lakehouse.spark.session import build_session
+
+    config = load_config(args.env, args.conf_dir)
+    spark = build_session(config, app_name="lakehouse quality report")
+    try:
+        written = write_quality_report(spark, config, args.output, args.runs)
+    except TableNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        spark.stop()
+    print(written)
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _show_config(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ expectations becomes the matching GX expectation; the results come back as one
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -190,7 +191,27 @@ def validate(
                 observed=None if observed is None else str(observed),
             )
         )
-    return results
+    return _with_row_counts(results, frame)
+
+
+def _with_row_counts(results: list[ExpectationResult], frame: DataFrame) -> list[ExpectationResult]:
+    """Give ``references`` results (a GX query expectation, which reports no row count) the
+    batch's row count, taken from another result when there is one."""
+    lacking = [r for r in results if r.kind == "references" and r.element_count is None]
+    if not lacking:
+        return results
+    counted = [r.element_count for r in results if r.element_count is not None]
+    rows = counted[0] if counted else frame.count()
+    return [
+        dataclasses.replace(
+            r,
+            element_count=rows,
+            unexpected_percent=100.0 * (r.unexpected_count or 0) / rows if rows else None,
+        )
+        if r in lacking
+        else r
+        for r in results
+    ]
 
 
 def _type_differences(frame: DataFrame, expectation: Schema) -> list[str]:

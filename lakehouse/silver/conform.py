@@ -119,9 +119,9 @@ def conform(frame: DataFrame, settings: SilverTableSettings, table: str, pii_sal
     frame = snake_case_columns(frame, settings.source)
     available = {field.name: field.dataType for field in frame.schema.fields}
     missing = [
-        f"{name} (from {column.source or name})"
+        f"{name} (from {_source(name, column)})"
         for name, column in ((n, settings.column(n)) for n in settings.columns)
-        if (column.source or name) not in available and column.required
+        if _source(name, column) not in available and column.required
     ]
     if missing:
         raise ConformError(
@@ -139,7 +139,7 @@ def conform(frame: DataFrame, settings: SilverTableSettings, table: str, pii_sal
 def _conformed(
     name: str, column: SilverColumnSettings, available: dict[str, T.DataType], salt: str
 ) -> Column:
-    source = column.source or name
+    source = _source(name, column)
     if source not in available:
         kind = data_type(column.type) if column.type else T.StringType()
         return F.lit(None).cast(kind)
@@ -153,6 +153,11 @@ def _conformed(
     if column.pii == "mask":
         return mask_pii(value, column.keep_last)
     return value
+
+
+def _source(name: str, column: SilverColumnSettings) -> str:
+    """The bronze column a silver column comes from, by its snake_case name."""
+    return snake_case(column.source or name)
 
 
 def one_row_per_key(frame: DataFrame, key: Sequence[str], order_by: str | None) -> DataFrame:
