@@ -194,7 +194,8 @@ def test_fail_severity_stops_before_writing(spark, lakehouse_config, tmp_path):
     failed = read(spark, config, RESULTS_TABLE).where("expectation = 'between_amount' AND NOT success")
     assert failed.where("severity = 'fail'").count() == 1  # the failed check is on record
     # the batch was not consumed: once the rule is relaxed, the next run writes it
-    run_job("silver_refine", config, spark=spark, params={"table": "orders"})
+    relaxed = configured(lakehouse_config, tmp_path)
+    run_job("silver_refine", relaxed, spark=spark, params={"table": "orders"})
     assert read(spark, config, "silver.orders").where("order_id = 31").count() == 1
 
 
