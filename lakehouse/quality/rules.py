@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.quality.config import Between, InSet, IsNull, NotNull, QualitySuite, References, Regex, Unique
@@ -44,17 +44,29 @@ def _failing(expectation: object) -> Column:
         column = _quoted(expectation.column)
         return column.isNotNull() & ~column.cast("string").rlike(expectation.pattern)
     if isinstance(expectation, Unique):
-        # like great-expectations: a row whose key columns are all null is not judged
-        key = [_quoted(name) for name in expectation.columns()]
-        judged = F.greatest(*[column.isNotNull() for column in key]) if len(key) > 1 else key[0].isNotNull()
-        return judged & (F.count(F.lit(1)).over(Window.partitionBy(*key)) > 1)
+        return F.col(_helper_flag(expectation)).isNotNull()
     if isinstance(expectation, References):
-        return _quoted(expectation.column).isNotNull() & F.col(_reference_flag(expectation)).isNull()
+        return _quoted(expectation.column).isNotNull() & F.col(_helper_flag(expectation)).isNull()
     raise TypeError(f"{type(expectation).__name__} does not judge single rows")
 
 
-def _reference_flag(expectation: References) -> str:
-    return f"_ref_{expectation.label}"
+def _helper_flag(expectation: References | Unique) -> str:
+    return f"_flag_{expectation.label}"
+
+
+def _duplicated_keys(frame: DataFrame, expectation: Unique) -> DataFrame:
+    """The keys held by more than one row, with a flag column; like great-expectations, a key whose
+    columns are all null is not judged (nulls in part of a key compare equal)."""
+    key = list(expectation.columns())
+    judged = " OR ".join(f"`{name}` IS NOT NULL" for name in key)
+    return (
+        frame.where(judged)
+        .groupBy(*[_quoted(name) for name in key])
+        .count()
+        .where("count > 1")
+        .select(*[_quoted(name).alias(f"_key_{index}") for index, name in enumerate(key)])
+        .withColumn(_helper_flag(expectation), F.lit(True))
+    )
 
 
 def flag_failures(
@@ -69,7 +81,16 @@ def flag_failures(
     """
     references = references or {}
     flagged = frame
+    helpers = []
     for expectation in suite.row_expectations():
+        # a unique key or a reference is judged against other rows: join the few keys that decide it
+        if isinstance(expectation, Unique):
+            duplicated = _duplicated_keys(frame, expectation)
+            key = expectation.columns()
+            on = [_quoted(name).eqNullSafe(F.col(f"_key_{index}")) for index, name in enumerate(key)]
+            flagged = flagged.join(duplicated, on, "left")
+            flagged = flagged.drop(*[f"_key_{index}" for index in range(len(key))])
+            helpers.append(_helper_flag(expectation))
         if isinstance(expectation, References):
             if expectation.table not in references:
                 raise KeyError(
@@ -80,14 +101,14 @@ def flag_failures(
                 .select(_quoted(expectation.to).alias("_ref_key"))
                 .where("_ref_key IS NOT NULL")
                 .distinct()
-                .withColumn(_reference_flag(expectation), F.lit(True))
+                .withColumn(_helper_flag(expectation), F.lit(True))
             )
             flagged = flagged.join(keys, _quoted(expectation.column) == F.col("_ref_key"), "left").drop(
                 "_ref_key"
             )
+            helpers.append(_helper_flag(expectation))
     checks = [
         F.when(_failing(expectation), F.lit(expectation.label)) for expectation in suite.row_expectations()
     ]
     flagged = flagged.withColumn(FAILED, F.filter(F.array(*checks), lambda label: label.isNotNull()))
-    helpers = [_reference_flag(e) for e in suite.row_expectations() if isinstance(e, References)]
     return flagged.drop(*helpers)

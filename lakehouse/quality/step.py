@@ -14,6 +14,7 @@ A failed ``fail`` expectation makes :meth:`QualityOutcome.raise_for_failures` ra
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -35,6 +36,7 @@ class QualityOutcome:
     results: list[ExpectationResult]
     flagged: DataFrame  # every row with ``_failed_expectations`` (cached)
     drop_labels: tuple[str, ...]
+    labels: tuple[str, ...]  # of every row expectation
 
     @property
     def passed(self) -> DataFrame:
@@ -56,10 +58,26 @@ class QualityOutcome:
         if failed:
             raise QualityError(self.table, failed)
 
+    @functools.cached_property
+    def counts(self) -> dict[str, int]:
+        """``rows`` checked, ``dropped`` rows, and dropped rows per label they fail, in one pass."""
+        labels = self.labels
+        dropped = self._dropped()
+        row = self.flagged.agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.count_if(dropped).alias("dropped"),
+            *[
+                F.count_if(dropped & F.array_contains(FAILED, label)).alias(f"label_{index}")
+                for index, label in enumerate(labels)
+            ],
+        ).first()
+        counts = {"rows": int(row["rows"]), "dropped": int(row["dropped"])}
+        counts.update({label: int(row[f"label_{index}"]) for index, label in enumerate(labels)})
+        return counts
+
     def dropped_by_reason(self) -> dict[str, int]:
         """Quarantined rows per failed expectation label (a row failing two counts twice)."""
-        rows = self.dropped.select(F.explode(FAILED).alias("reason")).groupBy("reason").count().collect()
-        return {row["reason"]: int(row["count"]) for row in sorted(rows, key=lambda row: row["reason"])}
+        return {label: self.counts[label] for label in sorted(self.labels) if self.counts[label]}
 
     def release(self) -> None:
         self.flagged.unpersist()
@@ -90,4 +108,5 @@ def check_batch(
     # great-expectations reads the cached rows: its many metric queries scan memory, not the source
     results = validate(flagged.drop(FAILED), suite, references, previous_rows, now)
     drop_labels = tuple(e.label for e in suite.row_expectations() if e.severity == "drop")
-    return QualityOutcome(suite.table, results, flagged, drop_labels)
+    labels = tuple(e.label for e in suite.row_expectations())
+    return QualityOutcome(suite.table, results, flagged, drop_labels, labels)

@@ -130,7 +130,7 @@ def refine_table(
         record_results(context.spark, context.layout, outcome.results, context.run_id, context.job)
         outcome.raise_for_failures()  # before any write: the silver table stays as it was
         result.read = bronze.count()
-        result.duplicates = result.read - outcome.flagged.count()
+        result.duplicates = result.read - outcome.counts["rows"]
         _write_checked(context, table, settings, outcome, result, quarantine_version=current)
     finally:
         outcome.release()
@@ -159,7 +159,7 @@ def replay_quarantine(
     try:
         record_results(context.spark, context.layout, outcome.results, context.run_id, context.job, "replay")
         outcome.raise_for_failures()
-        result.read = pending.count()
+        result.read = outcome.counts["rows"]
         _write_checked(context, table, settings, outcome, result, quarantine_version=None)
         # the rows of each key written are replayed, older versions of the key included
         keys = outcome.passed.select(*settings.key).distinct()
@@ -192,10 +192,9 @@ def _write_checked(
         for item in outcome.failures
         if item.severity == "warn" and item.unexpected_count
     }
-    dropped = outcome.dropped
-    result.quarantined = dropped.count()
+    result.quarantined = outcome.counts["dropped"]
     if result.quarantined and quarantine_version is not None:
-        rows = to_quarantine(dropped, context.run_id, dt.datetime.now(dt.UTC))
+        rows = to_quarantine(outcome.dropped, context.run_id, dt.datetime.now(dt.UTC))
         context.tables.append_once(
             quarantine_table(table),
             rows,
