@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 from lakehouse.quality.config import Between, InSet, IsNull, NotNull, QualitySuite, References, Regex, Unique
 
 FAILED = "_failed_expectations"
+DECISION_PREFIX = "_decided_"
 
 
 def _quoted(name: str) -> Column:
@@ -44,14 +45,16 @@ def _failing(expectation: object) -> Column:
         column = _quoted(expectation.column)
         return column.isNotNull() & ~column.cast("string").rlike(expectation.pattern)
     if isinstance(expectation, Unique):
-        return F.col(_helper_flag(expectation)).isNotNull()
+        return F.col(decision_column(expectation)).isNotNull()
     if isinstance(expectation, References):
-        return _quoted(expectation.column).isNotNull() & F.col(_helper_flag(expectation)).isNull()
+        return _quoted(expectation.column).isNotNull() & F.col(decision_column(expectation)).isNull()
     raise TypeError(f"{type(expectation).__name__} does not judge single rows")
 
 
-def _helper_flag(expectation: References | Unique) -> str:
-    return f"_flag_{expectation.label}"
+def decision_column(expectation: References | Unique) -> str:
+    """The column :func:`flag_failures` adds (with ``keep_decisions``) for a unique or references
+    expectation: true where the row's key is duplicated, or where its reference is found."""
+    return f"{DECISION_PREFIX}{expectation.label}"
 
 
 def _duplicated_keys(frame: DataFrame, expectation: Unique) -> DataFrame:
@@ -65,12 +68,15 @@ def _duplicated_keys(frame: DataFrame, expectation: Unique) -> DataFrame:
         .count()
         .where("count > 1")
         .select(*[_quoted(name).alias(f"_key_{index}") for index, name in enumerate(key)])
-        .withColumn(_helper_flag(expectation), F.lit(True))
+        .withColumn(decision_column(expectation), F.lit(True))
     )
 
 
 def flag_failures(
-    frame: DataFrame, suite: QualitySuite, references: Mapping[str, DataFrame] | None = None
+    frame: DataFrame,
+    suite: QualitySuite,
+    references: Mapping[str, DataFrame] | None = None,
+    keep_decisions: bool = False,
 ) -> DataFrame:
     """``frame`` plus ``_failed_expectations``: the labels of the row expectations each row fails
     (empty when it passes them all).
@@ -78,6 +84,8 @@ def flag_failures(
     Args:
         references: for each ``references`` expectation, the referenced table by name
             (e.g. ``{"silver.customers": frame}``); only its key column is read.
+        keep_decisions: keep, for each unique and references expectation, the column of
+            :func:`decision_column`, so that a validation of the result need not join again.
     """
     references = references or {}
     flagged = frame
@@ -90,7 +98,7 @@ def flag_failures(
             on = [_quoted(name).eqNullSafe(F.col(f"_key_{index}")) for index, name in enumerate(key)]
             flagged = flagged.join(duplicated, on, "left")
             flagged = flagged.drop(*[f"_key_{index}" for index in range(len(key))])
-            helpers.append(_helper_flag(expectation))
+            helpers.append(decision_column(expectation))
         if isinstance(expectation, References):
             if expectation.table not in references:
                 raise KeyError(
@@ -101,14 +109,14 @@ def flag_failures(
                 .select(_quoted(expectation.to).alias("_ref_key"))
                 .where("_ref_key IS NOT NULL")
                 .distinct()
-                .withColumn(_helper_flag(expectation), F.lit(True))
+                .withColumn(decision_column(expectation), F.lit(True))
             )
             flagged = flagged.join(keys, _quoted(expectation.column) == F.col("_ref_key"), "left").drop(
                 "_ref_key"
             )
-            helpers.append(_helper_flag(expectation))
+            helpers.append(decision_column(expectation))
     checks = [
         F.when(_failing(expectation), F.lit(expectation.label)) for expectation in suite.row_expectations()
     ]
-    flagged = flagged.withColumn(FAILED, F.filter(F.array(*checks), lambda label: label.isNotNull()))
-    return flagged.drop(*helpers)
+    flagged = flagged.withColumn(FAILED, F.array_compact(F.array(*checks)))
+    return flagged if keep_decisions else flagged.drop(*helpers)

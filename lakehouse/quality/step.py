@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.errors import QualityError
 from lakehouse.quality.config import QualitySuite
-from lakehouse.quality.rules import FAILED, flag_failures
+from lakehouse.quality.rules import DECISION_PREFIX, FAILED, flag_failures
 from lakehouse.quality.validation import ExpectationResult, validate
 
 
@@ -41,12 +41,12 @@ class QualityOutcome:
     @property
     def passed(self) -> DataFrame:
         """The rows to write: no failed ``drop`` expectation; the flags column removed."""
-        return self.flagged.where(~self._dropped()).drop(FAILED)
+        return self.flagged.where(~self._dropped()).drop(FAILED, *self._decisions())
 
     @property
     def dropped(self) -> DataFrame:
         """The rows to quarantine, with ``_failed_expectations`` (every label they fail)."""
-        return self.flagged.where(self._dropped())
+        return self.flagged.where(self._dropped()).drop(*self._decisions())
 
     @property
     def failures(self) -> list[ExpectationResult]:
@@ -79,6 +79,9 @@ class QualityOutcome:
         """Quarantined rows per failed expectation label (a row failing two counts twice)."""
         return {label: self.counts[label] for label in sorted(self.labels) if self.counts[label]}
 
+    def _decisions(self) -> list[str]:
+        return [c for c in self.flagged.columns if c.startswith(DECISION_PREFIX)]
+
     def release(self) -> None:
         self.flagged.unpersist()
 
@@ -104,8 +107,11 @@ def check_batch(
         previous_rows: rows validated by the table's last run (``row_count_change``).
         now: the instant ``freshness`` is measured against (default: now).
     """
-    flagged = flag_failures(frame, suite, references).persist(StorageLevel.MEMORY_AND_DISK)
-    # great-expectations reads the cached rows: its many metric queries scan memory, not the source
+    flagged = flag_failures(frame, suite, references, keep_decisions=True).persist(
+        StorageLevel.MEMORY_AND_DISK_DESER
+    )
+    # great-expectations reads the cached rows: its many metric queries scan memory, not the source,
+    # and unique and references check the decisions of the one join above instead of joining again
     results = validate(flagged.drop(FAILED), suite, references, previous_rows, now)
     drop_labels = tuple(e.label for e in suite.row_expectations() if e.severity == "drop")
     labels = tuple(e.label for e in suite.row_expectations())

@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ from lakehouse.quality.config import (
     Schema,
     Unique,
 )
+from lakehouse.quality.rules import DECISION_PREFIX, decision_column
 
 log = logging.getLogger(__name__)
 SAMPLE_SIZE = 10
@@ -53,11 +54,21 @@ class ExpectationResult:
     observed: str | None = None
 
 
-def _gx_expectation(expectation: Any, previous_rows: int | None, views: Mapping[str, str], now: dt.datetime):
+def _gx_expectation(
+    expectation: Any,
+    previous_rows: int | None,
+    views: Mapping[str, str],
+    now: dt.datetime,
+    columns: Sequence[str],
+):
     """The GX expectation for one of ours (None: nothing to check yet, e.g. no previous run)."""
     import great_expectations.expectations as gxe
 
     meta = {"lakehouse_label": expectation.label}
+    decided = _decided(expectation, columns)
+    if decided is not None:
+        # the frame carries the decision of flag_failures' one join: GX checks the rows it marks
+        return _decided_expectation(expectation, decided, meta)
     if isinstance(expectation, NotNull):
         return gxe.ExpectColumnValuesToNotBeNull(column=expectation.column, meta=meta)
     if isinstance(expectation, IsNull):
@@ -97,14 +108,44 @@ def _gx_expectation(expectation: Any, previous_rows: int | None, views: Mapping[
             min_value=int(previous_rows * expectation.min_ratio), max_value=upper, meta=meta
         )
     if isinstance(expectation, Schema):
+        internal = [c for c in columns if c.startswith(DECISION_PREFIX)]
         return gxe.ExpectTableColumnsToMatchSet(
-            column_set=list(expectation.columns()), exact_match=True, meta=meta
+            column_set=[*expectation.columns(), *internal], exact_match=True, meta=meta
         )
     if isinstance(expectation, Freshness):
         return gxe.ExpectColumnMaxToBeBetween(
             column=expectation.column, min_value=now - expectation.max_age_delta, meta=meta
         )
     raise TypeError(f"no great-expectations mapping for {type(expectation).__name__}")
+
+
+def _decided(expectation: Any, columns: Sequence[str]) -> str | None:
+    """The decision column of a unique or references expectation, when the frame has it."""
+    if isinstance(expectation, Unique | References) and decision_column(expectation) in columns:
+        return decision_column(expectation)
+    return None
+
+
+def _decided_expectation(expectation: Unique | References, decided: str, meta: dict):
+    """A unique or references expectation as a GX check of the rows its decision column marks.
+
+    Unique: the key is null on no row whose key is duplicated (so each such row is unexpected,
+    as with GX's own unique, and the sample shows the duplicated keys). References: the column is
+    null on every row whose reference was not found (so each non-null value is unexpected, and the
+    sample shows the missing keys). Both are single aggregate passes over the cached frame, where
+    GX's own expectations need a window (a shuffle) or a join per metric.
+    """
+    import great_expectations.expectations as gxe
+
+    if isinstance(expectation, Unique):
+        key = expectation.columns()
+        column = key[0] if len(key) == 1 else decided
+        condition = f"`{decided}` IS NOT NULL"
+    else:
+        column, condition = expectation.column, f"`{decided}` IS NULL"
+    return gxe.ExpectColumnValuesToBeNull(
+        column=column, row_condition=condition, condition_parser="spark", meta=meta
+    )
 
 
 def validate(
@@ -135,16 +176,16 @@ def validate(
         views[name] = view
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False, "metric_calculations": False}
-    asset = context.data_sources.add_spark(f"lakehouse_{uuid.uuid4().hex[:8]}").add_dataframe_asset(
-        suite.table
-    )
+    asset = context.data_sources.add_spark(
+        f"lakehouse_{uuid.uuid4().hex[:8]}", persist=False
+    ).add_dataframe_asset(suite.table)
     batch = asset.add_batch_definition_whole_dataframe("frame").get_batch(
         batch_parameters={"dataframe": frame}
     )
     gx_suite = gx.ExpectationSuite(name=suite.table)
     ours = {}
     for expectation in suite.expectations:
-        mapped = _gx_expectation(expectation, previous_rows, views, now)
+        mapped = _gx_expectation(expectation, previous_rows, views, now, frame.columns)
         if mapped is not None:
             gx_suite.add_expectation(mapped)
             ours[expectation.label] = expectation
@@ -165,7 +206,7 @@ def validate(
             raise RuntimeError(f"{suite.table}: expectation {label} could not run: {reason}")
         observed = result.get("observed_value")
         unexpected = result.get("unexpected_count")
-        if isinstance(expectation, References):
+        if isinstance(expectation, References) and _decided(expectation, frame.columns) is None:
             unexpected = int(observed or 0)
         success = bool(item.success)
         if isinstance(expectation, Schema):
@@ -191,16 +232,28 @@ def validate(
                 observed=None if observed is None else str(observed),
             )
         )
-    return _with_row_counts(results, frame)
+    conditioned = {e.label for e in suite.expectations if _decided(e, frame.columns) is not None}
+    return _with_row_counts(results, frame, conditioned)
 
 
-def _with_row_counts(results: list[ExpectationResult], frame: DataFrame) -> list[ExpectationResult]:
-    """Give ``references`` results (a GX query expectation, which reports no row count) the
-    batch's row count, taken from another result when there is one."""
-    lacking = [r for r in results if r.kind == "references" and r.element_count is None]
+def _with_row_counts(
+    results: list[ExpectationResult], frame: DataFrame, conditioned: set[str]
+) -> list[ExpectationResult]:
+    """Give the batch's row count to results that report none or that of a subset: ``references``
+    as a GX query, and checks of decided rows (their GX count is of the rows checked). The count
+    is taken from another result when there is one."""
+    lacking = [
+        r
+        for r in results
+        if r.expectation in conditioned or (r.kind == "references" and r.element_count is None)
+    ]
     if not lacking:
         return results
-    counted = [r.element_count for r in results if r.element_count is not None]
+    counted = [
+        r.element_count
+        for r in results
+        if r.element_count is not None and r.expectation not in conditioned and r.kind != "references"
+    ]
     rows = counted[0] if counted else frame.count()
     return [
         dataclasses.replace(

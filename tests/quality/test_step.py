@@ -74,3 +74,37 @@ def test_a_passing_fail_expectation_does_not_raise(spark):
         assert outcome.results[0].success
     finally:
         outcome.release()
+
+
+def test_unique_and_references_are_counted_from_one_join_and_sampled_by_key(spark):
+    orders = spark.createDataFrame(
+        [(1, 10), (2, 10), (2, 11), (3, 99), (4, None), (None, 98)], "order_id bigint, customer_id bigint"
+    )
+    customers = spark.createDataFrame([(10,), (11,)], "customer_id bigint")
+    checked = suite(
+        {"kind": "unique", "columns": ["order_id"], "severity": "warn"},
+        {
+            "kind": "references",
+            "name": "known_customer",
+            "column": "customer_id",
+            "table": "silver.customers",
+            "to": "customer_id",
+            "severity": "drop",
+        },
+        {"kind": "schema", "columns": {"order_id": "bigint", "customer_id": "bigint"}, "severity": "fail"},
+    )
+    outcome = check_batch(orders, checked, {"silver.customers": customers})
+    try:
+        by_label = {result.expectation: result for result in outcome.results}
+        unique, known = by_label["unique_order_id"], by_label["known_customer"]
+        # every row of a duplicated key is unexpected; a null key is not judged
+        assert (unique.success, unique.unexpected_count, unique.element_count) == (False, 2, 6)
+        assert sorted(unique.sample) == ["2", "2"]
+        assert (known.success, known.unexpected_count, known.element_count) == (False, 2, 6)
+        assert sorted(known.sample) == ["98", "99"]
+        assert by_label["schema"].success  # the decision columns are the step's, not the table's
+        assert sorted(row["order_id"] or 0 for row in outcome.dropped.collect()) == [0, 3]
+        assert outcome.passed.columns == ["order_id", "customer_id"]
+        outcome.raise_for_failures()
+    finally:
+        outcome.release()
