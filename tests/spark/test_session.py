@@ -96,7 +96,7 @@ def test_session_properties_wire_delta_jars_and_python(session_config):
     assert properties["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
     assert properties["spark.sql.catalog.spark_catalog"] == "io.lakehouse.spark.LakehouseCatalog"
     assert properties["spark.lakehouse.tablesRoot"] == f"{session_config.storage.root}/tables"
-    assert properties["spark.lakehouse.layers"] == "bronze,silver,gold,ops"
+    assert properties["spark.lakehouse.layers"] == "bronze,silver,gold,quarantine,ops"
     jars = properties["spark.jars"].split(",")
     assert any("delta-spark_2.12-3.3.3" in jar for jar in jars)
     assert any("synapseml-lightgbm_2.12-1.1.3" in jar for jar in jars)
