@@ -95,12 +95,13 @@ def _report(context: JobContext, result: RefineResult) -> None:
         )
         return
     context.log.info(
-        "%s <- %s v%s..v%d: %d rows read, %d duplicates collapsed, %d quarantined to %s (%s), "
+        "%s <- %s %s: %d rows read, %d duplicates collapsed, %d quarantined to %s (%s), "
         "%d inserted, %d updated%s",
         result.table,
         result.source,
-        "" if result.from_version is None else result.from_version + 1,
-        result.to_version,
+        f"whole at v{result.to_version}"
+        if result.from_version is None
+        else f"v{result.from_version + 1}..v{result.to_version}",
         result.read,
         result.duplicates,
         result.quarantined,
