@@ -8,7 +8,7 @@ from lakehouse.errors import IngestError
 from lakehouse.ingest.result import IngestResult
 from lakehouse.ingest.sources import ingest_source, source_names
 from lakehouse.runs.context import JobContext
-from lakehouse.runs.job import Job
+from lakehouse.runs.job import Job, raise_collected
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,4 @@ class BronzeIngestJob(Job):
                     result.malformed,
                     result.table,
                 )
-        if len(failed) == 1 and len(names) == 1:
-            raise next(iter(failed.values()))
-        if failed:
-            lines = "; ".join(f"{name}: {type(error).__name__}: {error}" for name, error in failed.items())
-            raise IngestError(f"{len(failed)} of {len(names)} sources failed: {lines}") from next(
-                iter(failed.values())
-            )
+        raise_collected(failed, len(names), "sources", IngestError)

@@ -8,7 +8,7 @@ from lakehouse.errors import ConfigError, LakehouseError
 from lakehouse.quality.config import QualitySuite, load_environment_suites
 from lakehouse.quality.records import quarantine_table
 from lakehouse.runs.context import JobContext
-from lakehouse.runs.job import Job
+from lakehouse.runs.job import Job, raise_collected
 from lakehouse.silver.refine import RefineResult, check_suites, refine_table, replay_quarantine
 
 
@@ -48,13 +48,7 @@ class SilverRefineJob(Job):
             except LakehouseError as error:
                 context.log.error("%s failed: %s", table, error)
                 failed[table] = error
-        if len(failed) == 1 and len(names) == 1:
-            raise next(iter(failed.values()))
-        if failed:
-            lines = "; ".join(f"{table}: {type(error).__name__}" for table, error in failed.items())
-            raise LakehouseError(f"{len(failed)} of {len(names)} silver tables failed: {lines}") from next(
-                iter(failed.values())
-            )
+        raise_collected(failed, len(names), "silver tables", LakehouseError)
 
 
 def _selected(available: list[str], wanted: str) -> list[str]:

@@ -40,6 +40,7 @@ RESULTS_SCHEMA = T.StructType(
         T.StructField("validated_at", T.TimestampType(), False, {"comment": "UTC"}),
     ]
 )
+RESULTS_DOC = "One row per expectation per validation run (written by the quality step)."
 # Columns a quarantine table adds to the rows it keeps.
 QUARANTINE_ID = "_quarantine_id"
 QUARANTINE_RUN = "_quarantine_run_id"
@@ -103,9 +104,6 @@ def record_results(
     store.append(RESULTS_TABLE, frame, TableSpec(RESULTS_TABLE, RESULTS_SCHEMA, comment=RESULTS_DOC))
 
 
-RESULTS_DOC = "One row per expectation per validation run (written by the quality step)."
-
-
 def previous_row_count(spark: SparkSession, layout: StorageLayout, table: str) -> int | None:
     """Rows validated for ``table`` by its latest refine validation (None before the first)."""
     store = DeltaStore(spark, layout)
@@ -156,5 +154,5 @@ def quarantine_spec(table: str, rows: DataFrame) -> TableSpec:
 
 
 def pending_quarantine(quarantine: DataFrame) -> DataFrame:
-    """Quarantined rows not replayed yet, as the rows originally checked (quarantine columns removed)."""
+    """Quarantined rows not replayed yet (with their quarantine columns, see QUARANTINE_COLUMNS)."""
     return quarantine.where(F.col(REPLAYED_RUN).isNull())

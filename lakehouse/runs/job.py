@@ -47,6 +47,23 @@ class Job(ABC):
         """Do the job's work; raise to fail the run."""
 
 
+def raise_collected(
+    failed: Mapping[str, Exception], attempted: int, what: str, error: type[Exception]
+) -> None:
+    """Raise for the parts of a job that failed while the others went on (sources, tables).
+
+    One part attempted and failed: its own error. Several: ``error`` naming each failed part, with
+    the first failure as the cause. Nothing failed: nothing.
+    """
+    if not failed:
+        return
+    first = next(iter(failed.values()))
+    if len(failed) == 1 and attempted == 1:
+        raise first
+    lines = "; ".join(f"{name}: {type(cause).__name__}: {cause}" for name, cause in failed.items())
+    raise error(f"{len(failed)} of {attempted} {what} failed: {lines}") from first
+
+
 def available_jobs() -> dict[str, str]:
     """Every registered job: name -> ``module:Class``."""
     return {point.name: point.value for point in entry_points(group=ENTRY_POINT_GROUP)}

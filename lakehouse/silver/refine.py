@@ -20,7 +20,6 @@ quarantine table, or of a missing referenced row).
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame
@@ -31,7 +30,7 @@ from lakehouse.errors import ConfigError, TableNotFoundError
 from lakehouse.ingest.metadata import CORRUPT
 from lakehouse.io.progress import last_source_version, record_source_version
 from lakehouse.io.table_spec import TableSpec
-from lakehouse.quality.config import QualitySuite, References
+from lakehouse.quality.config import QualitySuite, References, RowCountChange
 from lakehouse.quality.records import (
     QUARANTINE_COLUMNS,
     QUARANTINE_ID,
@@ -47,8 +46,6 @@ from lakehouse.quality.records import (
 from lakehouse.quality.step import QualityOutcome, check_batch
 from lakehouse.runs.context import JobContext
 from lakehouse.silver.conform import LINEAGE_COLUMNS, conform, one_row_per_key
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -124,7 +121,8 @@ def refine_table(
     bronze = context.tables.changes(settings.source, last, current)
     conformed = conform(bronze, settings, table, pii_salt)
     batch = one_row_per_key(conformed, settings.key, settings.order_by)
-    previous = previous_row_count(context.spark, context.layout, table)
+    counted = any(isinstance(e, RowCountChange) for e in suite.expectations)
+    previous = previous_row_count(context.spark, context.layout, table) if counted else None
     outcome = check_batch(batch, suite, references_of(context, suite), previous)
     try:
         record_results(context.spark, context.layout, outcome.results, context.run_id, context.job)
@@ -202,7 +200,7 @@ def _write_checked(
             version=quarantine_version,
             spec=quarantine_spec(table, rows),
         )
-    passed = outcome.passed.drop(*[c for c in LINEAGE_COLUMNS if c == CORRUPT])
+    passed = outcome.passed.drop(CORRUPT)  # the raw line stays in bronze and quarantine
     if settings.history == "scd2":
         tracked = [c for c in settings.columns if c not in settings.key and c != settings.order_by]
         written = context.tables.merge_scd2(table, passed, settings.key, settings.order_by, tracked)
