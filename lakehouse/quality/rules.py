@@ -3,21 +3,29 @@
 great-expectations reports how many rows fail each expectation; quarantining needs to know
 *which* rows, at any scale, without collecting row indexes to the driver. So each row
 expectation is also written as a predicate with great-expectations' semantics (a null value
-fails only ``not_null``; ``unique`` flags every row of a duplicated key), and
-:func:`flag_failures` adds one column listing the expectations each row fails.
+fails only ``not_null``; ``unique`` flags every row of a duplicated key).
+
+:func:`mark_failures` adds the judgements as bits: bit ``i`` of ``_failed_mask_<i // 62>`` is set
+when the row fails the ``i``-th row expectation. Integers are cheap to compute, cache and count;
+:func:`failed_labels` turns them into the list of labels only for the rows that need it (those
+quarantined). :func:`flag_failures` gives that list for every row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Mapping, Sequence
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from lakehouse.quality.config import Between, InSet, IsNull, NotNull, QualitySuite, References, Regex, Unique
 
 FAILED = "_failed_expectations"
 DECISION_PREFIX = "_decided_"
+MASK_PREFIX = "_failed_mask_"
+BITS_PER_MASK = 62  # bits of one bigint mask column (the sign bit is left alone)
 
 
 def _quoted(name: str) -> Column:
@@ -44,79 +52,165 @@ def _failing(expectation: object) -> Column:
     if isinstance(expectation, Regex):
         column = _quoted(expectation.column)
         return column.isNotNull() & ~column.cast("string").rlike(expectation.pattern)
-    if isinstance(expectation, Unique):
+    if isinstance(expectation, Unique | References):
         return F.col(decision_column(expectation)).isNotNull()
-    if isinstance(expectation, References):
-        return _quoted(expectation.column).isNotNull() & F.col(decision_column(expectation)).isNull()
     raise TypeError(f"{type(expectation).__name__} does not judge single rows")
 
 
 def decision_column(expectation: References | Unique) -> str:
-    """The column :func:`flag_failures` adds (with ``keep_decisions``) for a unique or references
-    expectation: true where the row's key is duplicated, or where its reference is found."""
+    """The column :func:`mark_failures` adds for a unique or references expectation: true where
+    the row's key is duplicated, or where its (non-null) reference is not found; null otherwise."""
     return f"{DECISION_PREFIX}{expectation.label}"
 
 
-def _duplicated_keys(frame: DataFrame, expectation: Unique) -> DataFrame:
-    """The keys held by more than one row, with a flag column; like great-expectations, a key whose
-    columns are all null is not judged (nulls in part of a key compare equal)."""
+def mask_columns(count: int) -> list[str]:
+    """The mask columns that hold ``count`` row expectations' bits."""
+    return [f"{MASK_PREFIX}{index}" for index in range(max(1, -(-count // BITS_PER_MASK)))]
+
+
+def _bit(index: int) -> tuple[str, int]:
+    """The mask column and bit value of the ``index``-th row expectation."""
+    return f"{MASK_PREFIX}{index // BITS_PER_MASK}", 1 << (index % BITS_PER_MASK)
+
+
+def fails_any(indexes: Sequence[int]) -> Column:
+    """True where the row fails at least one of these row expectations (by position)."""
+    bits: dict[str, int] = {}
+    for index in indexes:
+        column, value = _bit(index)
+        bits[column] = bits.get(column, 0) | value
+    tests = [(F.col(column).bitwiseAND(F.lit(value)) != 0) for column, value in bits.items()]
+    return functools.reduce(lambda a, b: a | b, tests, F.lit(False))
+
+
+def failed_labels(labels: Sequence[str]) -> Column:
+    """The labels of the row expectations a marked row fails (``labels`` in the suite's order)."""
+    return F.array_compact(
+        F.array(*[F.when(fails_any([index]), F.lit(label)) for index, label in enumerate(labels)])
+    ).cast(T.ArrayType(T.StringType()))
+
+
+def _judged_key(key: Sequence[str]) -> Column:
+    """Like great-expectations, a key whose columns are all null is not judged (nulls in part of
+    a key compare equal)."""
+    return functools.reduce(lambda a, b: a | b, [_quoted(name).isNotNull() for name in key])
+
+
+def _with_duplicated(frame: DataFrame, expectation: Unique) -> DataFrame:
+    """``frame`` plus the unique expectation's decision column, by counting each key's rows in a
+    window: one shuffle of the rows, with no join and no size limit on the duplicated keys.
+    Unjudged rows (all-null key) are spread over the partitions by a hash of their values instead
+    of all meeting in one."""
     key = list(expectation.columns())
-    judged = " OR ".join(f"`{name}` IS NOT NULL" for name in key)
-    return (
-        frame.where(judged)
-        .groupBy(*[_quoted(name) for name in key])
-        .count()
-        .where("count > 1")
-        .select(*[_quoted(name).alias(f"_key_{index}") for index, name in enumerate(key)])
-        .withColumn(decision_column(expectation), F.lit(True))
+    judged = _judged_key(key)
+    hashable = [
+        _quoted(f.name)
+        for f in frame.schema.fields
+        if not isinstance(f.dataType, T.MapType | T.ArrayType | T.StructType | T.BinaryType)
+    ]
+    spread = F.when(~judged, F.xxhash64(*hashable) if hashable else F.lit(0)).otherwise(F.lit(0))
+    rows = F.count(F.lit(1)).over(Window.partitionBy(*[_quoted(name) for name in key], spread))
+    return frame.withColumn(decision_column(expectation), F.when(judged & (rows > 1), F.lit(True)))
+
+
+def _with_found(frame: DataFrame, expectation: References, referenced: DataFrame) -> DataFrame:
+    """``frame`` plus the references expectation's decision column: one left join to the distinct
+    non-null keys of the referenced table (broadcast by Spark when they are small)."""
+    keys = (
+        referenced.select(_quoted(expectation.to).alias("_ref_key"))
+        .where("_ref_key IS NOT NULL")
+        .distinct()
+        .withColumn("_ref_found", F.lit(True))
+    )
+    joined = frame.join(keys, _quoted(expectation.column) == F.col("_ref_key"), "left")
+    missing = _quoted(expectation.column).isNotNull() & F.col("_ref_found").isNull()
+    return joined.withColumn(decision_column(expectation), F.when(missing, F.lit(True))).drop(
+        "_ref_key", "_ref_found"
     )
 
 
-def flag_failures(
-    frame: DataFrame,
-    suite: QualitySuite,
-    references: Mapping[str, DataFrame] | None = None,
-    keep_decisions: bool = False,
+def mark_failures(
+    frame: DataFrame, suite: QualitySuite, references: Mapping[str, DataFrame] | None = None
 ) -> DataFrame:
-    """``frame`` plus ``_failed_expectations``: the labels of the row expectations each row fails
-    (empty when it passes them all).
+    """``frame`` plus, for each unique and references expectation, its :func:`decision_column`,
+    and the mask columns of :func:`mask_columns` (see the module docstring).
 
     Args:
         references: for each ``references`` expectation, the referenced table by name
             (e.g. ``{"silver.customers": frame}``); only its key column is read.
-        keep_decisions: keep, for each unique and references expectation, the column of
-            :func:`decision_column`, so that a validation of the result need not join again.
     """
     references = references or {}
-    flagged = frame
-    helpers = []
-    for expectation in suite.row_expectations():
-        # a unique key or a reference is judged against other rows: join the few keys that decide it
+    marked = frame
+    expectations = suite.row_expectations()
+    for expectation in expectations:
+        # a unique key or a reference is judged against other rows
         if isinstance(expectation, Unique):
-            duplicated = _duplicated_keys(frame, expectation)
-            key = expectation.columns()
-            on = [_quoted(name).eqNullSafe(F.col(f"_key_{index}")) for index, name in enumerate(key)]
-            flagged = flagged.join(duplicated, on, "left")
-            flagged = flagged.drop(*[f"_key_{index}" for index in range(len(key))])
-            helpers.append(decision_column(expectation))
+            marked = _with_duplicated(marked, expectation)
         if isinstance(expectation, References):
             if expectation.table not in references:
                 raise KeyError(
                     f"{suite.table}: expectation {expectation.label} needs table {expectation.table}"
                 )
-            keys = (
-                references[expectation.table]
-                .select(_quoted(expectation.to).alias("_ref_key"))
-                .where("_ref_key IS NOT NULL")
-                .distinct()
-                .withColumn(decision_column(expectation), F.lit(True))
-            )
-            flagged = flagged.join(keys, _quoted(expectation.column) == F.col("_ref_key"), "left").drop(
-                "_ref_key"
-            )
-            helpers.append(decision_column(expectation))
-    checks = [
-        F.when(_failing(expectation), F.lit(expectation.label)) for expectation in suite.row_expectations()
-    ]
-    flagged = flagged.withColumn(FAILED, F.array_compact(F.array(*checks)))
-    return flagged if keep_decisions else flagged.drop(*helpers)
+            marked = _with_found(marked, expectation, references[expectation.table])
+    masks: dict[str, Column] = {name: F.lit(0).cast("bigint") for name in mask_columns(len(expectations))}
+    for index, expectation in enumerate(expectations):
+        column, value = _bit(index)
+        masks[column] = masks[column].bitwiseOR(F.when(_failing(expectation), F.lit(value)).otherwise(0))
+    return marked.withColumns(masks)
+
+
+def internal_columns(frame: DataFrame) -> list[str]:
+    """The decision and mask columns :func:`mark_failures` added to ``frame``."""
+    return [c for c in frame.columns if c.startswith((DECISION_PREFIX, MASK_PREFIX))]
+
+
+def flag_failures(
+    frame: DataFrame, suite: QualitySuite, references: Mapping[str, DataFrame] | None = None
+) -> DataFrame:
+    """``frame`` plus ``_failed_expectations``: the labels of the row expectations each row fails
+    (empty when it passes them all)."""
+    marked = mark_failures(frame, suite, references)
+    labels = [e.label for e in suite.row_expectations()]
+    return marked.withColumn(FAILED, failed_labels(labels)).drop(*internal_columns(marked))
+
+
+def _sample_value(expectation: object) -> Column:
+    """What a failing row shows in a sample: its value of the expectation's column(s) as text."""
+    if isinstance(expectation, Unique):
+        return F.concat_ws(", ", *[_quoted(name).cast("string") for name in expectation.columns()])
+    return _quoted(expectation.column).cast("string")
+
+
+def sample_failures(
+    marked: DataFrame, suite: QualitySuite, size: int, failing: Mapping[str, int] | None = None
+) -> dict[str, list[str]]:
+    """Up to ``size`` non-null values of failing rows per row expectation of a marked frame.
+
+    One query reads failing rows until it has a few times ``size`` per expectation (usually from
+    the first partition); an expectation left short is then asked for alone, which reads until it
+    has its sample, unless ``failing`` (rows failing each label) says no more rows fail it.
+    """
+    expectations = suite.row_expectations()
+    masks = mask_columns(len(expectations))
+    any_failed = functools.reduce(lambda a, b: a | b, [F.col(mask) != 0 for mask in masks])
+    values = [_sample_value(e).alias(f"_value_{index}") for index, e in enumerate(expectations)]
+    first = marked.where(any_failed).select(*masks, *values).limit(min(10_000, 4 * size * len(expectations)))
+    samples: dict[str, list[str]] = {e.label: [] for e in expectations}
+    seen = dict.fromkeys(samples, 0)
+    for row in first.collect():
+        for index, expectation in enumerate(expectations):
+            column, bit = _bit(index)
+            if row[column] & bit:
+                seen[expectation.label] += 1
+                value = row[f"_value_{index}"]
+                if value is not None and len(samples[expectation.label]) < size:
+                    samples[expectation.label].append(value)
+    for index, expectation in enumerate(expectations):
+        label = expectation.label
+        if len(samples[label]) >= size or isinstance(expectation, NotNull):
+            continue  # full, or only null values to show
+        if failing is not None and seen[label] >= failing.get(label, 0):
+            continue  # every failing row was read
+        rest = marked.where(fails_any([index])).select(_sample_value(expectation).alias("_value"))
+        samples[label] = [row["_value"] for row in rest.where("_value IS NOT NULL").limit(size).collect()]
+    return samples

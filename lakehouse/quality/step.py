@@ -1,7 +1,8 @@
 """The quality step of a job: check a batch before it is written, and split it by severity.
 
-One call of :func:`check_batch` caches the batch with each row's failed expectations, runs the
-suite once with great-expectations on that cached frame, and returns:
+One call of :func:`check_batch` caches the batch with each row's failed expectations (as bits,
+see :mod:`lakehouse.quality.rules`), runs the suite once with great-expectations on that cached
+frame, and returns:
 
 - the results, one per expectation (for ``ops.quality_results``);
 - the rows to write: those that fail no ``drop`` expectation (``warn`` failures are kept and counted);
@@ -14,7 +15,6 @@ A failed ``fail`` expectation makes :meth:`QualityOutcome.raise_for_failures` ra
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -24,8 +24,16 @@ from pyspark.sql import functions as F
 
 from lakehouse.errors import QualityError
 from lakehouse.quality.config import QualitySuite
-from lakehouse.quality.rules import DECISION_PREFIX, FAILED, flag_failures
-from lakehouse.quality.validation import ExpectationResult, validate
+from lakehouse.quality.rules import (
+    FAILED,
+    MASK_PREFIX,
+    failed_labels,
+    fails_any,
+    internal_columns,
+    mark_failures,
+    sample_failures,
+)
+from lakehouse.quality.validation import SAMPLE_SIZE, ExpectationResult, validate
 
 
 @dataclass
@@ -34,19 +42,21 @@ class QualityOutcome:
 
     table: str
     results: list[ExpectationResult]
-    flagged: DataFrame  # every row with ``_failed_expectations`` (cached)
+    marked: DataFrame  # every row with its failure bits (cached)
+    labels: tuple[str, ...]  # of every row expectation, in the suite's order
     drop_labels: tuple[str, ...]
-    labels: tuple[str, ...]  # of every row expectation
+    counts: dict[str, int]  # ``rows`` checked, ``dropped`` rows, and dropped rows per label
 
     @property
     def passed(self) -> DataFrame:
-        """The rows to write: no failed ``drop`` expectation; the flags column removed."""
-        return self.flagged.where(~self._dropped()).drop(FAILED, *self._decisions())
+        """The rows to write: no failed ``drop`` expectation; the flag columns removed."""
+        return self.marked.where(~self._dropped()).drop(*internal_columns(self.marked))
 
     @property
     def dropped(self) -> DataFrame:
         """The rows to quarantine, with ``_failed_expectations`` (every label they fail)."""
-        return self.flagged.where(self._dropped()).drop(*self._decisions())
+        rows = self.marked.where(self._dropped()).withColumn(FAILED, failed_labels(self.labels))
+        return rows.drop(*internal_columns(self.marked))
 
     @property
     def failures(self) -> list[ExpectationResult]:
@@ -58,37 +68,37 @@ class QualityOutcome:
         if failed:
             raise QualityError(self.table, failed)
 
-    @functools.cached_property
-    def counts(self) -> dict[str, int]:
-        """``rows`` checked, ``dropped`` rows, and dropped rows per label they fail, in one pass."""
-        labels = self.labels
-        dropped = self._dropped()
-        row = self.flagged.agg(
-            F.count(F.lit(1)).alias("rows"),
-            F.count_if(dropped).alias("dropped"),
-            *[
-                F.count_if(dropped & F.array_contains(FAILED, label)).alias(f"label_{index}")
-                for index, label in enumerate(labels)
-            ],
-        ).first()
-        counts = {"rows": int(row["rows"]), "dropped": int(row["dropped"])}
-        counts.update({label: int(row[f"label_{index}"]) for index, label in enumerate(labels)})
-        return counts
-
     def dropped_by_reason(self) -> dict[str, int]:
         """Quarantined rows per failed expectation label (a row failing two counts twice)."""
         return {label: self.counts[label] for label in sorted(self.labels) if self.counts[label]}
 
-    def _decisions(self) -> list[str]:
-        return [c for c in self.flagged.columns if c.startswith(DECISION_PREFIX)]
-
     def release(self) -> None:
-        self.flagged.unpersist()
+        self.marked.unpersist()
 
     def _dropped(self):
-        if not self.drop_labels:
-            return F.lit(False)
-        return F.arrays_overlap(F.col(FAILED), F.array(*[F.lit(label) for label in self.drop_labels]))
+        return _dropped(self.labels, self.drop_labels)
+
+
+def _dropped(labels: tuple[str, ...], drop_labels: tuple[str, ...]):
+    return fails_any([labels.index(label) for label in drop_labels])
+
+
+def _counts(
+    marked: DataFrame, labels: tuple[str, ...], drop_labels: tuple[str, ...]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """One pass over ``marked``: ``rows``, ``dropped`` rows and dropped rows per label they fail;
+    and the rows failing each label."""
+    dropped = _dropped(labels, drop_labels)
+    indexes = range(len(labels))
+    row = marked.agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.count_if(dropped).alias("dropped"),
+        *[F.count_if(dropped & fails_any([index])).alias(f"dropped_{index}") for index in indexes],
+        *[F.count_if(fails_any([index])).alias(f"failing_{index}") for index in indexes],
+    ).first()
+    counts = {"rows": int(row["rows"]), "dropped": int(row["dropped"])}
+    counts.update({label: int(row[f"dropped_{index}"]) for index, label in enumerate(labels)})
+    return counts, {label: int(row[f"failing_{index}"]) for index, label in enumerate(labels)}
 
 
 def check_batch(
@@ -107,12 +117,13 @@ def check_batch(
         previous_rows: rows validated by the table's last run (``row_count_change``).
         now: the instant ``freshness`` is measured against (default: now).
     """
-    flagged = flag_failures(frame, suite, references, keep_decisions=True).persist(
-        StorageLevel.MEMORY_AND_DISK_DESER
-    )
-    # great-expectations reads the cached rows: its many metric queries scan memory, not the source,
-    # and unique and references check the decisions of the one join above instead of joining again
-    results = validate(flagged.drop(FAILED), suite, references, previous_rows, now)
-    drop_labels = tuple(e.label for e in suite.row_expectations() if e.severity == "drop")
     labels = tuple(e.label for e in suite.row_expectations())
-    return QualityOutcome(suite.table, results, flagged, drop_labels, labels)
+    drop_labels = tuple(e.label for e in suite.row_expectations() if e.severity == "drop")
+    marked = mark_failures(frame, suite, references).persist(StorageLevel.MEMORY_AND_DISK_DESER)
+    # the first full pass fills the cache (a sample's partial reads would not); what follows reads
+    # memory, not the source, and unique and references read the decisions marked, not join again
+    counts, failing = _counts(marked, labels, drop_labels)
+    samples = sample_failures(marked, suite, SAMPLE_SIZE, failing)
+    masks = [c for c in marked.columns if c.startswith(MASK_PREFIX)]
+    results = validate(marked.drop(*masks), suite, references, previous_rows, now, samples)
+    return QualityOutcome(suite.table, results, marked, labels, drop_labels, counts)

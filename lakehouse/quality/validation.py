@@ -127,25 +127,13 @@ def _decided(expectation: Any, columns: Sequence[str]) -> str | None:
 
 
 def _decided_expectation(expectation: Unique | References, decided: str, meta: dict):
-    """A unique or references expectation as a GX check of the rows its decision column marks.
-
-    Unique: the key is null on no row whose key is duplicated (so each such row is unexpected,
-    as with GX's own unique, and the sample shows the duplicated keys). References: the column is
-    null on every row whose reference was not found (so each non-null value is unexpected, and the
-    sample shows the missing keys). Both are single aggregate passes over the cached frame, where
-    GX's own expectations need a window (a shuffle) or a join per metric.
-    """
+    """A unique or references expectation as a GX check of the rows its decision column marks
+    (duplicated keys, missing references): a single aggregate over the cached frame, bundled by
+    GX with the other column checks, where GX's own expectations need a window (a shuffle) or a
+    join per metric."""
     import great_expectations.expectations as gxe
 
-    if isinstance(expectation, Unique):
-        key = expectation.columns()
-        column = key[0] if len(key) == 1 else decided
-        condition = f"`{decided}` IS NOT NULL"
-    else:
-        column, condition = expectation.column, f"`{decided}` IS NULL"
-    return gxe.ExpectColumnValuesToBeNull(
-        column=column, row_condition=condition, condition_parser="spark", meta=meta
-    )
+    return gxe.ExpectColumnValuesToBeNull(column=decided, meta=meta)
 
 
 def validate(
@@ -154,6 +142,7 @@ def validate(
     references: Mapping[str, DataFrame] | None = None,
     previous_rows: int | None = None,
     now: dt.datetime | None = None,
+    samples: Mapping[str, Sequence[str]] | None = None,
 ) -> list[ExpectationResult]:
     """Validate ``frame`` with great-expectations; one result per expectation of the suite.
 
@@ -161,6 +150,9 @@ def validate(
         references: the tables that ``references`` expectations point at, by name.
         previous_rows: the row count of the last validated run (for ``row_count_change``).
         now: the time freshness is measured against (default: now, UTC).
+        samples: failing values per row expectation label, already taken (e.g. by
+            :func:`~lakehouse.quality.rules.sample_failures` in the same job as other work);
+            GX then takes none, which saves a Spark job per expectation.
     """
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
@@ -170,7 +162,10 @@ def validate(
 
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     views = {}
+    decided = {e.label for e in suite.expectations if _decided(e, frame.columns) is not None}
     for name, table in (references or {}).items():
+        if all(e.table != name or e.label in decided for e in suite.expectations if e.kind == "references"):
+            continue  # every expectation on it reads the decision column instead
         view = f"lakehouse_ref_{uuid.uuid4().hex[:12]}"
         table.createOrReplaceTempView(view)
         views[name] = view
@@ -190,9 +185,10 @@ def validate(
             gx_suite.add_expectation(mapped)
             ours[expectation.label] = expectation
     try:
-        outcome = batch.validate(
-            gx_suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
-        )
+        result_format = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
+        if samples is not None:
+            result_format = {"result_format": "BASIC", "partial_unexpected_count": 0}
+        outcome = batch.validate(gx_suite, result_format=result_format)
     finally:
         for view in views.values():
             frame.sparkSession.catalog.dropTempView(view)
@@ -228,32 +224,26 @@ def validate(
                 element_count=elements,
                 unexpected_count=unexpected,
                 unexpected_percent=percent,
-                sample=[str(value) for value in (result.get("partial_unexpected_list") or [])[:SAMPLE_SIZE]],
+                sample=_sample(label, result, samples),
                 observed=None if observed is None else str(observed),
             )
         )
-    conditioned = {e.label for e in suite.expectations if _decided(e, frame.columns) is not None}
-    return _with_row_counts(results, frame, conditioned)
+    return _with_row_counts(results, frame)
 
 
-def _with_row_counts(
-    results: list[ExpectationResult], frame: DataFrame, conditioned: set[str]
-) -> list[ExpectationResult]:
-    """Give the batch's row count to results that report none or that of a subset: ``references``
-    as a GX query, and checks of decided rows (their GX count is of the rows checked). The count
-    is taken from another result when there is one."""
-    lacking = [
-        r
-        for r in results
-        if r.expectation in conditioned or (r.kind == "references" and r.element_count is None)
-    ]
+def _sample(label: str, result: Mapping[str, Any], samples: Mapping[str, Sequence[str]] | None) -> list[str]:
+    if samples is not None:
+        return [str(value) for value in samples.get(label, ())[:SAMPLE_SIZE]]
+    return [str(value) for value in (result.get("partial_unexpected_list") or [])[:SAMPLE_SIZE]]
+
+
+def _with_row_counts(results: list[ExpectationResult], frame: DataFrame) -> list[ExpectationResult]:
+    """Give the batch's row count to ``references`` results checked by a GX query (which reports
+    none), from another result when there is one."""
+    lacking = [r for r in results if r.kind == "references" and r.element_count is None]
     if not lacking:
         return results
-    counted = [
-        r.element_count
-        for r in results
-        if r.element_count is not None and r.expectation not in conditioned and r.kind != "references"
-    ]
+    counted = [r.element_count for r in results if r.element_count is not None]
     rows = counted[0] if counted else frame.count()
     return [
         dataclasses.replace(
