@@ -136,3 +136,7 @@ class QualityError(LakehouseError):
 
 class ChangeFeedError(LakehouseError):
     """The changes of a table since a version cannot be read (change data feed off, or history vacuumed)."""
+
+
+class FeatureError(LakehouseError):
+    """A feature table, training set or label cannot be built as asked (missing columns, clashes)."""

@@ -7,6 +7,7 @@ refuses them unless they come from an environment variable.
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -285,6 +286,145 @@ class SilverSettings(Section):
     tables: dict[str, SilverTableSettings] = Field(default_factory=dict)
 
 
+DURATION = re.compile(r"^(\d+)d$")
+FeatureAgg = Literal["count", "sum", "avg", "min", "max", "share", "days_since_last", "days_since"]
+
+
+def duration_days(value: str) -> int:
+    """``"7d"`` -> 7."""
+    match = DURATION.match(value)
+    if not match:
+        raise ValueError(f"{value!r} is not a duration in days such as 7d or 90d")
+    return int(match.group(1))
+
+
+class FeatureSourceSettings(Section):
+    """Events a feature table aggregates (``features.tables.<t>.sources.<name>``): rows of a table
+    with the table's entity columns and an event time."""
+
+    table: str = Field(pattern=r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$", description="<layer>.<table>.")
+    timestamp: str = Field(description="When the event happened (a timestamp or date column).")
+    where: str | None = Field(default=None, description="Spark SQL filter of the rows that count.")
+
+
+class FeatureSpineSettings(Section):
+    """The entities a feature table has a row for on each as-of date."""
+
+    table: str = Field(pattern=r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$", description="<layer>.<table>.")
+    since: str | None = Field(
+        default=None, description="When the entity began (e.g. signup_date): no row before it."
+    )
+    where: str | None = Field(default=None, description="Spark SQL filter (e.g. is_current for SCD2).")
+
+
+class FeatureSettings(Section):
+    """One feature (``features.tables.<t>.features.<name>``)."""
+
+    description: str = Field(min_length=1)
+    type: str = Field(description="Spark SQL type of the value (bigint, double, int, decimal(12,2)).")
+    agg: FeatureAgg = Field(
+        description="count | sum | avg | min | max of `column` over the window; share: the fraction "
+        "of the window's rows matching `where`; days_since_last: days since the latest event in the "
+        "window; days_since: days since the spine's `since` (tenure)."
+    )
+    source: str | None = Field(default=None, description="A source of the table (not for days_since).")
+    column: str | None = Field(default=None, description="The aggregated column (sum, avg, min, max).")
+    where: str | None = Field(default=None, description="Spark SQL filter of the rows counted.")
+    window: str | None = Field(default=None, description="Look-back before the as-of date, e.g. 7d.")
+    default: float | None = Field(
+        default=None, description="Value when the window holds no event (count and sum: 0)."
+    )
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if not is_column_type(value):
+            raise ValueError(f"unknown column type {value!r} (e.g. bigint, double, int)")
+        return value
+
+    @field_validator("window")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            duration_days(value)
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> FeatureSettings:
+        if self.agg == "days_since":
+            if self.source or self.window or self.column:
+                raise ValueError("days_since counts from spine.since: give no source, window or column")
+            return self
+        if not self.source:
+            raise ValueError(f"agg {self.agg} needs `source`: one of the table's sources")
+        if not self.window:
+            raise ValueError(f"agg {self.agg} needs `window`, e.g. 30d")
+        if self.agg in ("sum", "avg", "min", "max") and not self.column:
+            raise ValueError(f"agg {self.agg} needs `column`")
+        if self.agg in ("count", "share", "days_since_last") and self.column:
+            raise ValueError(f"agg {self.agg} takes no `column`")
+        if self.agg == "share" and not self.where:
+            raise ValueError("agg share needs `where`: the rows whose share of the window is taken")
+        return self
+
+    def window_days(self) -> int:
+        return duration_days(self.window) if self.window else 0
+
+
+class FeatureTableSettings(Section):
+    """A feature table (``features.tables.<name>``), stored as ``gold.<name>`` with one row per
+    entity and as-of date; a row of date D summarises the events before D (00:00 UTC)."""
+
+    description: str | None = None
+    entity: list[str] = Field(min_length=1, description="The entity key columns.")
+    timestamp: str = Field(default="as_of_date", description="The as-of date column.")
+    spine: FeatureSpineSettings
+    sources: dict[str, FeatureSourceSettings] = Field(min_length=1)
+    features: dict[str, FeatureSettings] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _sources_known(self) -> FeatureTableSettings:
+        for name, feature in self.features.items():
+            if feature.source is not None and feature.source not in self.sources:
+                raise ValueError(
+                    f"features.{name}.source: unknown source {feature.source!r}; "
+                    f"sources: {', '.join(self.sources)}"
+                )
+            if feature.agg == "days_since" and not self.spine.since:
+                raise ValueError(f"features.{name}: days_since needs spine.since")
+        clashing = set(self.features) & {*self.entity, self.timestamp}
+        if clashing:
+            raise ValueError(f"features {sorted(clashing)} clash with the entity or timestamp columns")
+        return self
+
+
+class ChurnLabelSettings(Section):
+    """Churn labels (``features.labels.churn``): an active customer churns at a cutoff when they
+    place no order in the ``horizon`` after it."""
+
+    table: str = Field(default="gold.churn_labels", pattern=r"^gold\.[a-z_][a-z0-9_]*$")
+    source: str = Field(default="silver.orders", description="The orders table.")
+    entity: str = "customer_id"
+    timestamp: str = "ordered_at"
+    where: str | None = Field(default=None, description="Orders that count (e.g. not cancelled).")
+    active: str = Field(default="30d", description="Active at a cutoff: an order in this look-back.")
+    horizon: str = Field(default="30d", description="Churned: no order in this period after the cutoff.")
+    every: str = Field(default="7d", description="Days between cutoffs.")
+
+    @field_validator("active", "horizon", "every")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        duration_days(value)
+        return value
+
+
+class FeatureStoreSettings(Section):
+    """Feature tables and training labels (``features:``, conf/base/features.yml)."""
+
+    tables: dict[str, FeatureTableSettings] = Field(default_factory=dict)
+    labels: dict[str, ChurnLabelSettings] = Field(default_factory=dict)
+
+
 class LakehouseConfig(Section):
     """The whole configuration of one environment."""
 
@@ -299,6 +439,7 @@ class LakehouseConfig(Section):
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
     local_database: LocalDatabaseSettings = Field(default_factory=LocalDatabaseSettings)
     silver: SilverSettings = Field(default_factory=SilverSettings)
+    features: FeatureStoreSettings = Field(default_factory=FeatureStoreSettings)
 
     def resolve_path(self, path: str) -> Path:
         """Resolve a configured path; relative paths are relative to the project folder."""
@@ -387,6 +528,7 @@ class LakehouseConfig(Section):
                         )
                     )
         problems += self._check_sources()
+        problems += self._check_features()
         if "ops" not in storage.layers:
             problems.append((("storage", "layers"), "must include 'ops', which holds the run records"))
         if len(set(storage.layers)) != len(storage.layers):
@@ -399,6 +541,30 @@ class LakehouseConfig(Section):
     def source_table(self, name: str) -> str:
         """The table a source lands in: its ``table``, or ``bronze.<name>``."""
         return self.sources[name].table or f"bronze.{name}"
+
+    def _check_features(self) -> list[tuple[tuple[str, ...], str]]:
+        """Feature and label tables read tables this configuration builds: silver tables of
+        silver.yml, bronze tables of sources.yml, or gold tables."""
+        known = {f"silver.{name}" for name in self.silver.tables} | {
+            self.source_table(name) for name in self.sources
+        }
+
+        def unknown(table: str) -> str | None:
+            if table in known or table.startswith("gold."):
+                return None
+            hint = difflib.get_close_matches(table, sorted(known), n=1)
+            return f"unknown table {table!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
+
+        problems: list[tuple[tuple[str, ...], str]] = []
+        for name, table in self.features.tables.items():
+            key = ("features", "tables", name)
+            named = [((*key, "spine", "table"), table.spine.table)]
+            named += [((*key, "sources", source, "table"), s.table) for source, s in table.sources.items()]
+            problems += [(path, message) for path, value in named if (message := unknown(value))]
+        for name, label in self.features.labels.items():
+            if message := unknown(label.source):
+                problems.append((("features", "labels", name, "source"), message))
+        return problems
 
     def _check_sources(self) -> list[tuple[tuple[str, ...], str]]:
         problems: list[tuple[tuple[str, ...], str]] = []

@@ -1,0 +1,1 @@
+"""Feature tables: windowed aggregates per entity and as-of date, point-in-time training sets, labels."""
