@@ -363,17 +363,22 @@ class DeltaStore:
         metrics = self._run_merge("merge_scd2", location, run_merge)
         return {"inserted": metrics["numTargetRowsInserted"], "closed": metrics["numTargetRowsUpdated"]}
 
-    def overwrite_partition(self, table: str | TableName, frame: DataFrame, where: str) -> int:
+    def overwrite_partition(
+        self, table: str | TableName, frame: DataFrame, where: str, spec: TableSpec | None = None
+    ) -> int:
         """Replace only the rows matching ``where`` (e.g. ``"order_date = '2026-11-25'"``).
 
         Delta checks that every written row matches ``where``, so a job cannot overwrite more
         than the slice it owns; rerunning a day replaces that day only.
 
+        Args:
+            spec: the table's declaration, to create it (partitions, comments) on first write.
+
         Returns:
             Rows written.
         """
         try:
-            return self._write(table, frame, "overwrite", {"replaceWhere": where})
+            return self._write(table, frame, "overwrite", {"replaceWhere": where}, spec=spec)
         except Exception as error:  # Delta's constraint check raises a generic analysis error
             if not (
                 isinstance(error, delta_errors.CapturedException)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lakehouse.errors import ConfigError, LakehouseError
+from lakehouse.errors import LakehouseError
 from lakehouse.quality.config import QualitySuite, load_environment_suites
 from lakehouse.quality.records import quarantine_table
 from lakehouse.runs.context import JobContext
-from lakehouse.runs.job import Job, raise_collected
+from lakehouse.runs.job import Job, raise_collected, selected_names
 from lakehouse.silver.refine import RefineResult, check_suites, refine_table, replay_quarantine
 
 
@@ -26,7 +26,8 @@ class SilverRefineJob(Job):
 
     def run(self, context: JobContext) -> None:
         settings = context.config.silver
-        names = _selected(list(settings.tables), context.params.table)
+        declared = "silver.tables (conf/base/silver.yml)"
+        names = selected_names(list(settings.tables), context.params.table, "silver", declared)
         suites = load_environment_suites(context.config.conf_folders("quality"))
         check_suites({name: settings.tables[name] for name in names}, suites)
         salt = settings.pii_salt.get_secret_value() if settings.pii_salt else ""
@@ -49,19 +50,6 @@ class SilverRefineJob(Job):
                 context.log.error("%s failed: %s", table, error)
                 failed[table] = error
         raise_collected(failed, len(names), "silver tables", LakehouseError)
-
-
-def _selected(available: list[str], wanted: str) -> list[str]:
-    if wanted.strip() == "all":
-        return available
-    names = [name.strip().removeprefix("silver.") for name in wanted.split(",") if name.strip()]
-    unknown = [name for name in names if name not in available]
-    if unknown:
-        raise ConfigError(
-            f"--param table: {unknown} not in silver.tables (conf/base/silver.yml); "
-            f"known: {', '.join(available)}"
-        )
-    return [name for name in available if name in names]  # keep the declared order
 
 
 def _suite(suites: dict, table: str) -> QualitySuite:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from lakehouse.errors import JobNotFoundError, JobParameterError
+from lakehouse.errors import ConfigError, JobNotFoundError, JobParameterError
 
 if TYPE_CHECKING:
     from lakehouse.runs.context import JobContext
@@ -45,6 +45,22 @@ class Job(ABC):
     @abstractmethod
     def run(self, context: JobContext) -> None:
         """Do the job's work; raise to fail the run."""
+
+
+def selected_names(available: list[str], wanted: str, layer: str, declared_in: str) -> list[str]:
+    """The names a ``table`` parameter picks: ``all``, one name or a comma-separated list, with or
+    without the ``<layer>.`` prefix; in declared order.
+
+    Raises:
+        ConfigError: an unknown name, naming where the known ones are declared.
+    """
+    if wanted.strip() == "all":
+        return available
+    names = [name.strip().removeprefix(f"{layer}.") for name in wanted.split(",") if name.strip()]
+    unknown = [name for name in names if name not in available]
+    if unknown:
+        raise ConfigError(f"--param table: {unknown} not in {declared_in}; known: {', '.join(available)}")
+    return [name for name in available if name in names]
 
 
 def raise_collected(

@@ -1,0 +1,64 @@
+"""The ``gold_features`` job: feature tables and training labels of features.yml."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from lakehouse.errors import ConfigError, LakehouseError
+from lakehouse.features.build import BuildResult, build_churn_labels, build_feature_table
+from lakehouse.runs.context import JobContext
+from lakehouse.runs.job import Job, raise_collected, selected_names
+
+
+@dataclass(frozen=True)
+class GoldFeaturesParams:
+    table: str = "all"  # a feature table of features.yml, a comma-separated list, or all
+    start: str = ""  # first as-of date of a backfill (YYYY-MM-DD); empty: after the latest one
+    end: str = ""  # last as-of date of a backfill; empty: the data's newest day + 1
+    labels: bool = True  # also build the labels of features.labels
+
+
+class GoldFeaturesJob(Job):
+    name = "gold_features"
+    summary = "Compute feature tables per entity and as-of date (new dates, or a backfill) and churn labels."
+    Params = GoldFeaturesParams
+
+    def run(self, context: JobContext) -> None:
+        settings = context.config.features
+        start, end = _date(context.params.start, "start"), _date(context.params.end, "end")
+        if start and end and end < start:
+            raise ConfigError(f"--param end={end} is before --param start={start}")
+        declared = "features.tables (conf/base/features.yml)"
+        names = selected_names(list(settings.tables), context.params.table, "gold", declared)
+        failed: dict[str, Exception] = {}
+        for name in names:
+            try:
+                _report(context, build_feature_table(context, name, settings.tables[name], start, end))
+            except LakehouseError as error:
+                context.log.error("feature table %s failed: %s", name, error)
+                failed[name] = error
+        if context.params.labels:
+            for name, label in settings.labels.items():
+                try:
+                    _report(context, build_churn_labels(context, name, label, start, end))
+                except LakehouseError as error:
+                    context.log.error("labels %s failed: %s", name, error)
+                    failed[label.table] = error
+        raise_collected(failed, len(names) + len(settings.labels), "feature and label tables", LakehouseError)
+
+
+def _date(value: str, name: str) -> dt.date | None:
+    if not value.strip():
+        return None
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise ConfigError(f"--param {name}={value!r}: expected a date YYYY-MM-DD") from None
+
+
+def _report(context: JobContext, result: BuildResult) -> None:
+    if result.reason:
+        context.log.info("%s: nothing to write, %s", result.table, result.reason)
+    else:
+        context.log.info("%s: %d rows for %s .. %s", result.table, result.rows, result.start, result.end)
