@@ -59,13 +59,16 @@ postgres-binaries:
 
 # The demo pipeline so far: start the shop's database, land a week of demo data (files and
 # database rows), ingest every source into bronze, refine and check silver (bad rows quarantined),
-# write the data-quality report, list the tables.
+# write the data-quality report, compute the feature tables and churn labels, list the features
+# and the tables.
 demo: setup
 	$(BIN)/lakehouse db up --env $(LAKEHOUSE_ENV)
 	$(BIN)/lakehouse run demo_data --env $(LAKEHOUSE_ENV)
 	$(BIN)/lakehouse run bronze_ingest --env $(LAKEHOUSE_ENV)
 	$(BIN)/lakehouse run silver_refine --env $(LAKEHOUSE_ENV)
 	$(BIN)/lakehouse quality report --env $(LAKEHOUSE_ENV)
+	$(BIN)/lakehouse run gold_features --env $(LAKEHOUSE_ENV)
+	$(BIN)/lakehouse features list --env $(LAKEHOUSE_ENV)
 	$(BIN)/lakehouse tables --env $(LAKEHOUSE_ENV)
 
 test: setup

@@ -60,6 +60,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.set_defaults(handler=_quality_report)
 
+    features = commands.add_parser("features", help="the feature tables of features.yml")
+    feature_commands = features.add_subparsers(dest="features_command", required=True, metavar="command")
+    listing = feature_commands.add_parser(
+        "list", help="every feature: table, type, definition, description and latest as-of date"
+    )
+    _add_env_arguments(listing)
+    listing.set_defaults(handler=_list_features)
+
     config = commands.add_parser("config", help="print the resolved configuration (secrets masked)")
     _add_env_arguments(config)
     config.set_defaults(handler=_show_config)
@@ -136,6 +144,26 @@ def _quality_report(args: argparse.Namespace) -> int:
     finally:
         spark.stop()
     print(written)
+    return 0
+
+
+def _list_features(args: argparse.Namespace) -> int:
+    from lakehouse.config import load_config
+    from lakehouse.features.catalog import list_features
+    from lakehouse.spark.session import build_session
+
+    config = load_config(args.env, args.conf_dir)
+    if not config.features.tables:
+        print("no feature tables declared (features.tables in conf/base/features.yml)")
+        return 0
+    spark = build_session(config, app_name="lakehouse features list")
+    try:
+        entries = list_features(spark, config)
+    finally:
+        spark.stop()
+    rows = [("TABLE", "FEATURE", "TYPE", "DEFINITION", "DESCRIPTION", "LATEST AS-OF")]
+    rows += [(e.table, e.feature, e.type, e.definition, e.description, e.latest) for e in entries]
+    print(_format_table(rows))
     return 0
 
 
