@@ -127,12 +127,22 @@ class DeltaStore:
             reader = reader.option("timestampAsOf", timestamp)
         return reader.load(location.location)
 
-    def changes(self, table: str | TableName, after_version: int | None, up_to_version: int) -> DataFrame:
+    def changes(
+        self,
+        table: str | TableName,
+        after_version: int | None,
+        up_to_version: int,
+        with_old_rows: bool = False,
+    ) -> DataFrame:
         """The rows a table gained after ``after_version``, up to ``up_to_version`` included.
 
         Read from Delta's change data feed (inserted rows and the new side of updates), so only
         the files of those commits are read. With ``after_version`` None, every row of
         ``up_to_version``: the first run of an incremental reader.
+
+        Args:
+            with_old_rows: also the old side of updates and the deleted rows: every row value
+                the changes touched (for a reader that recomputes what those values fed).
 
         Raises:
             ChangeFeedError: the change data feed was off for some of those commits, or their
@@ -160,7 +170,8 @@ class DeltaStore:
                 f"{CHANGE_FEED} on the table, then read it whole once (e.g. silver_refine "
                 "--param full_refresh=true)"
             ) from error
-        return frame.where(F.col("_change_type").isin("insert", "update_postimage")).drop(*CHANGE_COLUMNS)
+        kinds = ["insert", "update_postimage", *(["update_preimage", "delete"] if with_old_rows else [])]
+        return frame.where(F.col("_change_type").isin(*kinds)).drop(*CHANGE_COLUMNS)
 
     def enable_change_feed(self, table: str | TableName) -> bool:
         """Turn on Delta's change data feed for a table (from its next commit on).
@@ -457,13 +468,16 @@ class DeltaStore:
         """
         return self._write(table, frame, "append", spec=spec)
 
-    def overwrite(self, table: str | TableName, frame: DataFrame) -> int:
+    def overwrite(self, table: str | TableName, frame: DataFrame, spec: TableSpec | None = None) -> int:
         """Replace a table's rows (its history stays and can be time-travelled).
+
+        Args:
+            spec: the table's declaration, to create it (key, comments) on first write.
 
         Returns:
             The number of rows written.
         """
-        return self._write(table, frame, "overwrite")
+        return self._write(table, frame, "overwrite", spec=spec)
 
     def version(self, table: str | TableName) -> int:
         """The latest Delta version of a table.

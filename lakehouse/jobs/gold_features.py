@@ -1,4 +1,4 @@
-"""The ``gold_features`` job: feature tables and training labels of features.yml."""
+"""The ``gold_features`` job: gold business tables, feature tables and training labels."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from lakehouse.errors import ConfigError, LakehouseError
 from lakehouse.features.build import BuildResult, build_churn_labels, build_feature_table
+from lakehouse.gold.build import GOLD_TABLES, GoldResult, build_gold_table
 from lakehouse.runs.context import JobContext
 from lakehouse.runs.job import Job, raise_collected, selected_names
 
@@ -17,11 +18,12 @@ class GoldFeaturesParams:
     start: str = ""  # first as-of date of a backfill (YYYY-MM-DD); empty: after the latest one
     end: str = ""  # last as-of date of a backfill; empty: the data's newest day + 1
     labels: bool = True  # also build the labels of features.labels
+    full_refresh: bool = False  # rebuild the gold business tables whole instead of from silver's changes
 
 
 class GoldFeaturesJob(Job):
     name = "gold_features"
-    summary = "Compute feature tables per entity and as-of date (new dates, or a backfill) and churn labels."
+    summary = "Build gold sales and customer tables from silver changes, feature tables and churn labels."
     Params = GoldFeaturesParams
 
     def run(self, context: JobContext) -> None:
@@ -32,6 +34,12 @@ class GoldFeaturesJob(Job):
         declared = "features.tables (conf/base/features.yml)"
         names = selected_names(list(settings.tables), context.params.table, "gold", declared)
         failed: dict[str, Exception] = {}
+        for gold in GOLD_TABLES:
+            try:
+                _report_gold(context, build_gold_table(context, gold, context.params.full_refresh))
+            except LakehouseError as error:
+                context.log.error("%s failed: %s", gold.name, error)
+                failed[gold.name] = error
         for name in names:
             try:
                 _report(context, build_feature_table(context, name, settings.tables[name], start, end))
@@ -45,7 +53,8 @@ class GoldFeaturesJob(Job):
                 except LakehouseError as error:
                     context.log.error("labels %s failed: %s", name, error)
                     failed[label.table] = error
-        raise_collected(failed, len(names) + len(settings.labels), "feature and label tables", LakehouseError)
+        attempted = len(GOLD_TABLES) + len(names) + len(settings.labels)
+        raise_collected(failed, attempted, "gold, feature and label tables", LakehouseError)
 
 
 def _date(value: str, name: str) -> dt.date | None:
@@ -62,3 +71,18 @@ def _report(context: JobContext, result: BuildResult) -> None:
         context.log.info("%s: nothing to write, %s", result.table, result.reason)
     else:
         context.log.info("%s: %d rows for %s .. %s", result.table, result.rows, result.start, result.end)
+
+
+def _report_gold(context: JobContext, result: GoldResult) -> None:
+    if result.mode == "skipped":
+        context.log.info("%s: no silver changes since the last run", result.table)
+        return
+    context.log.info(
+        "%s: %s build, %d rows written (touched: %s); OPTIMIZE files added %s, removed %s",
+        result.table,
+        result.mode,
+        result.rows,
+        result.touched,
+        result.files.get("files_added", 0),
+        result.files.get("files_removed", 0),
+    )

@@ -78,6 +78,7 @@ def silver_spec(table: str, settings: SilverTableSettings, rows: DataFrame) -> T
         key=tuple(settings.key),
         partition_by=tuple(settings.partition_by),
         comment=settings.description,
+        properties={"delta.enableChangeDataFeed": "true"},  # gold tables read only what changed
         drift="evolve",  # a column added to silver.yml is added to the table
     )
 
