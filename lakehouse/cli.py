@@ -11,7 +11,7 @@ import yaml
 from lakehouse import __version__
 from lakehouse.errors import LakehouseError
 from lakehouse.log import configure_logging
-from lakehouse.runs.runner import add_run_arguments, execute
+from lakehouse.runs.runner import add_run_arguments, execute, param_pairs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run one job and record it in ops.job_runs")
     run.add_argument("job", help="job name (see `lakehouse jobs`)")
     add_run_arguments(run)
-    run.set_defaults(handler=lambda args: execute(args.job, args.env, args.conf_dir, args.param))
+    run.set_defaults(handler=lambda args: execute(args.job, args.env, args.conf_dir, param_pairs(args)))
 
     jobs = commands.add_parser("jobs", help="list the registered jobs")
     jobs.set_defaults(handler=_list_jobs)

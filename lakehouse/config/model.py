@@ -561,9 +561,12 @@ class LakehouseConfig(Section):
             named = [((*key, "spine", "table"), table.spine.table)]
             named += [((*key, "sources", source, "table"), s.table) for source, s in table.sources.items()]
             problems += [(path, message) for path, value in named if (message := unknown(value))]
+        feature_tables = {f"gold.{name}" for name in self.features.tables}
         for name, label in self.features.labels.items():
             if message := unknown(label.source):
                 problems.append((("features", "labels", name, "source"), message))
+            if label.table in feature_tables:
+                problems.append((("features", "labels", name, "table"), f"{label.table} is a feature table"))
         return problems
 
     def _check_sources(self) -> list[tuple[tuple[str, ...], str]]:

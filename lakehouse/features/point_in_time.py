@@ -9,7 +9,7 @@ event can be picked, because it sorts after it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -97,3 +97,25 @@ def point_in_time_join(
         *[F.col(f"_pit_label.`{c}`").alias(c) for c in labels.columns],
         *[latest[c].alias(c) for c in [*values, as_of_column]],
     )
+
+
+def training_set(
+    labels: DataFrame,
+    feature_tables: Mapping[str, DataFrame],
+    entity: Sequence[str],
+    event_time: str,
+    feature_time: str = "as_of_date",
+    max_age: dt.timedelta | None = None,
+) -> DataFrame:
+    """``labels`` joined point-in-time with each feature table in turn; the as-of date used from
+    table ``gold.customer_activity`` is in column ``customer_activity_as_of``.
+
+    Args:
+        feature_tables: feature tables by name (``{"gold.customer_activity": frame}``); their
+            feature names must not repeat one another or a label column.
+    """
+    joined = labels
+    for name, features in feature_tables.items():
+        as_of = f"{name.split('.')[-1]}_as_of"
+        joined = point_in_time_join(joined, features, entity, event_time, feature_time, max_age, as_of)
+    return joined

@@ -160,6 +160,15 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--param", action="append", default=[], metavar="KEY=VALUE", help="job parameter (repeatable)"
     )
+    parser.add_argument("--start", metavar="YYYY-MM-DD", help="= --param start=... (backfill from)")
+    parser.add_argument("--end", metavar="YYYY-MM-DD", help="= --param end=... (backfill to)")
+
+
+def param_pairs(args: argparse.Namespace) -> list[str]:
+    """The ``key=value`` parameters of parsed run arguments: ``--param`` and the ``--start``/``--end``
+    shorthands."""
+    dates = [f"{key}={value}" for key, value in (("start", args.start), ("end", args.end)) if value]
+    return [*args.param, *dates]
 
 
 def execute(name: str, env: str | None, conf_dir: str | None, pairs: Sequence[str]) -> int:
@@ -195,4 +204,4 @@ def main(name: str, argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"jobs/{name}.py", description=f"Run the lakehouse job {name}.")
     add_run_arguments(parser)
     args = parser.parse_args(argv)
-    return execute(name, args.env, args.conf_dir, args.param)
+    return execute(name, args.env, args.conf_dir, param_pairs(args))

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from lakehouse.errors import FeatureError
-from lakehouse.features.point_in_time import point_in_time_join
+from lakehouse.features.point_in_time import point_in_time_join, training_set
 
 
 @pytest.fixture
@@ -82,3 +82,17 @@ def test_a_missing_or_clashing_column_is_named(spark, features):
         point_in_time_join(labels, features, ["customer_id"], "t")
     with pytest.raises(FeatureError, match=r"labels lack columns \['event_time'\]"):
         point_in_time_join(labels, features, ["customer_id"], "event_time")
+
+
+def test_a_training_set_joins_each_feature_table_as_of_the_event(spark, features):
+    tickets = spark.createDataFrame(
+        [(1, dt.date(2026, 3, 4), 7)], "customer_id bigint, as_of_date date, tickets_30d int"
+    )
+    labels = spark.createDataFrame(
+        [(1, dt.datetime(2026, 3, 5, 12), 1)], "customer_id bigint, t timestamp, churned int"
+    )
+    row = training_set(
+        labels, {"gold.activity": features, "gold.support": tickets}, ["customer_id"], "t"
+    ).first()
+    assert (row["seen_until"], row["activity_as_of"]) == (3, dt.date(2026, 3, 3))
+    assert (row["tickets_30d"], row["support_as_of"]) == (7, dt.date(2026, 3, 4))
