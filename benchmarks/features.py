@@ -33,9 +33,8 @@ from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR))
-from benchmarks.support.machine import machine  # noqa: E402
+from benchmarks.support.results import seconds_figures, write_results  # noqa: E402
 
-RESULTS = PROJECT_DIR / "benchmarks" / "results" / "features.json"
 WORK = PROJECT_DIR / "data" / "benchmarks" / "features"
 GOAL = 3.0
 FIRST_DATE = dt.date(2026, 1, 1)
@@ -163,41 +162,19 @@ def main() -> None:
         f"point-in-time join {best_ours:.1f} s ({labels / best_ours:,.0f} labels/s), equi-join "
         f"{best_plain:.1f} s ({labels / best_plain:,.0f} labels/s): ratio {ratio:.2f} (goal <= {GOAL})"
     )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "benchmark": "features",
-                "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "quick": args.quick,
-                "data": {
-                    "labels": labels,
-                    "feature_rows": feature_rows,
-                    "entities": entities,
-                    "dates": args.dates,
-                    "features": len(FEATURES),
-                    "checksum": found["ours"][1],
-                },
-                "figures": {
-                    "ours_s": round(best_ours, 2),
-                    "plain_s": round(best_plain, 2),
-                    "ours_labels_per_s": round(labels / best_ours),
-                    "plain_labels_per_s": round(labels / best_plain),
-                    "all_ours_s": [round(t, 2) for t in times["ours"]],
-                    "all_plain_s": [round(t, 2) for t in times["plain"]],
-                    "warmup_s": {side: round(value, 2) for side, value in warmup.items()},
-                },
-                "ratio": ratio,
-                "goal": f"point-in-time seconds <= {GOAL} x equi-join",
-                "met": ratio <= GOAL,
-                "runs": args.runs,
-                "machine": machine(),
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-    print(f"results: {RESULTS.relative_to(PROJECT_DIR)}")
+    figures = seconds_figures(times, warmup)
+    figures.update(ours_labels_per_s=round(labels / best_ours), plain_labels_per_s=round(labels / best_plain))
+    data = {
+        "labels": labels,
+        "feature_rows": feature_rows,
+        "entities": entities,
+        "dates": args.dates,
+        "features": len(FEATURES),
+        "checksum": found["ours"][1],
+    }
+    goal = f"point-in-time seconds <= {GOAL} x equi-join"
+    path = write_results("features", args.quick, data, figures, ratio, goal, ratio <= GOAL, runs=args.runs)
+    print(f"results: {path.relative_to(PROJECT_DIR)}")
 
 
 if __name__ == "__main__":

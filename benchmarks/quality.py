@@ -43,9 +43,8 @@ from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR))
-from benchmarks.support.machine import machine  # noqa: E402
+from benchmarks.support.results import seconds_figures, write_results  # noqa: E402
 
-RESULTS = PROJECT_DIR / "benchmarks" / "results" / "quality.json"
 WORK = PROJECT_DIR / "data" / "benchmarks" / "quality"
 GOAL = 1.5
 DATA_VERSION = 1  # bump when generate() changes, so that stale tables are written again
@@ -372,44 +371,24 @@ def main() -> None:
         f"ratio ours/plain {ratio:.2f} (goal <= {GOAL}); great-expectations import {gx_import:.1f} s"
     )
     findings = found["plain"]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "benchmark": "quality",
-                "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "quick": args.quick,
-                "data": {
-                    "rows": rows,
-                    "parquet_mib": round(size / 2**20, 1),
-                    "customers": args.customers,
-                    "expectations": len(EXPECTATIONS),
-                    "unexpected": findings.unexpected,
-                    "dropped": findings.dropped,
-                },
-                "figures": {
-                    "ours_s": round(best_ours, 2),
-                    "plain_s": round(best_plain, 2),
-                    "ours_rows_per_s": round(rows / best_ours),
-                    "plain_rows_per_s": round(rows / best_plain),
-                    "all_ours_s": [round(t, 2) for t in times["ours"]],
-                    "all_plain_s": [round(t, 2) for t in times["plain"]],
-                    "ours_spark_jobs": jobs["ours"],
-                    "plain_spark_jobs": jobs["plain"],
-                    "gx_import_s": round(gx_import, 2),
-                    "warmup_s": {side: round(value, 2) for side, value in warmup.items()},
-                },
-                "ratio": ratio,
-                "goal": f"ours seconds <= {GOAL} x plain",
-                "met": ratio <= GOAL,
-                "rows": rows,
-                "runs": args.runs,
-                "machine": machine(),
-            },
-            indent=2,
-        )
-        + "\n"
+    figures = seconds_figures(times, warmup)
+    figures.update(
+        ours_rows_per_s=round(rows / best_ours),
+        plain_rows_per_s=round(rows / best_plain),
+        ours_spark_jobs=jobs["ours"],
+        plain_spark_jobs=jobs["plain"],
+        gx_import_s=round(gx_import, 2),
     )
+    data = {
+        "rows": rows,
+        "parquet_mib": round(size / 2**20, 1),
+        "customers": args.customers,
+        "expectations": len(EXPECTATIONS),
+        "unexpected": findings.unexpected,
+        "dropped": findings.dropped,
+    }
+    goal = f"ours seconds <= {GOAL} x plain"
+    write_results("quality", args.quick, data, figures, ratio, goal, ratio <= GOAL, rows=rows, runs=args.runs)
 
 
 if __name__ == "__main__":
