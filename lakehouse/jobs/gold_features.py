@@ -18,6 +18,7 @@ class GoldFeaturesParams:
     start: str = ""  # first as-of date of a backfill (YYYY-MM-DD); empty: after the latest one
     end: str = ""  # last as-of date of a backfill; empty: the data's newest day + 1
     labels: bool = True  # also build the labels of features.labels
+    gold: bool = True  # also bring the gold business tables (daily_sales, customer_value) up to date
     full_refresh: bool = False  # rebuild the gold business tables whole instead of from silver's changes
 
 
@@ -34,7 +35,8 @@ class GoldFeaturesJob(Job):
         declared = "features.tables (conf/base/features.yml)"
         names = selected_names(list(settings.tables), context.params.table, "gold", declared)
         failed: dict[str, Exception] = {}
-        for gold in GOLD_TABLES:
+        golds = GOLD_TABLES if context.params.gold else ()
+        for gold in golds:
             try:
                 _report_gold(context, build_gold_table(context, gold, context.params.full_refresh))
             except LakehouseError as error:
@@ -53,7 +55,7 @@ class GoldFeaturesJob(Job):
                 except LakehouseError as error:
                     context.log.error("labels %s failed: %s", name, error)
                     failed[label.table] = error
-        attempted = len(GOLD_TABLES) + len(names) + len(settings.labels)
+        attempted = len(golds) + len(names) + len(settings.labels)
         raise_collected(failed, attempted, "gold, feature and label tables", LakehouseError)
 
 

@@ -78,7 +78,8 @@ def test_new_dates_only_then_backfill_and_rerun_replace_their_dates_only(spark, 
     config = lakehouse_config.model_copy(update={"features": FeatureStoreSettings.model_validate(FEATURES)})
     given_silver(spark, config)
 
-    first = run_job("gold_features", config, spark=spark)
+    only_features = {"gold": "false"}  # silver here has only what the features read
+    first = run_job("gold_features", config, params=only_features, spark=spark)
     rows = snapshot(spark, config)
     # orders from Jan 1 to Jan 5: as-of dates Jan 2 .. Jan 6; customer 3 from Jan 4 on
     assert sorted({date.day for _, date in rows}) == [2, 3, 4, 5, 6]
@@ -104,7 +105,7 @@ def test_new_dates_only_then_backfill_and_rerun_replace_their_dates_only(spark, 
     }
 
     version = store(spark, config).version("gold.activity")
-    again = run_job("gold_features", config, spark=spark)
+    again = run_job("gold_features", config, params=only_features, spark=spark)
     assert again.rows_written == {} and store(spark, config).version("gold.activity") == version
 
     # a late order of Jan 3 lands in silver; a backfill of Jan 3 .. Jan 4 recomputes those dates only
@@ -113,7 +114,7 @@ def test_new_dates_only_then_backfill_and_rerun_replace_their_dates_only(spark, 
         "order_id bigint, customer_id bigint, ordered_at timestamp, amount double",
     )
     store(spark, config).append("silver.orders", late)
-    backfill = {"start": "2026-01-03", "end": "2026-01-04", "labels": "false"}
+    backfill = {"start": "2026-01-03", "end": "2026-01-04", "labels": "false", **only_features}
     run_job("gold_features", config, params=backfill, spark=spark)
     after = snapshot(spark, config)
     changed = {key for key in rows if rows[key] != after[key]}
