@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.errors import TableNotFoundError
 from lakehouse.gold.sales import customer_value, daily_sales
-from lakehouse.io.progress import last_source_version, record_source_version
+from lakehouse.io.progress import last_source_version, record_source_versions
 from lakehouse.io.table_spec import TableSpec
 from lakehouse.runs.context import JobContext
 
@@ -78,8 +78,7 @@ def build_gold_table(context: JobContext, table: GoldTable, full_refresh: bool =
     result.rows, result.touched = table.build(context, table, current, changes)
     if result.rows:
         result.files = context.tables.optimize(table.name, table.zorder_by)
-    for source in table.sources:
-        record_source_version(context.spark, context.layout, table.name, source, now[source], context.run_id)
+    record_source_versions(context.spark, context.layout, table.name, now, context.run_id)
     return result
 
 

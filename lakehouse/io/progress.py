@@ -9,6 +9,7 @@ writes of such a job must be idempotent (MERGE by key, or an append with Delta's
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -47,9 +48,17 @@ def last_source_version(spark: SparkSession, layout: StorageLayout, target: str,
     return None if row is None or row["version"] is None else int(row["version"])
 
 
+def record_source_versions(
+    spark: SparkSession, layout: StorageLayout, target: str, versions: Mapping[str, int], run_id: str
+) -> None:
+    """Record that ``target`` now reflects each source up to its version, in one commit."""
+    now = dt.datetime.now(dt.UTC)
+    rows = [(target, source, version, run_id, now) for source, version in versions.items()]
+    _store(spark, layout, run_id).append(PROGRESS_TABLE, spark.createDataFrame(rows, PROGRESS_SCHEMA))
+
+
 def record_source_version(
     spark: SparkSession, layout: StorageLayout, target: str, source: str, version: int, run_id: str
 ) -> None:
     """Record that ``target`` now reflects ``source`` up to ``version``."""
-    row = (target, source, version, run_id, dt.datetime.now(dt.UTC))
-    _store(spark, layout, run_id).append(PROGRESS_TABLE, spark.createDataFrame([row], PROGRESS_SCHEMA))
+    record_source_versions(spark, layout, target, {source: version}, run_id)
