@@ -287,7 +287,9 @@ class SilverSettings(Section):
 
 
 DURATION = re.compile(r"^(\d+)d$")
-FeatureAgg = Literal["count", "sum", "avg", "min", "max", "share", "days_since_last", "days_since"]
+FeatureAgg = Literal[
+    "count", "sum", "avg", "min", "max", "share", "days_since_last", "days_since", "attribute"
+]
 
 
 def duration_days(value: str) -> int:
@@ -315,6 +317,18 @@ class FeatureSpineSettings(Section):
         default=None, description="When the entity began (e.g. signup_date): no row before it."
     )
     where: str | None = Field(default=None, description="Spark SQL filter (e.g. is_current for SCD2).")
+    valid_from: str | None = Field(
+        default=None,
+        description="With valid_to: the spine keeps each entity's history (SCD2), and an attribute "
+        "feature takes the version valid at the as-of date, not the current one.",
+    )
+    valid_to: str | None = Field(default=None, description="End of a version (null while current).")
+
+    @model_validator(mode="after")
+    def _validity_pair(self) -> FeatureSpineSettings:
+        if (self.valid_from is None) != (self.valid_to is None):
+            raise ValueError("give both valid_from and valid_to, or neither")
+        return self
 
 
 class FeatureSettings(Section):
@@ -325,7 +339,8 @@ class FeatureSettings(Section):
     agg: FeatureAgg = Field(
         description="count | sum | avg | min | max of `column` over the window; share: the fraction "
         "of the window's rows matching `where`; days_since_last: days since the latest event in the "
-        "window; days_since: days since the spine's `since` (tenure)."
+        "window; days_since: days since the spine's `since` (tenure); attribute: the spine's `column` "
+        "as of the date (a categorical feature when its type is string)."
     )
     source: str | None = Field(default=None, description="A source of the table (not for days_since).")
     column: str | None = Field(default=None, description="The aggregated column (sum, avg, min, max).")
@@ -354,6 +369,12 @@ class FeatureSettings(Section):
         if self.agg == "days_since":
             if self.source or self.window or self.column:
                 raise ValueError("days_since counts from spine.since: give no source, window or column")
+            return self
+        if self.agg == "attribute":
+            if self.source or self.window or self.where:
+                raise ValueError("attribute reads the spine's `column`: give no source, window or where")
+            if not self.column:
+                raise ValueError("agg attribute needs `column`: a column of the spine table")
             return self
         if not self.source:
             raise ValueError(f"agg {self.agg} needs `source`: one of the table's sources")

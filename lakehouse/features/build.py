@@ -86,6 +86,17 @@ def build_feature_table(
     key = f"features.tables.{name}"
     spine = _read(context, settings.spine.table, f"{key}.spine")
     sources = {s: _read(context, src.table, f"{key}.sources.{s}") for s, src in settings.sources.items()}
+    spine_settings = settings.spine
+    spine_needed = [
+        *settings.entity,
+        spine_settings.since,
+        spine_settings.valid_from,
+        spine_settings.valid_to,
+    ]
+    spine_needed += [f.column for f in settings.features.values() if f.agg == "attribute"]
+    spine_missing = [c for c in spine_needed if c and c not in spine.columns]
+    if spine_missing:
+        raise FeatureError(f"{key}.spine: {spine_settings.table} lacks columns {spine_missing}")
     for source, frame in sources.items():
         needed = [*settings.entity, settings.sources[source].timestamp]
         missing = [c for c in needed if c not in frame.columns]

@@ -26,6 +26,8 @@ class FeatureEntry:
 def _definition(feature) -> str:
     if feature.agg == "days_since":
         return "days since spine.since"
+    if feature.agg == "attribute":
+        return f"spine.{feature.column} as of the date"
     what = f"{feature.agg}({feature.column})" if feature.column else feature.agg
     where = f" where {feature.where}" if feature.where else ""
     return f"{what} of {feature.source}{where} over {feature.window}"

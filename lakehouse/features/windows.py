@@ -106,6 +106,28 @@ def _source_features(
     )
 
 
+def _with_attributes_as_of(
+    rows: DataFrame, spine: DataFrame, table: FeatureTableSettings, attributes: Mapping[str, str]
+) -> DataFrame:
+    """``rows`` with each attribute taken from the spine version valid at the as-of date's 00:00
+    (``valid_from <= D < valid_to``): a later change of the attribute cannot leak into the past."""
+    settings = table.spine
+    versions = spine.select(
+        *[_q(c).alias(f"_v_{c}") for c in table.entity],
+        _q(settings.valid_from).alias("_v_from"),
+        _q(settings.valid_to).alias("_v_to"),
+        *[_q(column).alias(name) for name, column in attributes.items()],
+    )
+    at = F.col(table.timestamp).cast("timestamp")
+    on = [F.col(c) == F.col(f"_v_{c}") for c in table.entity]
+    on += [F.col("_v_from") <= at, F.col("_v_to").isNull() | (F.col("_v_to") > at)]
+    joined = rows.join(versions, on, "left")
+    # versions of one entity do not overlap, so at most one matches; guard against bad history
+    return joined.dropDuplicates([*table.entity, table.timestamp]).drop(
+        *[f"_v_{c}" for c in table.entity], "_v_from", "_v_to"
+    )
+
+
 def as_of_dates(start: dt.date, end: dt.date, spark) -> DataFrame:
     """One row per date of ``[start, end]``."""
     return spark.range(1).select(F.explode(F.sequence(F.lit(start), F.lit(end))).alias("as_of_date"))
@@ -135,16 +157,21 @@ def compute_features(
     spine_settings = table.spine
     people = spine.where(spine_settings.where) if spine_settings.where else spine
     since = F.to_date(_q(spine_settings.since)) if spine_settings.since else F.lit(None).cast("date")
-    people = people.select(*entity, since.alias("_since")).dropDuplicates(table.entity)
+    attributes = {n: f.column for n, f in table.features.items() if f.agg == "attribute"}
+    versioned = bool(attributes) and spine_settings.valid_from is not None
+    current = [] if versioned else [_q(c).alias(n) for n, c in attributes.items()]
+    people = people.select(*entity, since.alias("_since"), *current).dropDuplicates(table.entity)
     dates = as_of_dates(start, end, spine.sparkSession).withColumnRenamed("as_of_date", ts)
     rows = people.crossJoin(dates).where(F.col("_since").isNull() | (F.col("_since") < F.col(ts)))
+    if versioned:
+        rows = _with_attributes_as_of(rows, spine, table, attributes)
     for name in table.sources:
         computed = _source_features(name, sources[name], table, start, end)
         if computed is not None:
             rows = rows.join(computed, [*table.entity, ts], "left")
     values = []
     for name, feature in table.features.items():
-        value = F.datediff(F.col(ts), F.col("_since")) if feature.agg == "days_since" else F.col(name)
+        value = F.datediff(F.col(ts), F.col("_since")) if feature.agg == "days_since" else _q(name)
         default = feature.default
         if default is None and feature.agg in ("count", "sum"):
             default = 0

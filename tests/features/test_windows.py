@@ -157,3 +157,47 @@ def test_a_date_range_computes_the_same_rows_as_single_dates(frames):
     for day in days[1:]:
         single = single.unionByName(day)
     assert sorted(whole.collect()) == sorted(single.collect())
+
+
+def test_an_attribute_is_the_spine_version_valid_at_each_date(spark):
+    spine = {
+        "table": "silver.customers",
+        "where": "is_current",
+        "valid_from": "valid_from",
+        "valid_to": "valid_to",
+    }
+    table = FeatureTableSettings.model_validate(
+        {
+            "entity": ["customer_id"],
+            "spine": spine,
+            "sources": {"orders": {"table": "silver.orders", "timestamp": "ordered_at"}},
+            "features": {
+                "segment": {"agg": "attribute", "column": "segment", "type": "string", "description": "s"},
+                "orders_3d": {
+                    "source": "orders",
+                    "agg": "count",
+                    "window": "3d",
+                    "type": "bigint",
+                    "description": "n",
+                },
+            },
+        }
+    )
+    customers = spark.createDataFrame(
+        [  # budget until the 6th at 10:00, premium from then on
+            (1, "budget", ts(1, 8), ts(6, 10), False),
+            (1, "premium", ts(6, 10), None, True),
+        ],
+        "customer_id bigint, segment string, valid_from timestamp, valid_to timestamp, is_current boolean",
+    )
+    orders = spark.createDataFrame([(1, ts(2))], "customer_id bigint, ordered_at timestamp")
+    rows = compute_features(table, customers, {"orders": orders}, dt.date(2026, 3, 5), dt.date(2026, 3, 7))
+    got = {r["as_of_date"].day: r["segment"] for r in rows.collect()}
+    # the change on the 6th at 10:00 is not known at the 6th's 00:00
+    assert got == {5: "budget", 6: "budget", 7: "premium"}
+
+    current = table.model_copy(
+        update={"spine": table.spine.model_copy(update={"valid_from": None, "valid_to": None})}
+    )
+    rows = compute_features(current, customers, {"orders": orders}, dt.date(2026, 3, 5), dt.date(2026, 3, 5))
+    assert [r["segment"] for r in rows.collect()] == ["premium"]  # no history: the current version
