@@ -140,3 +140,19 @@ class ChangeFeedError(LakehouseError):
 
 class FeatureError(LakehouseError):
     """A feature table, training set or label cannot be built as asked (missing columns, clashes)."""
+
+
+class ModelError(LakehouseError):
+    """A model cannot be trained, registered, promoted or scored as configured."""
+
+
+class MissingFeaturesError(ModelError):
+    """The rows to score lack features that the model was trained on.
+
+    Attributes:
+        missing: the missing feature names.
+    """
+
+    def __init__(self, message: str, missing: list[str]):
+        super().__init__(message)
+        self.missing = missing

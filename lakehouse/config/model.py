@@ -446,6 +446,170 @@ class FeatureStoreSettings(Section):
     labels: dict[str, ChurnLabelSettings] = Field(default_factory=dict)
 
 
+ModelTask = Literal["classification", "regression"]
+ModelMetric = Literal["roc_auc", "pr_auc", "log_loss", "rmse", "mae", "r2"]
+METRICS_OF_TASK: dict[str, tuple[str, ...]] = {
+    "classification": ("roc_auc", "pr_auc", "log_loss"),
+    "regression": ("rmse", "mae", "r2"),
+}
+LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
+
+
+class ModelLabelSettings(Section):
+    """What a model learns (``models.models.<m>.labels``): one row per entity and time."""
+
+    table: str = Field(pattern=r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$", description="<layer>.<table>.")
+    entity: list[str] = Field(min_length=1, description="Key columns shared with the feature tables.")
+    time: str = Field(default="label_time", description="When the prediction would be made.")
+    target: str = Field(description="The column to predict (0/1 for classification).")
+
+
+class ModelSplitSettings(Section):
+    """A split by time: the latest label times are the test set, the ones before it validation."""
+
+    validation: float = Field(default=0.2, gt=0, lt=1, description="Share of the distinct label times.")
+    test: float = Field(default=0.2, gt=0, lt=1, description="Share of the distinct label times.")
+
+    @model_validator(mode="after")
+    def _room_for_training(self) -> ModelSplitSettings:
+        if self.validation + self.test >= 1:
+            raise ValueError("validation + test must leave a share for training (sum below 1)")
+        return self
+
+
+class ParamRange(Section):
+    """A range a search draws from: uniform, or log-uniform with ``log``; ``integer`` rounds."""
+
+    low: float
+    high: float
+    log: bool = False
+    integer: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ParamRange:
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError("a log range needs low > 0")
+        return self
+
+
+class ModelSearchSettings(Section):
+    """Hyperparameter search (``models.models.<m>.search``); the best trial on validation wins."""
+
+    strategy: Literal["random", "grid"] = "random"
+    trials: int = Field(default=8, ge=1, description="Budget: at most this many trials (fits).")
+    parallelism: int | Literal["auto"] = Field(
+        default="auto",
+        description="Trials fitted at once; auto: the cores divided by LightGBM's threads per fit.",
+    )
+    seed: int = 7
+    space: dict[str, list[Scalar] | ParamRange] = Field(
+        min_length=1, description="LightGBM parameter -> list of values, or {low, high, log, integer}."
+    )
+
+    @model_validator(mode="after")
+    def _grid_of_lists(self) -> ModelSearchSettings:
+        if self.strategy == "grid":
+            ranges = [name for name, values in self.space.items() if isinstance(values, ParamRange)]
+            if ranges:
+                raise ValueError(f"a grid search needs lists of values; {ranges} are ranges")
+        empty = [name for name, values in self.space.items() if isinstance(values, list) and not values]
+        if empty:
+            raise ValueError(f"space {empty}: empty list of values")
+        return self
+
+
+class PromotionSettings(Section):
+    """When a newly trained model becomes the production one."""
+
+    auto: bool = Field(default=True, description="Promote when it beats production by `margin`.")
+    margin: float = Field(default=0.0, ge=0, description="Needed improvement of the test metric.")
+
+
+class ModelSettings(Section):
+    """A model trained by ``train_model`` and scored by ``batch_score`` (``models.models.<m>``)."""
+
+    description: str | None = None
+    task: ModelTask = "classification"
+    labels: ModelLabelSettings
+    features: dict[str, list[str] | Literal["all"]] = Field(
+        min_length=1, description="Feature table (of features.tables) -> its features used, or all."
+    )
+    categorical: list[str] = Field(
+        default_factory=list, description="Features LightGBM splits as categories (strings are indexed)."
+    )
+    max_age: str | None = Field(default="30d", description="Older feature rows are not used (null: any).")
+    split: ModelSplitSettings = Field(default_factory=ModelSplitSettings)
+    params: dict[str, Scalar] = Field(
+        default_factory=dict, description="SynapseML LightGBM parameters (numLeaves, learningRate...)."
+    )
+    threads: int | Literal["auto"] = Field(
+        default="auto", description="LightGBM threads per executor; auto: the executor's cores."
+    )
+    early_stopping_rounds: int = Field(default=20, ge=0, description="0: no early stopping.")
+    search: ModelSearchSettings | None = None
+    metric: ModelMetric | None = Field(
+        default=None, description="Selects trials and decides promotion; roc_auc or rmse by default."
+    )
+    threshold: float | Literal["max_f1"] = Field(
+        default="max_f1", description="Class 1 at or above it; max_f1: the best F1 on validation."
+    )
+    promotion: PromotionSettings = Field(default_factory=PromotionSettings)
+    predictions: str | None = Field(
+        default=None,
+        pattern=r"^gold\.[a-z_][a-z0-9_]*$",
+        description="Where batch_score writes; gold.<model>_predictions by default.",
+    )
+
+    @field_validator("max_age")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            duration_days(value)
+        return value
+
+    @field_validator("threshold")
+    @classmethod
+    def _probability(cls, value: float | str) -> float | str:
+        if isinstance(value, float | int) and not 0 < value < 1:
+            raise ValueError("a threshold is a probability between 0 and 1")
+        return value
+
+    @model_validator(mode="after")
+    def _metric_of_task(self) -> ModelSettings:
+        if self.metric is not None and self.metric not in METRICS_OF_TASK[self.task]:
+            raise ValueError(
+                f"metric {self.metric} is not a {self.task} metric; use one of "
+                f"{', '.join(METRICS_OF_TASK[self.task])}"
+            )
+        return self
+
+    def selection_metric(self) -> str:
+        """The metric that picks the best trial and decides promotion."""
+        return self.metric or METRICS_OF_TASK[self.task][0]
+
+
+class ModelRegistrySettings(Section):
+    """Where models are tracked and registered (MLflow)."""
+
+    tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking URI; null: an SQLite store in the lakehouse's mlflow/ folder "
+        "(local storage) or in data/mlflow (other storage).",
+    )
+    registry_uri: str | None = Field(default=None, description="Model registry URI; null: the tracking URI.")
+    experiment: str = Field(default="lakehouse", min_length=1)
+    production_alias: str = Field(default="production", pattern=r"^[a-z][a-z0-9_-]*$")
+
+
+class ModelsSettings(Section):
+    """Models, their training and the registry (``models:``, conf/base/models.yml)."""
+
+    registry: ModelRegistrySettings = Field(default_factory=ModelRegistrySettings)
+    models: dict[str, ModelSettings] = Field(default_factory=dict)
+
+
 class LakehouseConfig(Section):
     """The whole configuration of one environment."""
 
@@ -461,6 +625,7 @@ class LakehouseConfig(Section):
     local_database: LocalDatabaseSettings = Field(default_factory=LocalDatabaseSettings)
     silver: SilverSettings = Field(default_factory=SilverSettings)
     features: FeatureStoreSettings = Field(default_factory=FeatureStoreSettings)
+    models: ModelsSettings = Field(default_factory=ModelsSettings)
 
     def resolve_path(self, path: str) -> Path:
         """Resolve a configured path; relative paths are relative to the project folder."""
@@ -550,6 +715,7 @@ class LakehouseConfig(Section):
                     )
         problems += self._check_sources()
         problems += self._check_features()
+        problems += self._check_models()
         if "ops" not in storage.layers:
             problems.append((("storage", "layers"), "must include 'ops', which holds the run records"))
         if len(set(storage.layers)) != len(storage.layers):
@@ -588,6 +754,45 @@ class LakehouseConfig(Section):
                 problems.append((("features", "labels", name, "source"), message))
             if label.table in feature_tables:
                 problems.append((("features", "labels", name, "table"), f"{label.table} is a feature table"))
+        return problems
+
+    def _check_models(self) -> list[tuple[tuple[str, ...], str]]:
+        """A model reads feature tables and features that features.yml declares."""
+        problems: list[tuple[tuple[str, ...], str]] = []
+        tables = self.features.tables
+
+        def hint(name: str, known: list[str]) -> str:
+            close = difflib.get_close_matches(name, known, n=1)
+            return f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known) or 'none'}"
+
+        for name, model in self.models.models.items():
+            key = ("models", "models", name)
+            if not name.isidentifier() or name != name.lower():
+                problems.append((key, f"model name {name!r} must be a lower-case identifier"))
+            chosen: list[str] = []
+            for table, features in model.features.items():
+                if table not in tables:
+                    problems.append(
+                        ((*key, "features", table), f"unknown feature table{hint(table, list(tables))}")
+                    )
+                    continue
+                declared = list(tables[table].features)
+                for feature in declared if features == "all" else features:
+                    if feature not in declared:
+                        message = f"unknown feature {feature!r} of {table}{hint(feature, declared)}"
+                        problems.append(((*key, "features", table), message))
+                    elif feature in chosen:
+                        problems.append(((*key, "features", table), f"feature {feature!r} is chosen twice"))
+                    else:
+                        chosen.append(feature)
+            for feature in model.categorical:
+                if feature not in chosen:
+                    problems.append(
+                        (
+                            (*key, "categorical"),
+                            f"{feature!r} is not one of the model's features{hint(feature, chosen)}",
+                        )
+                    )
         return problems
 
     def _check_sources(self) -> list[tuple[tuple[str, ...], str]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -41,6 +42,27 @@ def read_text(spark: SparkSession, path: str) -> str | None:
         return jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
     finally:
         stream.close()
+
+
+def write_text(spark: SparkSession, location: str, text: str) -> Path | str:
+    """Write a text file (UTF-8), replacing it: a local path directly, anything else
+    (``abfss://``) through Hadoop's file system with the session's credentials.
+
+    Returns:
+        The local ``Path`` written, or the remote location.
+    """
+    if "://" not in location or location.startswith("file://"):
+        path = Path(location.removeprefix("file://")).expanduser().resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return path
+    target, file_system = hadoop_path(spark, location)
+    stream = file_system.create(target, True)
+    try:
+        stream.write(text.encode("utf-8"))
+    finally:
+        stream.close()
+    return location
 
 
 def first_lines(spark: SparkSession, paths: Sequence[str]) -> dict[str, str | None]:

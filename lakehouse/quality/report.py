@@ -287,12 +287,8 @@ def write_quality_report(
     quarantine = _pending_quarantine(spark, layout, store)
     document = render_quality_report(latest, trend, quarantine, environment=config.env, root=layout.root)
     if path is not None:
-        return _write_local(Path(path).expanduser().resolve(), document)
-    location = layout.files_location(*REPORT_FILE)
-    if layout.kind == "local":
-        return _write_local(Path(location), document)
-    _write_remote(spark, location, document)
-    return location
+        return files.write_text(spark, str(Path(path).expanduser().resolve()), document)
+    return files.write_text(spark, layout.files_location(*REPORT_FILE), document)
 
 
 def _pending_quarantine(
@@ -339,22 +335,6 @@ def _collect(frame: DataFrame) -> list[dict[str, Any]]:
                 values[column] = dt.datetime.fromtimestamp(values[column], dt.UTC)
         rows.append(values)
     return rows
-
-
-def _write_local(path: Path, document: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(document, encoding="utf-8")
-    return path
-
-
-def _write_remote(spark: SparkSession, location: str, document: str) -> None:
-    """Write through Hadoop's file system, so ``abfss://`` works with the session's credentials."""
-    target, file_system = files.hadoop_path(spark, location)
-    stream = file_system.create(target, True)
-    try:
-        stream.write(document.encode("utf-8"))
-    finally:
-        stream.close()
 
 
 def _check_runs(runs: int) -> None:

@@ -47,9 +47,11 @@ class Job(ABC):
         """Do the job's work; raise to fail the run."""
 
 
-def selected_names(available: list[str], wanted: str, layer: str, declared_in: str) -> list[str]:
-    """The names a ``table`` parameter picks: ``all``, one name or a comma-separated list, with or
-    without the ``<layer>.`` prefix; in declared order.
+def selected_names(
+    available: list[str], wanted: str, layer: str, declared_in: str, param: str = "table"
+) -> list[str]:
+    """The names a ``table`` (or ``param``) parameter picks: ``all``, one name or a
+    comma-separated list, with or without the ``<layer>.`` prefix; in declared order.
 
     Raises:
         ConfigError: an unknown name, naming where the known ones are declared.
@@ -59,7 +61,7 @@ def selected_names(available: list[str], wanted: str, layer: str, declared_in: s
     names = [name.strip().removeprefix(f"{layer}.") for name in wanted.split(",") if name.strip()]
     unknown = [name for name in names if name not in available]
     if unknown:
-        raise ConfigError(f"--param table: {unknown} not in {declared_in}; known: {', '.join(available)}")
+        raise ConfigError(f"--param {param}: {unknown} not in {declared_in}; known: {', '.join(available)}")
     return [name for name in available if name in names]
 
 

@@ -1,0 +1,43 @@
+"""The ``batch_score`` job: score the newest feature rows with each model's production version."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lakehouse.errors import ConfigError, LakehouseError
+from lakehouse.jobs.gold_features import _date
+from lakehouse.models.batch import score_batch
+from lakehouse.models.registry import ModelRegistry
+from lakehouse.runs.context import JobContext
+from lakehouse.runs.job import Job, raise_collected, selected_names
+
+
+@dataclass(frozen=True)
+class BatchScoreParams:
+    model: str = "all"  # a model of models.yml, a comma-separated list, or all
+    start: str = ""  # first as-of date to score (YYYY-MM-DD); empty with end empty: the newest date
+    end: str = ""  # last as-of date to score
+    version: int = 0  # score with this registered version instead of the production one (0)
+
+
+class BatchScoreJob(Job):
+    name = "batch_score"
+    summary = "Score the feature rows not yet scored by each model's production version into gold.<model>_predictions."
+    Params = BatchScoreParams
+
+    def run(self, context: JobContext) -> None:
+        params = context.params
+        models = context.config.models.models
+        names = selected_names(list(models), params.model, "gold", "models.models (models.yml)", "model")
+        start, end = _date(params.start, "start"), _date(params.end, "end")
+        if start and end and end < start:
+            raise ConfigError(f"--param end={end} is before --param start={start}")
+        registry = ModelRegistry(context.config)
+        failed: dict[str, Exception] = {}
+        for name in names:
+            try:
+                score_batch(context, name, models[name], registry, start, end, params.version or None)
+            except LakehouseError as error:
+                context.log.error("model %s failed: %s", name, error)
+                failed[name] = error
+        raise_collected(failed, len(names), "models", LakehouseError)

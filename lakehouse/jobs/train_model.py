@@ -1,0 +1,46 @@
+"""The ``train_model`` job: train, evaluate, register and maybe promote the models of models.yml."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lakehouse.errors import LakehouseError
+from lakehouse.models.registry import ModelRegistry
+from lakehouse.models.training import train_model
+from lakehouse.runs.context import JobContext
+from lakehouse.runs.job import Job, raise_collected, selected_names
+
+SHOWN_METRICS = ("roc_auc", "pr_auc", "log_loss", "f1", "precision", "recall", "rmse", "mae", "r2")
+
+
+@dataclass(frozen=True)
+class TrainModelParams:
+    model: str = "all"  # a model of models.yml, a comma-separated list, or all
+
+
+class TrainModelJob(Job):
+    name = "train_model"
+    summary = "Train models with SynapseML LightGBM (time split, search), register them in MLflow, promote winners."
+    Params = TrainModelParams
+
+    def run(self, context: JobContext) -> None:
+        models = context.config.models.models
+        names = selected_names(list(models), context.params.model, "gold", "models.models (models.yml)", "model")
+        registry = ModelRegistry(context.config)
+        failed: dict[str, Exception] = {}
+        for name in names:
+            try:
+                result = train_model(context, name, models[name], registry)
+            except LakehouseError as error:
+                context.log.error("model %s failed: %s", name, error)
+                failed[name] = error
+                continue
+            shown = ", ".join(
+                f"{metric} {result.test[metric]:.4f}" for metric in SHOWN_METRICS if metric in result.test
+            )
+            print(
+                f"model {name} v{result.version.version}: test {shown} "
+                f"({result.rows['test']} rows); {result.promotion.reason}"
+                f"{' -> production' if result.promotion.promote else ''}; report {result.report}"
+            )
+        raise_collected(failed, len(names), "models", LakehouseError)

@@ -1,0 +1,174 @@
+"""Model evaluation: metrics, curves, calibration and the confusion matrix.
+
+A classifier's scores are reduced in one aggregate to counts per score bin (1,000 bins of width
+0.001, split by whether the score reaches the threshold): the curves, the calibration table, the
+confusion matrix, log loss and the best-F1 threshold all come from those few rows. ROC AUC and PR
+AUC are exact (Spark's BinaryClassificationEvaluator without down-sampling).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyspark.ml.evaluation import BinaryClassificationEvaluator, RegressionEvaluator
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+BINS = 1000
+CALIBRATION_BINS = 10
+EPSILON = 1e-15
+
+
+@dataclass(frozen=True)
+class ScoreBin:
+    """Rows whose score is in ``[index / BINS, (index + 1) / BINS)``, split by the threshold."""
+
+    index: int
+    at_or_above: bool  # score >= the threshold
+    positives: int
+    negatives: int
+    score_sum: float
+    log_loss_sum: float
+
+
+@dataclass
+class ClassificationReport:
+    """What a classifier achieves on one split."""
+
+    metrics: dict[str, float]
+    confusion: dict[str, int]  # tp, fp, tn, fn at the threshold
+    roc: list[tuple[float, float]] = field(default_factory=list)  # (false positive rate, recall)
+    pr: list[tuple[float, float]] = field(default_factory=list)  # (recall, precision)
+    calibration: list[dict[str, float]] = field(default_factory=list)
+
+
+def score_bins(scored: DataFrame, target: str, score: str, threshold: float) -> list[ScoreBin]:
+    """Counts per score bin and side of ``threshold`` (one Spark aggregate, at most 2,002 rows)."""
+    value = F.col(score).cast("double")
+    clipped = F.least(F.greatest(value, F.lit(EPSILON)), F.lit(1 - EPSILON))
+    label = F.col(target).cast("double")
+    loss = -(label * F.log(clipped) + (1 - label) * F.log(1 - clipped))
+    rows = (
+        scored.select(
+            F.least(F.floor(value * BINS), F.lit(BINS - 1)).cast("int").alias("bin"),
+            (value >= F.lit(threshold)).alias("above"),
+            label.alias("label"),
+            value.alias("score"),
+            loss.alias("loss"),
+        )
+        .groupBy("bin", "above")
+        .agg(
+            F.sum("label").alias("positives"),
+            F.count_if(F.col("label") == 0).alias("negatives"),
+            F.sum("score").alias("score_sum"),
+            F.sum("loss").alias("loss_sum"),
+        )
+        .collect()
+    )
+    return [
+        ScoreBin(
+            r["bin"], r["above"], int(r["positives"]), int(r["negatives"]), r["score_sum"], r["loss_sum"]
+        )
+        for r in rows
+    ]
+
+
+def best_f1_threshold(bins: list[ScoreBin]) -> float:
+    """The bin edge ``k / BINS`` whose threshold gives the best F1 (0.5 when no positives)."""
+    positives = [0] * (BINS + 1)
+    negatives = [0] * (BINS + 1)
+    for b in bins:
+        positives[b.index] += b.positives
+        negatives[b.index] += b.negatives
+    total_positives = sum(positives)
+    if total_positives == 0:
+        return 0.5
+    best, best_edge, tp, fp = -1.0, BINS // 2, 0, 0
+    for edge in range(BINS - 1, -1, -1):  # threshold edge / BINS: bins >= edge are predicted 1
+        tp += positives[edge]
+        fp += negatives[edge]
+        f1 = 2 * tp / (2 * tp + fp + (total_positives - tp)) if tp else 0.0
+        if f1 > best:
+            best, best_edge = f1, edge
+    return best_edge / BINS
+
+
+def summarize_bins(bins: list[ScoreBin]) -> ClassificationReport:
+    """Confusion matrix, log loss, curves and calibration from the score bins (pure)."""
+    tp = sum(b.positives for b in bins if b.at_or_above)
+    fp = sum(b.negatives for b in bins if b.at_or_above)
+    fn = sum(b.positives for b in bins if not b.at_or_above)
+    tn = sum(b.negatives for b in bins if not b.at_or_above)
+    rows = tp + fp + fn + tn
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    metrics = {
+        "rows": float(rows),
+        "positive_rate": (tp + fn) / rows if rows else 0.0,
+        "log_loss": sum(b.log_loss_sum for b in bins) / rows if rows else math.nan,
+        "precision": precision,
+        "recall": recall,
+        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+        "accuracy": (tp + tn) / rows if rows else 0.0,
+    }
+    by_index: dict[int, list[int]] = {}
+    for b in bins:
+        counts = by_index.setdefault(b.index, [0, 0])
+        counts[0] += b.positives
+        counts[1] += b.negatives
+    positives_total, negatives_total = tp + fn, fp + tn
+    roc, pr, seen_p, seen_n = [(0.0, 0.0)], [], 0, 0
+    for index in sorted(by_index, reverse=True):
+        seen_p += by_index[index][0]
+        seen_n += by_index[index][1]
+        recall_here = seen_p / positives_total if positives_total else 0.0
+        roc.append((seen_n / negatives_total if negatives_total else 0.0, recall_here))
+        pr.append((recall_here, seen_p / (seen_p + seen_n)))
+    calibration = []
+    for group in range(CALIBRATION_BINS):
+        members = [b for b in bins if b.index * CALIBRATION_BINS // BINS == group]
+        count = sum(b.positives + b.negatives for b in members)
+        if count:
+            calibration.append(
+                {
+                    "bin": group,
+                    "rows": float(count),
+                    "mean_score": sum(b.score_sum for b in members) / count,
+                    "positive_rate": sum(b.positives for b in members) / count,
+                }
+            )
+    return ClassificationReport(metrics, {"tp": tp, "fp": fp, "tn": tn, "fn": fn}, roc, pr, calibration)
+
+
+def evaluate_classifier(scored: DataFrame, target: str, score: str, threshold: float) -> ClassificationReport:
+    """Metrics of a scored split: exact ROC and PR AUC, and everything :func:`summarize_bins` gives.
+
+    Args:
+        scored: one row per example with ``target`` (0/1) and ``score`` (probability of 1).
+        threshold: scores at or above it are predicted 1.
+    """
+    report = summarize_bins(score_bins(scored, target, score, threshold))
+    labelled = scored.select(F.col(score).cast("double").alias("s"), F.col(target).cast("double").alias("y"))
+    for metric, name in (("roc_auc", "areaUnderROC"), ("pr_auc", "areaUnderPR")):
+        evaluator = BinaryClassificationEvaluator(
+            rawPredictionCol="s", labelCol="y", metricName=name, numBins=0
+        )
+        has_both = 0 < report.metrics["positive_rate"] < 1
+        report.metrics[metric] = evaluator.evaluate(labelled) if has_both else math.nan
+    report.metrics["threshold"] = threshold
+    return report
+
+
+def evaluate_regressor(scored: DataFrame, target: str, prediction: str) -> dict[str, float]:
+    """RMSE, MAE and R² of a scored split."""
+    frame = scored.select(
+        F.col(prediction).cast("double").alias("p"), F.col(target).cast("double").alias("y")
+    )
+    metrics: dict[str, Any] = {
+        name: RegressionEvaluator(predictionCol="p", labelCol="y", metricName=name).evaluate(frame)
+        for name in ("rmse", "mae", "r2")
+    }
+    metrics["rows"] = float(frame.count())
+    return metrics

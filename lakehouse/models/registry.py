@@ -1,0 +1,230 @@
+"""The model registry: MLflow tracking and registry, an embedded SQLite store by default.
+
+Every trained model is an MLflow run (parameters, metrics, the training report) and a version of
+a registered model, tagged with its feature list and the Delta versions of the tables it was
+trained on. The production version is the one holding the registry's production alias (MLflow
+aliases replace the deprecated stages); only :meth:`ModelRegistry.promote` moves it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lakehouse.config.model import LOWER_IS_BETTER, LakehouseConfig
+from lakehouse.errors import ModelError
+from lakehouse.storage.layout import StorageLayout
+
+MODEL_ARTIFACT = "model"
+_LOCK = threading.Lock()  # MLflow's fluent API keeps the active run per process
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered version of a model, with what it was trained on and how it scored."""
+
+    name: str
+    version: int
+    run_id: str
+    metrics: dict[str, float]
+    features: list[str]
+    data_versions: dict[str, int]
+    aliases: list[str]
+    created_at_ms: int
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    promote: bool
+    reason: str
+
+
+def default_store(config: LakehouseConfig) -> Path:
+    """The folder of the embedded store: ``<lakehouse root>/mlflow`` for local storage (each
+    lakehouse keeps its own models), else ``data/mlflow`` of the project."""
+    layout = StorageLayout.from_config(config)
+    if layout.kind == "local":
+        return Path(layout.root) / "mlflow"
+    return config.project_dir / "data" / "mlflow"
+
+
+def decide_promotion(
+    metric: str, candidate: float, production: float | None, margin: float
+) -> PromotionDecision:
+    """Whether a candidate's test ``metric`` beats production's by ``margin`` (pure).
+
+    The first model of a name is promoted; a candidate whose metric is not a number never is.
+    """
+    if candidate is None or math.isnan(candidate):
+        return PromotionDecision(False, f"test {metric} is not a number")
+    if production is None or math.isnan(production):
+        return PromotionDecision(True, "no production model yet")
+    gain = production - candidate if metric in LOWER_IS_BETTER else candidate - production
+    if gain >= margin and gain > 0:
+        return PromotionDecision(True, f"test {metric} {candidate:.4f} beats production's {production:.4f}")
+    return PromotionDecision(
+        False,
+        f"test {metric} {candidate:.4f} does not beat production's {production:.4f} by the margin {margin}",
+    )
+
+
+class ModelRegistry:
+    """Register, find, promote and load models (MLflow).
+
+    Args:
+        config: the environment; ``models.registry`` says where MLflow lives.
+    """
+
+    def __init__(self, config: LakehouseConfig):
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        settings = config.models.registry
+        store = default_store(config)
+        self.tracking_uri = settings.tracking_uri or f"sqlite:///{store}/mlflow.db"
+        self.registry_uri = settings.registry_uri or self.tracking_uri
+        if self.tracking_uri.startswith("sqlite:///"):
+            Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self._artifacts = (store / "artifacts").resolve().as_uri() if not settings.tracking_uri else None
+        self.experiment = settings.experiment
+        self.alias = settings.production_alias
+        self._mlflow = mlflow
+        self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
+
+    def _experiment_id(self) -> str:
+        found = self.client.get_experiment_by_name(self.experiment)
+        if found is not None:
+            return found.experiment_id
+        return self.client.create_experiment(self.experiment, artifact_location=self._artifacts)
+
+    def register(
+        self,
+        name: str,
+        model: Any,
+        params: Mapping[str, Any],
+        metrics: Mapping[str, float],
+        features: Sequence[str],
+        data_versions: Mapping[str, int],
+        texts: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> ModelVersion:
+        """Log a fitted Spark ML model as a new run and register it as the next version of ``name``.
+
+        Args:
+            model: the fitted ``PipelineModel``.
+            params: the training parameters (logged as MLflow params).
+            metrics: numbers (NaN ones are left out).
+            features: the model's input columns, in order.
+            data_versions: Delta version of each table read for training.
+            texts: files to attach to the run (name -> text), e.g. the training report.
+        """
+        import mlflow.spark
+        import pyspark
+
+        mlflow = self._mlflow
+        version_tags = {
+            "features": json.dumps(list(features)),
+            "data_versions": json.dumps(dict(data_versions), sort_keys=True),
+            **(tags or {}),
+        }
+        requirements = [f"pyspark=={pyspark.__version__}", "synapseml==1.1.3"]
+        with _LOCK:
+            mlflow.set_tracking_uri(self.tracking_uri)
+            mlflow.set_registry_uri(self.registry_uri)
+            with mlflow.start_run(experiment_id=self._experiment_id(), run_name=f"train {name}"):
+                mlflow.log_params({key: str(value)[:6000] for key, value in params.items()})
+                mlflow.log_metrics(
+                    {k: float(v) for k, v in metrics.items() if v is not None and not math.isnan(v)}
+                )
+                mlflow.set_tags({"lakehouse.model": name, **version_tags})
+                for file_name, text in (texts or {}).items():
+                    mlflow.log_text(text, file_name)
+                # explicit requirements: MLflow would otherwise load the model again to infer them
+                info = mlflow.spark.log_model(
+                    model,
+                    artifact_path=MODEL_ARTIFACT,
+                    registered_model_name=name,
+                    pip_requirements=requirements,
+                )
+        version = int(info.registered_model_version)
+        for key, value in version_tags.items():
+            self.client.set_model_version_tag(name, str(version), key, value)
+        return self.get(name, version)
+
+    def get(self, name: str, version: int) -> ModelVersion:
+        """A registered version.
+
+        Raises:
+            ModelError: no such model or version.
+        """
+        from mlflow.exceptions import MlflowException
+
+        try:
+            found = self.client.get_model_version(name, str(version))
+        except MlflowException:
+            raise ModelError(
+                f"model {name!r} has no version {version} in the registry at {self.registry_uri}; "
+                f"versions: {[v.version for v in self.versions(name)] or 'none'}"
+            ) from None
+        return self._version(found)
+
+    def _version(self, found: Any) -> ModelVersion:
+        run = self.client.get_run(found.run_id)
+        tags = found.tags or {}
+        return ModelVersion(
+            name=found.name,
+            version=int(found.version),
+            run_id=found.run_id,
+            metrics=dict(run.data.metrics),
+            features=json.loads(tags.get("features", "[]")),
+            data_versions=json.loads(tags.get("data_versions", "{}")),
+            aliases=list(found.aliases or []),
+            created_at_ms=int(found.creation_timestamp),
+        )
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        """Every registered version of ``name``, newest first (none when the name is unknown)."""
+        found = self.client.search_model_versions(f"name = '{name}'")
+        return sorted((self._version(v) for v in found), key=lambda v: v.version, reverse=True)
+
+    def names(self) -> list[str]:
+        return sorted(model.name for model in self.client.search_registered_models())
+
+    def production(self, name: str) -> ModelVersion | None:
+        """The version holding the production alias, or None."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            found = self.client.get_model_version_by_alias(name, self.alias)
+        except MlflowException:
+            return None
+        return self._version(found)
+
+    def promote(self, name: str, version: int, reason: str) -> ModelVersion:
+        """Make ``version`` the production version of ``name`` (moves the alias).
+
+        Raises:
+            ModelError: no such version.
+        """
+        self.get(name, version)
+        self.client.set_registered_model_alias(name, self.alias, str(version))
+        self.client.set_model_version_tag(name, str(version), "promotion_reason", reason)
+        return self.get(name, version)
+
+    def load(self, version: ModelVersion) -> Any:
+        """The fitted ``PipelineModel`` of a version."""
+        import mlflow.spark
+
+        with _LOCK:
+            self._mlflow.set_tracking_uri(self.tracking_uri)
+            self._mlflow.set_registry_uri(self.registry_uri)
+            return mlflow.spark.load_model(version.uri)

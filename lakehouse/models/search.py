@@ -1,0 +1,69 @@
+"""Hyperparameter search: the trials to run and running them, some at once (pure planning)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from lakehouse.config.model import ModelSearchSettings, ParamRange, Scalar
+
+T = TypeVar("T")
+
+
+def _draw(values: list[Scalar] | ParamRange, rng: random.Random) -> Scalar:
+    if isinstance(values, list):
+        return rng.choice(values)
+    if values.log:
+        value = math.exp(rng.uniform(math.log(values.low), math.log(values.high)))
+    else:
+        value = rng.uniform(values.low, values.high)
+    return round(value) if values.integer else float(f"{value:.6g}")
+
+
+def trial_params(search: ModelSearchSettings | None, base: dict[str, Scalar]) -> list[dict[str, Scalar]]:
+    """The parameters of each trial: ``base`` with the search's values on top.
+
+    Grid: every combination of the lists, or a seeded random sample of ``trials`` of them when
+    the grid is larger than the budget. Random: ``trials`` seeded draws (a list is drawn from
+    uniformly, a range uniformly or log-uniformly). Repeated draws are run once. No search: one
+    trial with ``base``.
+    """
+    if search is None:
+        return [dict(base)]
+    names = list(search.space)
+    if search.strategy == "grid":
+        points = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*search.space.values())]
+        if len(points) > search.trials:
+            points = random.Random(search.seed).sample(points, search.trials)
+    else:
+        rng = random.Random(search.seed)
+        points = [{name: _draw(search.space[name], rng) for name in names} for _ in range(search.trials)]
+    unique: list[dict[str, Scalar]] = []
+    for point in points:
+        if point not in unique:
+            unique.append(point)
+    return [{**base, **point} for point in unique]
+
+
+def trials_at_once(parallelism: int | str, cores: int, threads_per_fit: int, trials: int) -> int:
+    """How many fits run together: as configured, or (auto) as many as the cores hold when each
+    fit uses ``threads_per_fit`` threads; never more than the trials."""
+    if parallelism == "auto":
+        parallelism = max(1, cores // max(1, threads_per_fit))
+    return max(1, min(int(parallelism), trials))
+
+
+def run_trials(
+    fit: Callable[[int, dict[str, Any]], T], trials: Sequence[dict[str, Any]], at_once: int
+) -> list[T]:
+    """``fit(index, params)`` for each trial, ``at_once`` of them at a time (Spark runs jobs of
+    several threads side by side); results in trial order. The first failure is raised."""
+    if at_once <= 1:
+        return [fit(index, params) for index, params in enumerate(trials)]
+    with ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="trial") as pool:
+        futures = [pool.submit(fit, index, params) for index, params in enumerate(trials)]
+        return [future.result() for future in futures]
