@@ -68,6 +68,22 @@ def _parser() -> argparse.ArgumentParser:
     _add_env_arguments(listing)
     listing.set_defaults(handler=_list_features)
 
+    models = commands.add_parser(
+        "models", help="the registered models (MLflow) and their production versions"
+    )
+    model_commands = models.add_subparsers(dest="models_command", required=True, metavar="command")
+    versions = model_commands.add_parser(
+        "list", help="every registered version: test metric, production alias, training data versions"
+    )
+    versions.add_argument("model", nargs="?", help="only this model")
+    _add_env_arguments(versions)
+    versions.set_defaults(handler=_list_models)
+    promote = model_commands.add_parser("promote", help="make a registered version the production one")
+    promote.add_argument("model")
+    promote.add_argument("version", type=_positive_int)
+    _add_env_arguments(promote)
+    promote.set_defaults(handler=_promote_model)
+
     config = commands.add_parser("config", help="print the resolved configuration (secrets masked)")
     _add_env_arguments(config)
     config.set_defaults(handler=_show_config)
@@ -164,6 +180,46 @@ def _list_features(args: argparse.Namespace) -> int:
     rows = [("TABLE", "FEATURE", "TYPE", "DEFINITION", "DESCRIPTION", "LATEST AS-OF")]
     rows += [(e.table, e.feature, e.type, e.definition, e.description, e.latest) for e in entries]
     print(_format_table(rows))
+    return 0
+
+
+def _list_models(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from lakehouse.config import load_config
+    from lakehouse.models.registry import ModelRegistry
+
+    config = load_config(args.env, args.conf_dir)
+    registry = ModelRegistry(config)
+    names = [args.model] if args.model else registry.names()
+    rows = [("MODEL", "VERSION", "CREATED (UTC)", "METRIC", "TEST", "ALIASES", "TRAINED ON")]
+    for name in names:
+        settings = config.models.models.get(name)
+        metric = settings.selection_metric() if settings else "roc_auc"
+        for version in registry.versions(name):
+            created = dt.datetime.fromtimestamp(version.created_at_ms / 1000, dt.UTC).strftime(
+                "%Y-%m-%d %H:%M"
+            )
+            value = version.metrics.get(f"test_{metric}")
+            data = ", ".join(f"{table}@v{v}" for table, v in sorted(version.data_versions.items()))
+            shown = "" if value is None else f"{value:.4f}"
+            rows.append((name, str(version.version), created, metric, shown, ",".join(version.aliases), data))
+    if len(rows) == 1:
+        print(f"no registered models in {registry.registry_uri}; run `lakehouse run train_model`")
+        return 0
+    print(_format_table(rows))
+    return 0
+
+
+def _promote_model(args: argparse.Namespace) -> int:
+    from lakehouse.config import load_config
+    from lakehouse.models.registry import ModelRegistry
+
+    registry = ModelRegistry(load_config(args.env, args.conf_dir))
+    before = registry.production(args.model)
+    promoted = registry.promote(args.model, args.version, "promoted by `lakehouse models promote`")
+    was = f"v{before.version}" if before else "none"
+    print(f"model {args.model}: production is now v{promoted.version} (was {was})")
     return 0
 
 

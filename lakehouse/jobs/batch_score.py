@@ -22,7 +22,7 @@ class BatchScoreParams:
 
 class BatchScoreJob(Job):
     name = "batch_score"
-    summary = "Score the feature rows not yet scored by each model's production version into gold.<model>_predictions."
+    summary = "Score feature rows not yet scored by each production model into gold.<model>_predictions."
     Params = BatchScoreParams
 
     def run(self, context: JobContext) -> None:

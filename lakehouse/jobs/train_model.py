@@ -20,12 +20,16 @@ class TrainModelParams:
 
 class TrainModelJob(Job):
     name = "train_model"
-    summary = "Train models with SynapseML LightGBM (time split, search), register them in MLflow, promote winners."
+    summary = (
+        "Train models with SynapseML LightGBM (time split, search), register them in MLflow, promote winners."
+    )
     Params = TrainModelParams
 
     def run(self, context: JobContext) -> None:
         models = context.config.models.models
-        names = selected_names(list(models), context.params.model, "gold", "models.models (models.yml)", "model")
+        names = selected_names(
+            list(models), context.params.model, "gold", "models.models (models.yml)", "model"
+        )
         registry = ModelRegistry(context.config)
         failed: dict[str, Exception] = {}
         for name in names:

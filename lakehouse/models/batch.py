@@ -95,6 +95,11 @@ def score_batch(
     table = predictions_table(name, settings)
     existing = context.tables.read(table) if context.tables.exists(table) else None
     todo = not_yet_scored(spine, existing, keys, name, chosen.version)
+    if todo.isEmpty():
+        context.log.info(
+            "%s: nothing to score, %s v%d has scored every row asked for", table, name, chosen.version
+        )
+        return ScoringResult(name, chosen.version, table, (start, end), 0)
     rows = join_features(
         todo.withColumn(SCORE_TIME, F.col(as_of).cast("timestamp")), inputs.tables, entity, SCORE_TIME, None
     )

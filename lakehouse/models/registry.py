@@ -194,7 +194,9 @@ class ModelRegistry:
     def versions(self, name: str) -> list[ModelVersion]:
         """Every registered version of ``name``, newest first (none when the name is unknown)."""
         found = self.client.search_model_versions(f"name = '{name}'")
-        return sorted((self._version(v) for v in found), key=lambda v: v.version, reverse=True)
+        # a search leaves aliases out: fetch each version for them
+        complete = [self.client.get_model_version(name, v.version) for v in found]
+        return sorted((self._version(v) for v in complete), key=lambda v: v.version, reverse=True)
 
     def names(self) -> list[str]:
         return sorted(model.name for model in self.client.search_registered_models())
@@ -223,6 +225,10 @@ class ModelRegistry:
     def load(self, version: ModelVersion) -> Any:
         """The fitted ``PipelineModel`` of a version."""
         import mlflow.spark
+
+        # SynapseML's import patches pyspark so that loading maps its JVM stages to its Python
+        # classes (otherwise: No module named 'com')
+        import synapse.ml.lightgbm  # noqa: F401
 
         with _LOCK:
             self._mlflow.set_tracking_uri(self.tracking_uri)
