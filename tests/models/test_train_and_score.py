@@ -1,0 +1,189 @@
+"""train_model and batch_score for real: SynapseML LightGBM on the JVM, MLflow's SQLite registry.
+
+The data is synthetic and separable: the label is 1 when x1 plus a bonus for segment "b" passes a
+threshold, so a working pipeline (categorical segment included) must reach a test AUC above 0.9.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from pathlib import Path
+
+import pytest
+
+from lakehouse.config.model import FeatureStoreSettings, LakehouseConfig, ModelsSettings
+from lakehouse.errors import MissingFeaturesError
+from lakehouse.io.delta_store import DeltaStore
+from lakehouse.models.registry import ModelRegistry
+from lakehouse.runs.runner import JobFailedError, run_job
+from lakehouse.storage.layout import StorageLayout
+
+pytestmark = pytest.mark.slow
+
+ENTITIES, DAYS = 200, 6
+FEATURES = {
+    "tables": {
+        "activity": {
+            "entity": ["customer_id"],
+            "spine": {"table": "silver.customers"},
+            "sources": {"orders": {"table": "silver.orders", "timestamp": "ordered_at"}},
+            "features": {
+                "x1": {
+                    "source": "orders",
+                    "agg": "avg",
+                    "column": "a",
+                    "window": "7d",
+                    "type": "double",
+                    "description": "x",
+                },
+                "x2": {
+                    "source": "orders",
+                    "agg": "count",
+                    "window": "7d",
+                    "type": "bigint",
+                    "description": "n",
+                },
+                "seg": {"agg": "attribute", "column": "segment", "type": "string", "description": "s"},
+            },
+        }
+    }
+}
+
+
+def model_settings(margin: float = 0.0, search: bool = True) -> dict:
+    model = {
+        "labels": {"table": "gold.risk_labels", "entity": ["customer_id"], "target": "churned"},
+        "features": {"activity": "all"},
+        "categorical": ["seg"],
+        "split": {"validation": 0.2, "test": 0.2},
+        "params": {"numIterations": 60, "learningRate": 0.2, "numLeaves": 7, "minDataInLeaf": 5, "seed": 1},
+        "early_stopping_rounds": 10,
+        "promotion": {"margin": margin},
+    }
+    if search:
+        model["search"] = {"strategy": "grid", "trials": 2, "space": {"numLeaves": [4, 7]}}
+    return {"models": {"risk": model}}
+
+
+def configured(config: LakehouseConfig, **model) -> LakehouseConfig:
+    return config.model_copy(
+        update={
+            "features": FeatureStoreSettings.model_validate(FEATURES),
+            "models": ModelsSettings.model_validate(model_settings(**model)),
+        }
+    )
+
+
+def store(spark, config: LakehouseConfig) -> DeltaStore:
+    return DeltaStore(spark, StorageLayout.from_config(config))
+
+
+def feature_rows(days: range, seed: int = 5) -> list[tuple]:
+    rng = random.Random(seed)
+    rows = []
+    for day in days:
+        for customer in range(1, ENTITIES + 1):
+            x1 = rng.random()
+            rows.append((customer, dt.date(2026, 2, day), x1, rng.randint(0, 5), rng.choice("abc")))
+    return rows
+
+
+def given_tables(spark, config: LakehouseConfig) -> list[tuple]:
+    rows = feature_rows(range(1, DAYS + 1))
+    tables = store(spark, config)
+    tables.overwrite(
+        "gold.activity",
+        spark.createDataFrame(rows, "customer_id bigint, as_of_date date, x1 double, x2 bigint, seg string"),
+    )
+    labels = [
+        (c, dt.datetime.combine(d, dt.time()), int(x1 + (0.4 if seg == "b" else 0.0) > 0.7))
+        for c, d, x1, _, seg in rows
+    ]
+    tables.overwrite(
+        "gold.risk_labels",
+        spark.createDataFrame(labels, "customer_id bigint, label_time timestamp, churned int"),
+    )
+    return rows
+
+
+def predictions(spark, config) -> list[dict]:
+    return [r.asDict() for r in store(spark, config).read("gold.risk_predictions").collect()]
+
+
+def test_a_trained_model_is_registered_promoted_and_scores_new_rows_once(spark, lakehouse_config):
+    config = configured(lakehouse_config)
+    given_tables(spark, config)
+
+    run_job("train_model", config, spark=spark)
+
+    registry = ModelRegistry(config)
+    [version] = registry.versions("risk")
+    assert version.metrics["test_roc_auc"] > 0.9
+    assert version.metrics["test_rows"] == ENTITIES and version.metrics["train_rows"] == ENTITIES * 4
+    assert version.features == ["x1", "x2", "seg"]
+    assert version.data_versions == {"gold.activity": 0, "gold.risk_labels": 0}
+    assert "production" in version.aliases
+    run = registry.client.get_run(version.run_id)
+    assert run.data.params["threads"] == str(spark.sparkContext.defaultParallelism)
+    assert int(run.data.params["best_iteration"]) >= 1
+    report = Path(StorageLayout.from_config(config).files_root) / "reports" / "models" / "risk-v1.html"
+    html = report.read_text()
+    assert html.count("<svg") >= 5 and "gold.risk_labels" in html and "Confusion matrix" in html
+
+    first = run_job("batch_score", config, spark=spark)
+    assert first.rows_written == {"gold.risk_predictions": ENTITIES}
+    scored = predictions(spark, config)
+    assert {r["as_of_date"] for r in scored} == {dt.date(2026, 2, DAYS)}  # the newest date only
+    assert all(r["model_name"] == "risk" and r["model_version"] == 1 for r in scored)
+    assert all(r["predicted_class"] == int(r["score"] >= r["threshold"]) for r in scored)
+
+    again = run_job("batch_score", config, spark=spark)
+    assert again.rows_written.get("gold.risk_predictions", 0) == 0
+    assert len(predictions(spark, config)) == ENTITIES
+
+    new_day = feature_rows(range(DAYS + 1, DAYS + 2), seed=9)
+    store(spark, config).append(
+        "gold.activity",
+        spark.createDataFrame(
+            new_day, "customer_id bigint, as_of_date date, x1 double, x2 bigint, seg string"
+        ),
+    )
+    later = run_job("batch_score", config, spark=spark)
+    assert later.rows_written == {"gold.risk_predictions": ENTITIES}
+    by_date = {}
+    for r in predictions(spark, config):
+        by_date[r["as_of_date"]] = by_date.get(r["as_of_date"], 0) + 1
+    assert by_date == {dt.date(2026, 2, DAYS): ENTITIES, dt.date(2026, 2, DAYS + 1): ENTITIES}
+
+
+def test_promotion_by_margin_or_command_and_missing_features_are_named(spark, lakehouse_config):
+    config = configured(lakehouse_config, search=False)
+    given_tables(spark, config)
+    run_job("train_model", config, spark=spark)
+    # the same data and seed again: no better than production, so a margin keeps version 1
+    strict = configured(lakehouse_config, margin=0.01, search=False)
+    run_job("train_model", strict, spark=spark)
+    registry = ModelRegistry(config)
+    assert [v.version for v in registry.versions("risk")] == [2, 1]
+    assert registry.production("risk").version == 1
+
+    registry.promote("risk", 2, "test")
+    assert registry.production("risk").version == 2
+    run_job("batch_score", config, spark=spark)
+    assert {r["model_version"] for r in predictions(spark, config)} == {2}
+
+    # x2 is taken out of features.yml: the feature rows no longer hold what version 1 expects
+    declared = FEATURES["tables"]["activity"]
+    without_x2 = {**declared, "features": {k: v for k, v in declared["features"].items() if k != "x2"}}
+    features = FeatureStoreSettings.model_validate({"tables": {"activity": without_x2}})
+    with pytest.raises(JobFailedError) as failure:
+        run_job(
+            "batch_score",
+            config.model_copy(update={"features": features}),
+            spark=spark,
+            params={"version": "1"},
+        )
+    cause = failure.value.__cause__
+    assert isinstance(cause, MissingFeaturesError) and cause.missing == ["x2"]
+    assert "x2" in str(cause) and "gold.activity" in str(cause)
