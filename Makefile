@@ -59,8 +59,9 @@ postgres-binaries:
 
 # The demo pipeline so far: start the shop's database, land a week of demo data (files and
 # database rows), ingest every source into bronze, refine and check silver (bad rows quarantined),
-# write the data-quality report, compute the feature tables and churn labels, list the features
-# and the tables.
+# write the data-quality report, compute the feature tables and churn labels, list the features,
+# train the churn model (SynapseML LightGBM; prints its test metrics), score the newest feature rows
+# with the production model, list the registered models and the tables.
 demo: setup
 	$(BIN)/lakehouse db up --env $(LAKEHOUSE_ENV)
 	$(BIN)/lakehouse run demo_data --env $(LAKEHOUSE_ENV)
@@ -69,6 +70,9 @@ demo: setup
 	$(BIN)/lakehouse quality report --env $(LAKEHOUSE_ENV)
 	$(BIN)/lakehouse run gold_features --env $(LAKEHOUSE_ENV)
 	$(BIN)/lakehouse features list --env $(LAKEHOUSE_ENV)
+	$(BIN)/lakehouse run train_model --env $(LAKEHOUSE_ENV)
+	$(BIN)/lakehouse run batch_score --env $(LAKEHOUSE_ENV)
+	$(BIN)/lakehouse models list --env $(LAKEHOUSE_ENV)
 	$(BIN)/lakehouse tables --env $(LAKEHOUSE_ENV)
 
 test: setup
