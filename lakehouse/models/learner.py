@@ -101,6 +101,15 @@ def lightgbm_model(model: PipelineModel):
     return model.stages[-1]
 
 
+def scoring_model(model: PipelineModel, task: str) -> PipelineModel:
+    """A copy of ``model`` whose LightGBM stage outputs only what scoring reads: the probability
+    (classification) or the prediction (regression). SynapseML scores each output column with
+    its own native call per row, so the columns left out are work saved."""
+    booster = lightgbm_model(model)
+    unused = {booster.rawPredictionCol: "", booster.predictionCol: ""} if task == "classification" else {}
+    return PipelineModel([*model.stages[:-1], booster.copy(unused)])
+
+
 def feature_importances(model: PipelineModel, features: Sequence[str]) -> dict[str, dict[str, float]]:
     """``{feature: {"gain": ..., "split": ...}}`` of a fitted pipeline."""
     booster = lightgbm_model(model)

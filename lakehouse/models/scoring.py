@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.errors import MissingFeaturesError
-from lakehouse.models.learner import positive_probability
+from lakehouse.models.learner import positive_probability, scoring_model
 
 MODEL_COLUMNS = ("model_name", "model_version")
 
@@ -66,7 +66,7 @@ def predict(
         rows: the keys and the model's features.
         threshold: class 1 at or above it (classification); None for a regression.
     """
-    transformed = model.transform(rows)
+    transformed = scoring_model(model, task).transform(rows)
     if task == "classification":
         score = positive_probability()
         predicted = (score >= F.lit(threshold)).cast("int")

@@ -29,7 +29,13 @@ from lakehouse.models.evaluation import (
     evaluate_regressor,
     score_bins,
 )
-from lakehouse.models.learner import build_pipeline, feature_importances, lightgbm_model, positive_probability
+from lakehouse.models.learner import (
+    build_pipeline,
+    feature_importances,
+    lightgbm_model,
+    positive_probability,
+    scoring_model,
+)
 from lakehouse.models.registry import ModelRegistry, ModelVersion, PromotionDecision, decide_promotion
 from lakehouse.models.report import render_training_report
 from lakehouse.models.search import run_trials, trial_params, trials_at_once
@@ -154,7 +160,7 @@ def _better(metric: str, a: float, b: float) -> bool:
 
 
 def _scored(model: Any, rows: DataFrame, task: str) -> DataFrame:
-    out = model.transform(rows)
+    out = scoring_model(model, task).transform(rows)
     score = positive_probability() if task == "classification" else F.col("prediction").cast("double")
     return out.withColumn(SCORE, score)
 
@@ -192,7 +198,9 @@ def train_model(
         if empty:
             raise ModelError(f"model {name}: the {', '.join(empty)} split has no labelled rows ({rows})")
         context.log.info("model %s: training set %s rows by split, split %s", name, rows, split.as_dict())
-        fit_rows = data.where(F.col(SPLIT_COLUMN) != "test")
+        # validation rows only steer early stopping (flagged); without it they are left out
+        fitted_splits = ["train", "validation"] if settings.early_stopping_rounds > 0 else ["train"]
+        fit_rows = data.where(F.col(SPLIT_COLUMN).isin(fitted_splits))
         validation = data.where(F.col(SPLIT_COLUMN) == "validation")
         test = data.where(F.col(SPLIT_COLUMN) == "test")
         metric = settings.selection_metric()

@@ -1,7 +1,6 @@
 """A real standalone master and worker on 127.0.0.1, and a job submitted to them with spark-submit."""
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -9,36 +8,11 @@ from pathlib import Path
 import pytest
 
 from lakehouse.cluster.standalone import StandaloneCluster
-from lakehouse.config import ClusterSettings
 from lakehouse.errors import ClusterError
+from tests.cluster.conftest import settings_on_free_ports
 from tests.conftest import PROJECT_DIR
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def settings_on_free_ports(cores: int, memory: str) -> ClusterSettings:
-    """Ports nobody uses, so the tests never meet a cluster that `make cluster-up` started."""
-    return ClusterSettings(
-        master_port=free_port(),
-        master_webui_port=free_port(),
-        worker_webui_port=free_port(),
-        worker_cores=cores,
-        worker_memory=memory,
-    )
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    standalone = StandaloneCluster(settings_on_free_ports(2, "3g"), tmp_path_factory.mktemp("cluster"))
-    standalone.start()
-    yield standalone
-    standalone.stop()
 
 
 def test_the_worker_registers_with_the_master(cluster):
