@@ -109,7 +109,15 @@ def score_batch(
     task = "classification" if threshold is not None else "regression"
     scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     predictions = predict(
-        model, rows.select(*keys, *chosen.features), keys, task, threshold, name, chosen.version, scored_at
+        model,
+        rows.select(*keys, *chosen.features),
+        keys,
+        task,
+        threshold,
+        name,
+        chosen.version,
+        scored_at,
+        settings.scorer,
     )
     spec = predictions_spec(table, keys, predictions)
     merged = context.tables.merge(table, predictions, [*keys, "model_name", "model_version"], spec=spec)

@@ -9,14 +9,16 @@ and model version: a rerun finds nothing left to score.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Literal
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.errors import MissingFeaturesError
-from lakehouse.models.learner import positive_probability, scoring_model
+from lakehouse.models.learner import lightgbm_model, positive_probability, scoring_model
 
 MODEL_COLUMNS = ("model_name", "model_version")
 
@@ -49,6 +51,65 @@ def not_yet_scored(
     return rows.join(done, list(keys), "left_anti")
 
 
+Scorer = Literal["native", "synapseml"]
+_BOOSTERS: dict[str, Any] = {}  # model text digest -> LightGBM Booster, one per Python worker
+
+
+def _booster(text: str):
+    """The Booster of a model text, parsed once per Python worker process and reused."""
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    booster = _BOOSTERS.get(digest)
+    if booster is None:
+        import lightgbm
+
+        booster = _BOOSTERS[digest] = lightgbm.Booster(model_str=text)
+    return booster
+
+
+def _native_scorer(text: str, kept: int, inputs: int) -> Callable[[Iterator[Any]], Iterator[Any]]:
+    def score_batches(batches: Iterator[Any]) -> Iterator[Any]:
+        import numpy as np
+        import pyarrow as pa
+
+        booster = _booster(text)
+        for batch in batches:
+            matrix = np.column_stack(
+                [batch.column(kept + i).to_numpy(zero_copy_only=False) for i in range(inputs)]
+            )
+            values = booster.predict(matrix, num_threads=1) if batch.num_rows else np.empty(0)
+            columns = [batch.column(i) for i in range(kept)] + [pa.array(values, pa.float64())]
+            yield pa.RecordBatch.from_arrays(columns, names=[*batch.schema.names[:kept], "score"])
+
+    return score_batches
+
+
+def score(model, rows: DataFrame, task: str, keep: Sequence[str], scorer: Scorer = "native") -> DataFrame:
+    """``keep`` columns of ``rows`` and ``score``: the probability of class 1, or a regression's
+    prediction, one row per input row.
+
+    Scorers:
+        native: LightGBM's own batch predict on Arrow batches (``mapInArrow``): the fitted
+            model's text (the same trees SynapseML trained), parsed once per Python worker, one
+            thread per task; the stages before the assembler (string indexing) run in Spark.
+        synapseml: the pipeline's ``transform``: one native call per row.
+    """
+    keep_columns = [F.col(f"`{c}`") for c in keep]
+    if scorer == "synapseml":
+        out = scoring_model(model, task).transform(rows)
+        value = positive_probability() if task == "classification" else F.col("prediction").cast("double")
+        return out.select(*keep_columns, value.alias("score"))
+    prepared = rows
+    for stage in model.stages[:-2]:  # string indexers: the assembler's inputs
+        prepared = stage.transform(prepared)
+    inputs = model.stages[-2].getInputCols()
+    frame = prepared.select(
+        *keep_columns, *[F.col(f"`{c}`").cast("double").alias(f"_input_{i}") for i, c in enumerate(inputs)]
+    )
+    schema = T.StructType([*[prepared.schema[c] for c in keep], T.StructField("score", T.DoubleType())])
+    text = lightgbm_model(model).getNativeModel()
+    return frame.mapInArrow(_native_scorer(text, len(keep), len(inputs)), schema)
+
+
 def predict(
     model,
     rows: DataFrame,
@@ -57,7 +118,8 @@ def predict(
     threshold: float | None,
     name: str,
     version: int,
-    scored_at: dt.datetime,
+    scored_at: dt.datetime | None,
+    scorer: Scorer = "native",
 ) -> DataFrame:
     """One prediction row per input row (see the module docstring for the columns).
 
@@ -65,17 +127,17 @@ def predict(
         model: the fitted ``PipelineModel``.
         rows: the keys and the model's features.
         threshold: class 1 at or above it (classification); None for a regression.
+        scorer: see :func:`score`.
     """
-    transformed = scoring_model(model, task).transform(rows)
+    scored = score(model, rows, task, keys, scorer)
+    value = F.col("score")
     if task == "classification":
-        score = positive_probability()
-        predicted = (score >= F.lit(threshold)).cast("int")
+        predicted = (value >= F.lit(threshold)).cast("int")
     else:
-        score = F.col("prediction").cast("double")
         predicted = F.lit(None).cast("int")
-    return transformed.select(
+    return scored.select(
         *[F.col(f"`{key}`") for key in keys],
-        score.alias("score"),
+        value.alias("score"),
         predicted.alias("predicted_class"),
         F.lit(threshold).cast("double").alias("threshold"),
         F.lit(name).alias("model_name"),

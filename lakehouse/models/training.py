@@ -29,15 +29,10 @@ from lakehouse.models.evaluation import (
     evaluate_regressor,
     score_bins,
 )
-from lakehouse.models.learner import (
-    build_pipeline,
-    feature_importances,
-    lightgbm_model,
-    positive_probability,
-    scoring_model,
-)
+from lakehouse.models.learner import build_pipeline, feature_importances, lightgbm_model
 from lakehouse.models.registry import ModelRegistry, ModelVersion, PromotionDecision, decide_promotion
 from lakehouse.models.report import render_training_report
+from lakehouse.models.scoring import score
 from lakehouse.models.search import run_trials, trial_params, trials_at_once
 from lakehouse.runs.context import JobContext
 
@@ -159,10 +154,9 @@ def _better(metric: str, a: float, b: float) -> bool:
     return a < b if metric in LOWER_IS_BETTER else a > b
 
 
-def _scored(model: Any, rows: DataFrame, task: str) -> DataFrame:
-    out = scoring_model(model, task).transform(rows)
-    score = positive_probability() if task == "classification" else F.col("prediction").cast("double")
-    return out.withColumn(SCORE, score)
+def _scored(model: Any, rows: DataFrame, settings: ModelSettings) -> DataFrame:
+    target = settings.labels.target
+    return score(model, rows, settings.task, [target], settings.scorer).withColumnRenamed("score", SCORE)
 
 
 def _split_metrics(
@@ -229,7 +223,7 @@ def train_model(
                 key=f"models.models.{name}.params",
             )
             model = pipeline.fit(fit_rows)
-            metrics, _ = _split_metrics(_scored(model, validation, settings.task), settings, 0.5)
+            metrics, _ = _split_metrics(_scored(model, validation, settings), settings, 0.5)
             booster = lightgbm_model(model)
             trial = Trial(
                 index,
@@ -253,7 +247,7 @@ def train_model(
             if _better(metric, trial.metric, best.metric):
                 best = trial
         threshold: float | None = None
-        validation_scored = _scored(best.model, validation, settings.task)
+        validation_scored = _scored(best.model, validation, settings)
         if settings.task == "classification":
             threshold = (
                 best_f1_threshold(score_bins(validation_scored, target, SCORE, 0.5))
@@ -261,9 +255,7 @@ def train_model(
                 else float(settings.threshold)
             )
         validation_metrics, _ = _split_metrics(validation_scored, settings, threshold)
-        test_metrics, test_report = _split_metrics(
-            _scored(best.model, test, settings.task), settings, threshold
-        )
+        test_metrics, test_report = _split_metrics(_scored(best.model, test, settings), settings, threshold)
     finally:
         data.unpersist()
     importance = feature_importances(best.model, inputs.features)
