@@ -1,11 +1,16 @@
 """A standalone master and worker on free loopback ports, shared by the cluster tests."""
 
+import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from lakehouse.cluster.standalone import StandaloneCluster
 from lakehouse.config import ClusterSettings
+from tests.conftest import PROJECT_DIR
 
 
 def free_port() -> int:
@@ -31,3 +36,26 @@ def cluster(tmp_path_factory):
     standalone.start()
     yield standalone
     standalone.stop()
+
+
+def submit(
+    cluster: StandaloneCluster, job: str, root: Path | str, *args: str, **environment: str
+) -> subprocess.CompletedProcess:
+    """``spark-submit jobs/<job>.py --env cluster`` to ``cluster``, the lakehouse at ``root``;
+    fails the test when it exits non-zero."""
+    spark_submit = Path(sys.executable).parent / "spark-submit"
+    result = subprocess.run(
+        [str(spark_submit), str(PROJECT_DIR / "jobs" / f"{job}.py"), "--env", "cluster", *args],
+        cwd=PROJECT_DIR,
+        env={
+            **os.environ,
+            "LAKEHOUSE_ROOT": str(root),
+            "LAKEHOUSE_SPARK_MASTER": cluster.master_url,
+            **environment,
+        },
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result

@@ -1,16 +1,12 @@
 """A real standalone master and worker on 127.0.0.1, and a job submitted to them with spark-submit."""
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from lakehouse.cluster.standalone import StandaloneCluster
 from lakehouse.errors import ClusterError
-from tests.cluster.conftest import settings_on_free_ports
-from tests.conftest import PROJECT_DIR
+from tests.cluster.conftest import settings_on_free_ports, submit
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
@@ -22,17 +18,7 @@ def test_the_worker_registers_with_the_master(cluster):
 
 def test_a_job_submitted_to_the_cluster_writes_its_table_and_run_record(cluster, spark, tmp_path):
     root = tmp_path / "lakehouse"
-    environment = {**os.environ, "LAKEHOUSE_ROOT": str(root), "LAKEHOUSE_SPARK_MASTER": cluster.master_url}
-    spark_submit = Path(sys.executable).parent / "spark-submit"
-    result = subprocess.run(
-        [str(spark_submit), "jobs/hello.py", "--env", "cluster", "--param", "rows=5000"],
-        cwd=PROJECT_DIR,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
+    result = submit(cluster, "hello", root, "--param", "rows=5000")
     assert f"bronze.hello: 5000 rows -> {root}/tables/bronze/hello" in result.stdout
 
     hello = spark.read.format("delta").load(str(root / "tables" / "bronze" / "hello"))

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +12,7 @@ from lakehouse.models.registry import ModelRegistry
 from lakehouse.models.scoring import predict
 from lakehouse.runs.runner import run_job
 from lakehouse.storage.layout import StorageLayout
+from tests.cluster.conftest import submit
 from tests.conftest import CONF_DIR, PROJECT_DIR
 from tests.models.test_train_and_score import FEATURES, configured, given_tables, model_settings, store
 
@@ -40,22 +38,8 @@ def test_a_model_trained_on_the_cluster_scores_like_one_trained_locally(
     run_job("train_model", config, spark=spark)  # version 1, on local[*]
 
     conf = project_with_test_model(tmp_path / "project")
-    environment = {
-        **os.environ,
-        "LAKEHOUSE_ROOT": StorageLayout.from_config(config).root,
-        "LAKEHOUSE_SPARK_MASTER": cluster.master_url,
-        "LAKEHOUSE_CONF_DIR": str(conf),
-    }
-    spark_submit = Path(sys.executable).parent / "spark-submit"
-    result = subprocess.run(
-        [str(spark_submit), str(PROJECT_DIR / "jobs" / "train_model.py"), "--env", "cluster"],
-        cwd=PROJECT_DIR,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
+    root = StorageLayout.from_config(config).root
+    result = submit(cluster, "train_model", root, LAKEHOUSE_CONF_DIR=str(conf))
     assert "model risk v2" in result.stdout
 
     registry = ModelRegistry(config)

@@ -16,6 +16,7 @@ from lakehouse.config.model import FeatureStoreSettings, LakehouseConfig, Models
 from lakehouse.errors import MissingFeaturesError
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.models.registry import ModelRegistry
+from lakehouse.models.scoring import score
 from lakehouse.runs.runner import JobFailedError, run_job
 from lakehouse.storage.layout import StorageLayout
 
@@ -62,7 +63,8 @@ def model_settings(margin: float = 0.0, search: bool = True) -> dict:
         "promotion": {"margin": margin},
     }
     if search:
-        model["search"] = {"strategy": "grid", "trials": 2, "space": {"numLeaves": [4, 7]}}
+        # two fits side by side (one LightGBM thread each), as the cores allow on a bigger machine
+        model["search"] = {"strategy": "grid", "trials": 2, "parallelism": 2, "space": {"numLeaves": [4, 7]}}
     return {"models": {"risk": model}}
 
 
@@ -112,6 +114,7 @@ def predictions(spark, config) -> list[dict]:
 
 
 def test_a_trained_model_is_registered_promoted_and_scores_new_rows_once(spark, lakehouse_config):
+    keys = ["customer_id", "as_of_date"]
     config = configured(lakehouse_config)
     given_tables(spark, config)
 
@@ -125,11 +128,24 @@ def test_a_trained_model_is_registered_promoted_and_scores_new_rows_once(spark, 
     assert version.data_versions == {"gold.activity": 0, "gold.risk_labels": 0}
     assert "production" in version.aliases
     run = registry.client.get_run(version.run_id)
-    assert run.data.params["threads"] == str(spark.sparkContext.defaultParallelism)
+    cores = spark.sparkContext.defaultParallelism
+    assert run.data.params["trials_at_once"] == "2" and run.data.params["threads"] == str(max(1, cores // 2))
     assert int(run.data.params["best_iteration"]) >= 1
     report = Path(StorageLayout.from_config(config).files_root) / "reports" / "models" / "risk-v1.html"
     html = report.read_text()
     assert html.count("<svg") >= 5 and "gold.risk_labels" in html and "Confusion matrix" in html
+
+    # the native scorer (LightGBM's batch predict of the same trees) equals SynapseML's transform
+    model, rows = registry.load(version), store(spark, config).read("gold.activity")
+    native, synapseml = (
+        {
+            (r.customer_id, r.as_of_date): r.score
+            for r in score(model, rows, "classification", keys, s).collect()
+        }
+        for s in ("native", "synapseml")
+    )
+    assert native.keys() == synapseml.keys() and len(native) == ENTITIES * DAYS
+    assert max(abs(native[k] - synapseml[k]) for k in native) < 1e-9
 
     first = run_job("batch_score", config, spark=spark)
     assert first.rows_written == {"gold.risk_predictions": ENTITIES}
