@@ -105,8 +105,8 @@ def score_batch(
     )
     check_features(rows, chosen.features, f"{name} v{chosen.version}", ", ".join(inputs.tables))
     model = registry.load(chosen)
-    threshold = chosen.metrics.get("test_threshold")
-    task = "classification" if threshold is not None else "regression"
+    task = settings.task
+    threshold = chosen.metrics.get("test_threshold") if task == "classification" else None
     scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     predictions = predict(
         model,

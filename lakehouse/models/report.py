@@ -25,6 +25,8 @@ svg text{font-size:10px;fill:#444}.best{font-weight:bold}
 
 def _text(value: Any) -> str:
     if isinstance(value, float):
+        if value.is_integer() and abs(value) >= 1:
+            return f"{int(value):,}"
         return f"{value:.4f}" if abs(value) < 1e4 else f"{value:,.0f}"
     return html.escape(str(value))
 

@@ -52,8 +52,9 @@ FEATURES = {
 }
 
 
-def model_settings(margin: float = 0.0, search: bool = True) -> dict:
+def model_settings(margin: float = 0.0, search: bool = True, task: str = "classification") -> dict:
     model = {
+        "task": task,
         "labels": {"table": "gold.risk_labels", "entity": ["customer_id"], "target": "churned"},
         "features": {"activity": "all"},
         "categorical": ["seg"],
@@ -203,3 +204,26 @@ def test_promotion_by_margin_or_command_and_missing_features_are_named(spark, la
     cause = failure.value.__cause__
     assert isinstance(cause, MissingFeaturesError) and cause.missing == ["x2"]
     assert "x2" in str(cause) and "gold.activity" in str(cause)
+
+
+def test_a_regression_target_trains_a_regressor_and_scores_values(spark, lakehouse_config):
+    config = configured(lakehouse_config, search=False, task="regression")
+    rows = given_tables(spark, config)
+    values = [
+        (c, dt.datetime.combine(d, dt.time()), 10 * x1 + (4.0 if seg == "b" else 0.0))
+        for c, d, x1, _, seg in rows
+    ]
+    store(spark, config).overwrite(
+        "gold.risk_labels",
+        spark.createDataFrame(values, "customer_id bigint, label_time timestamp, churned double"),
+    )
+    run_job("train_model", config, spark=spark)
+    [version] = ModelRegistry(config).versions("risk")
+    assert version.metrics["test_r2"] > 0.9 and version.metrics["test_rmse"] < 1.5
+    assert "test_roc_auc" not in version.metrics
+
+    run_job("batch_score", config, spark=spark)
+    scored = predictions(spark, config)
+    assert len(scored) == ENTITIES
+    assert all(r["predicted_class"] is None and r["threshold"] is None for r in scored)
+    assert min(r["score"] for r in scored) > -1 and max(r["score"] for r in scored) < 15
