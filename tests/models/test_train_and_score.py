@@ -92,21 +92,21 @@ def feature_rows(days: range, seed: int = 5) -> list[tuple]:
     return rows
 
 
-def given_tables(spark, config: LakehouseConfig) -> list[tuple]:
+def separable(x1: float, segment: str) -> int:
+    return int(x1 + (0.4 if segment == "b" else 0.0) > 0.7)
+
+
+def given_tables(spark, config: LakehouseConfig, target=separable, target_type: str = "int") -> list[tuple]:
+    """gold.activity for DAYS dates and gold.risk_labels, whose target is ``target(x1, seg)``."""
     rows = feature_rows(range(1, DAYS + 1))
     tables = store(spark, config)
     tables.overwrite(
         "gold.activity",
         spark.createDataFrame(rows, "customer_id bigint, as_of_date date, x1 double, x2 bigint, seg string"),
     )
-    labels = [
-        (c, dt.datetime.combine(d, dt.time()), int(x1 + (0.4 if seg == "b" else 0.0) > 0.7))
-        for c, d, x1, _, seg in rows
-    ]
-    tables.overwrite(
-        "gold.risk_labels",
-        spark.createDataFrame(labels, "customer_id bigint, label_time timestamp, churned int"),
-    )
+    labels = [(c, dt.datetime.combine(d, dt.time()), target(x1, seg)) for c, d, x1, _, seg in rows]
+    schema = f"customer_id bigint, label_time timestamp, churned {target_type}"
+    tables.overwrite("gold.risk_labels", spark.createDataFrame(labels, schema))
     return rows
 
 
@@ -208,15 +208,7 @@ def test_promotion_by_margin_or_command_and_missing_features_are_named(spark, la
 
 def test_a_regression_target_trains_a_regressor_and_scores_values(spark, lakehouse_config):
     config = configured(lakehouse_config, search=False, task="regression")
-    rows = given_tables(spark, config)
-    values = [
-        (c, dt.datetime.combine(d, dt.time()), 10 * x1 + (4.0 if seg == "b" else 0.0))
-        for c, d, x1, _, seg in rows
-    ]
-    store(spark, config).overwrite(
-        "gold.risk_labels",
-        spark.createDataFrame(values, "customer_id bigint, label_time timestamp, churned double"),
-    )
+    given_tables(spark, config, lambda x1, seg: 10 * x1 + (4.0 if seg == "b" else 0.0), "double")
     run_job("train_model", config, spark=spark)
     [version] = ModelRegistry(config).versions("risk")
     assert version.metrics["test_r2"] > 0.9 and version.metrics["test_rmse"] < 1.5
