@@ -558,7 +558,7 @@ class ModelSettings(Section):
     promotion: PromotionSettings = Field(default_factory=PromotionSettings)
     scorer: Literal["batch", "synapseml"] = Field(
         default="batch",
-        description="batch: LightGBM's matrix predict per 10,000 rows in the JVM (the same trees and "
+        description="batch: LightGBM's matrix predict per 50,000 rows in the JVM (the same trees and "
         "scores, about 2.3x the rows/s); synapseml: the pipeline's transform, one native call per row.",
     )
     predictions: str | None = Field(
