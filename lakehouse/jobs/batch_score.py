@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lakehouse.errors import ConfigError, LakehouseError
-from lakehouse.jobs.gold_features import _date
+from lakehouse.errors import LakehouseError
 from lakehouse.models.batch import score_batch
 from lakehouse.models.registry import ModelRegistry
 from lakehouse.runs.context import JobContext
-from lakehouse.runs.job import Job, raise_collected, selected_names
+from lakehouse.runs.job import Job, date_range, raise_collected, selected_names
 
 
 @dataclass(frozen=True)
@@ -29,9 +28,7 @@ class BatchScoreJob(Job):
         params = context.params
         models = context.config.models.models
         names = selected_names(list(models), params.model, "gold", "models.models (models.yml)", "model")
-        start, end = _date(params.start, "start"), _date(params.end, "end")
-        if start and end and end < start:
-            raise ConfigError(f"--param end={end} is before --param start={start}")
+        start, end = date_range(params.start, params.end)
         registry = ModelRegistry(context.config)
         failed: dict[str, Exception] = {}
         for name in names:

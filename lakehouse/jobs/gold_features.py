@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
-from lakehouse.errors import ConfigError, LakehouseError
+from lakehouse.errors import LakehouseError
 from lakehouse.features.build import BuildResult, build_churn_labels, build_feature_table
 from lakehouse.gold.build import GOLD_TABLES, GoldResult, build_gold_table
 from lakehouse.runs.context import JobContext
-from lakehouse.runs.job import Job, raise_collected, selected_names
+from lakehouse.runs.job import Job, date_range, raise_collected, selected_names
 
 
 @dataclass(frozen=True)
@@ -29,9 +28,7 @@ class GoldFeaturesJob(Job):
 
     def run(self, context: JobContext) -> None:
         settings = context.config.features
-        start, end = _date(context.params.start, "start"), _date(context.params.end, "end")
-        if start and end and end < start:
-            raise ConfigError(f"--param end={end} is before --param start={start}")
+        start, end = date_range(context.params.start, context.params.end)
         declared = "features.tables (conf/base/features.yml)"
         names = selected_names(list(settings.tables), context.params.table, "gold", declared)
         failed: dict[str, Exception] = {}
@@ -57,15 +54,6 @@ class GoldFeaturesJob(Job):
                     failed[label.table] = error
         attempted = len(golds) + len(names) + len(settings.labels)
         raise_collected(failed, attempted, "gold, feature and label tables", LakehouseError)
-
-
-def _date(value: str, name: str) -> dt.date | None:
-    if not value.strip():
-        return None
-    try:
-        return dt.date.fromisoformat(value.strip())
-    except ValueError:
-        raise ConfigError(f"--param {name}={value!r}: expected a date YYYY-MM-DD") from None
 
 
 def _report(context: JobContext, result: BuildResult) -> None:

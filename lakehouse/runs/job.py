@@ -65,6 +65,27 @@ def selected_names(
     return [name for name in available if name in names]
 
 
+def date_range(start: str, end: str) -> tuple[dt.date | None, dt.date | None]:
+    """The ``start`` and ``end`` date parameters of a job (``YYYY-MM-DD``; empty: not given).
+
+    Raises:
+        ConfigError: a value is not a date, or ``end`` is before ``start``.
+    """
+
+    def parsed(value: str, name: str) -> dt.date | None:
+        if not value.strip():
+            return None
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            raise ConfigError(f"--param {name}={value!r}: expected a date YYYY-MM-DD") from None
+
+    first, last = parsed(start, "start"), parsed(end, "end")
+    if first and last and last < first:
+        raise ConfigError(f"--param end={last} is before --param start={first}")
+    return first, last
+
+
 def raise_collected(
     failed: Mapping[str, Exception], attempted: int, what: str, error: type[Exception]
 ) -> None:
