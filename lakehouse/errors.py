@@ -156,3 +156,11 @@ class MissingFeaturesError(ModelError):
     def __init__(self, message: str, missing: list[str]):
         super().__init__(message)
         self.missing = missing
+
+
+class EmbeddingError(LakehouseError):
+    """An embedding table cannot be built: missing model, bad source, text column or id."""
+
+
+class VectorSearchError(LakehouseError):
+    """A vector search or index cannot run: no index, wrong dimension, unknown filter column."""

