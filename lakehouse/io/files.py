@@ -44,25 +44,66 @@ def read_text(spark: SparkSession, path: str) -> str | None:
         stream.close()
 
 
-def write_text(spark: SparkSession, location: str, text: str) -> Path | str:
-    """Write a text file (UTF-8), replacing it: a local path directly, anything else
-    (``abfss://``) through Hadoop's file system with the session's credentials.
+def _local(location: str) -> Path | None:
+    """The local path of ``location`` (a plain path or ``file://``), or None for other file systems."""
+    if "://" not in location or location.startswith("file://"):
+        return Path(location.removeprefix("file://")).expanduser().resolve()
+    return None
+
+
+def write_bytes(spark: SparkSession, location: str, data: bytes) -> Path | str:
+    """Write a file, replacing it: a local path directly, anything else (``abfss://``) through
+    Hadoop's file system with the session's credentials.
 
     Returns:
         The local ``Path`` written, or the remote location.
     """
-    if "://" not in location or location.startswith("file://"):
-        path = Path(location.removeprefix("file://")).expanduser().resolve()
+    path = _local(location)
+    if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        path.write_bytes(data)
         return path
     target, file_system = hadoop_path(spark, location)
     stream = file_system.create(target, True)
     try:
-        stream.write(text.encode("utf-8"))
+        stream.write(bytearray(data))
     finally:
         stream.close()
     return location
+
+
+def write_text(spark: SparkSession, location: str, text: str) -> Path | str:
+    """Write a text file (UTF-8), replacing it (see :func:`write_bytes`)."""
+    return write_bytes(spark, location, text.encode("utf-8"))
+
+
+def read_bytes(spark: SparkSession, location: str) -> bytes | None:
+    """The whole content of a file, or None when it does not exist."""
+    path = _local(location)
+    if path is not None:
+        return path.read_bytes() if path.is_file() else None
+    source, file_system = hadoop_path(spark, location)
+    if not file_system.exists(source):
+        return None
+    stream = file_system.open(source)
+    try:
+        return bytes(spark.sparkContext._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
+    finally:
+        stream.close()
+
+
+def list_names(spark: SparkSession, location: str) -> list[str]:
+    """The names of the files and folders directly inside a folder (empty when it does not exist)."""
+    folder, file_system = hadoop_path(spark, location)
+    if not file_system.exists(folder):
+        return []
+    return sorted(status.getPath().getName() for status in file_system.listStatus(folder))
+
+
+def delete(spark: SparkSession, location: str) -> bool:
+    """Delete a file or a folder with everything in it; False when there was nothing."""
+    target, file_system = hadoop_path(spark, location)
+    return bool(file_system.delete(target, True))
 
 
 def first_lines(spark: SparkSession, paths: Sequence[str]) -> dict[str, str | None]:

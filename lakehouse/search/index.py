@@ -1,0 +1,217 @@
+"""The approximate index of an embedding table: FAISS HNSW over the table's vectors.
+
+An index reflects one Delta version of its table. It is stored under the lakehouse's files
+(``indexes/<table>/v<version>/``: ``index.faiss``, ``rows.parquet`` with each vector's
+document, chunk, hashes and metadata, and ``manifest.json``), and ``indexes/<table>/CURRENT``
+names the version readers use; it moves only once a new version is written whole.
+
+A refresh reads which chunks the table gained or lost since the index's version: the new ones
+are added to the graph, the gone ones are marked deleted (HNSW cannot remove a vector) and left
+out of every search through FAISS's ID selector. Once a ``rebuild_deleted_share`` of the vectors
+are deleted, or the model changed, the index is built again from scratch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from dataclasses import asdict, dataclass, field
+
+import faiss
+import numpy as np
+import pandas as pd
+
+from lakehouse.config.model import VectorIndexSettings
+from lakehouse.errors import VectorSearchError
+from lakehouse.search.exact import best_documents
+
+IDENTITY = ["document_id", "chunk_id", "content_hash", "document_hash"]
+
+
+@dataclass
+class Manifest:
+    """What an index holds and which table version it reflects."""
+
+    table: str
+    table_version: int
+    model: str
+    dimension: int
+    vectors: int  # in the graph, deleted ones included
+    deleted: int
+    m: int
+    ef_construction: int
+    built_at: str
+    refreshed_at: str
+    builds: int = 1  # full builds so far
+    refreshes: int = 0  # incremental refreshes since the last build
+    metadata: list[str] = field(default_factory=list)
+
+    @property
+    def live(self) -> int:
+        return self.vectors - self.deleted
+
+
+@dataclass(frozen=True)
+class Hits:
+    """The results of one query: positions in the index (-1: none), their scores, best first."""
+
+    positions: np.ndarray
+    scores: np.ndarray
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+
+
+class VectorIndex:
+    """An HNSW graph (inner product = cosine on normalised vectors) and the rows it indexes.
+
+    Attributes:
+        index: the FAISS ``IndexHNSWFlat``; position ``i`` is row ``i`` of ``rows``.
+        rows: one row per vector: :data:`IDENTITY`, the metadata columns, and ``deleted``.
+        manifest: the version, model and sizes.
+    """
+
+    def __init__(self, index: faiss.IndexHNSWFlat, rows: pd.DataFrame, manifest: Manifest):
+        self.index = index
+        self.rows = rows.reset_index(drop=True)
+        self.manifest = manifest
+        self._deleted = self.rows["deleted"].to_numpy(dtype=bool)
+
+    @classmethod
+    def build(
+        cls,
+        vectors: np.ndarray,
+        rows: pd.DataFrame,
+        settings: VectorIndexSettings,
+        table: str,
+        table_version: int,
+        model: str,
+        threads: int | None = None,
+    ) -> VectorIndex:
+        """Build the graph of ``vectors`` (row ``i`` describes vector ``i``)."""
+        vectors = _matrix(vectors)
+        index = faiss.IndexHNSWFlat(vectors.shape[1], settings.m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = settings.ef_construction
+        _add(index, vectors, threads)
+        rows = rows.reset_index(drop=True).assign(deleted=False)
+        now = _now()
+        metadata = [c for c in rows.columns if c not in (*IDENTITY, "deleted")]
+        manifest = Manifest(
+            table, table_version, model, vectors.shape[1], len(rows), 0, settings.m, settings.ef_construction,
+            now, now, metadata=metadata,
+        )  # fmt: skip
+        return cls(index, rows, manifest)
+
+    def refresh(
+        self,
+        vectors: np.ndarray,
+        rows: pd.DataFrame,
+        removed: np.ndarray,
+        table_version: int,
+        threads: int | None = None,
+    ) -> None:
+        """Add ``vectors`` (described by ``rows``) and mark the positions ``removed`` deleted."""
+        if len(vectors):
+            _add(self.index, _matrix(vectors, self.manifest.dimension), threads)
+            added = rows.reset_index(drop=True).assign(deleted=False)
+            self.rows = pd.concat([self.rows, added[self.rows.columns]], ignore_index=True)
+        self.rows.loc[removed, "deleted"] = True
+        self._deleted = self.rows["deleted"].to_numpy(dtype=bool)
+        self.manifest.vectors = len(self.rows)
+        self.manifest.deleted = int(self._deleted.sum())
+        self.manifest.table_version = table_version
+        self.manifest.refreshed_at = _now()
+        self.manifest.refreshes += 1
+
+    def live_identity(self) -> pd.DataFrame:
+        """:data:`IDENTITY` of the vectors not deleted, with their ``position``."""
+        live = self.rows.loc[~self._deleted, IDENTITY]
+        return live.assign(position=live.index.to_numpy())
+
+    def search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        ef_search: int,
+        allowed: np.ndarray | None = None,
+        exact_below: int = 0,
+    ) -> list[Hits]:
+        """The ``k`` best documents (a document's best chunk) for each query.
+
+        Args:
+            allowed: a boolean mask over positions (a metadata filter); deleted vectors are
+                always left out.
+            exact_below: when fewer positions than this are allowed, score them all exactly.
+        """
+        queries = _matrix(queries, self.manifest.dimension)
+        mask = ~self._deleted if allowed is None else (allowed & ~self._deleted)
+        count = int(mask.sum())
+        if count == 0:
+            return [Hits(np.zeros(0, np.int64), np.zeros(0, np.float32)) for _ in queries]
+        documents = self.rows["document_id"].to_numpy()
+        if count < exact_below:
+            positions = np.flatnonzero(mask)
+            scores = queries @ self.index.reconstruct_batch(positions).T
+            return [self._hits(positions, row, documents, k) for row in scores]
+        parameters = faiss.SearchParametersHNSW()
+        parameters.efSearch = max(ef_search, k)
+        if count < len(mask):
+            parameters.sel = faiss.IDSelectorBitmap(np.packbits(mask, bitorder="little"))
+        # a document may own several chunks: ask for more until k documents come back
+        wanted = k
+        while True:
+            scores, positions = self.index.search(queries, min(wanted, count), params=parameters)
+            hits = [
+                self._hits(p[p >= 0], s[p >= 0], documents, k) for p, s in zip(positions, scores, strict=True)
+            ]
+            if all(len(h.positions) == min(k, count) for h in hits) or wanted >= count:
+                return hits
+            wanted *= 4
+            parameters.efSearch = max(parameters.efSearch, wanted)
+
+    @staticmethod
+    def _hits(positions: np.ndarray, scores: np.ndarray, documents: np.ndarray, k: int) -> Hits:
+        chosen, values = best_documents(scores, documents[positions], k)
+        return Hits(positions[chosen], values)
+
+    # storage: bytes in, bytes out; the caller writes them where the lakehouse keeps files
+    def to_files(self) -> dict[str, bytes]:
+        """The index as ``{file name: content}``: ``index.faiss``, ``rows.parquet``, ``manifest.json``."""
+        buffer = io.BytesIO()
+        self.rows.to_parquet(buffer, index=False)
+        return {
+            "index.faiss": faiss.serialize_index(self.index).tobytes(),
+            "rows.parquet": buffer.getvalue(),
+            "manifest.json": json.dumps(asdict(self.manifest), indent=2).encode(),
+        }
+
+    @classmethod
+    def from_files(cls, files: dict[str, bytes]) -> VectorIndex:
+        manifest = Manifest(**json.loads(files["manifest.json"]))
+        index = faiss.deserialize_index(np.frombuffer(files["index.faiss"], dtype=np.uint8))
+        rows = pd.read_parquet(io.BytesIO(files["rows.parquet"]))
+        if index.ntotal != len(rows) or index.d != manifest.dimension:
+            raise VectorSearchError(
+                f"index of {manifest.table}: {index.ntotal} vectors of dimension {index.d}, but "
+                f"{len(rows)} rows and dimension {manifest.dimension} in its files; rebuild it"
+            )
+        return cls(index, rows, manifest)
+
+
+def _matrix(vectors: np.ndarray, dimension: int | None = None) -> np.ndarray:
+    matrix = np.ascontiguousarray(vectors, dtype=np.float32)
+    if matrix.ndim != 2 or (dimension is not None and matrix.shape[1] != dimension):
+        raise VectorSearchError(f"expected vectors of dimension {dimension}, got shape {matrix.shape}")
+    return matrix
+
+
+def _add(index: faiss.Index, vectors: np.ndarray, threads: int | None) -> None:
+    previous = faiss.omp_get_max_threads()
+    if threads:
+        faiss.omp_set_num_threads(threads)
+    try:
+        index.add(vectors)
+    finally:
+        faiss.omp_set_num_threads(previous)

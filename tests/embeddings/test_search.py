@@ -1,0 +1,129 @@
+"""Vector search for real: the FAISS index against exact Spark search, filters, staleness, refresh."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from lakehouse.demo.generator import TICKET_TOPICS
+from lakehouse.errors import VectorSearchError
+from lakehouse.io.delta_store import DeltaStore
+from lakehouse.runs.runner import run_job
+from lakehouse.search.api import Searcher
+from lakehouse.storage.layout import StorageLayout
+
+from .conftest import write_tickets
+
+TOPICS = sorted(TICKET_TOPICS)
+CHANNELS = ("email", "chat", "phone")
+QUERIES = [
+    "my battery is empty after a few hours",
+    "the parcel was crushed and the item broken",
+    "still waiting for the money of my return",
+    "I can not sign in to my account",
+    "the shoes are too small",
+    "my package is late and has not arrived",
+    "you sent me a different product",
+    "screws and cable missing from the box",
+]
+
+
+def generated_tickets(count: int = 240) -> list[tuple]:
+    """Tickets written from the demo generator's phrasings: topic ``i % 8``, varied sentences."""
+    rows = []
+    start = dt.datetime(2026, 1, 1)
+    for i in range(count):
+        topic = TICKET_TOPICS[TOPICS[i % len(TOPICS)]]
+        pick = i // len(TOPICS)
+        values = {"product": f"gadget {i % 13}", "order": 1000 + i, "amount": "49.90", "days": 3 + i % 9,
+                  "hours": 2 + i % 5, "size": "M"}  # fmt: skip
+        subject = topic.subjects[pick % len(topic.subjects)].format(**values)
+        body = " ".join(
+            [
+                topic.problems[pick % len(topic.problems)].format(**values),
+                topic.details[(pick // 2) % len(topic.details)],
+                topic.asks[(pick // 3) % len(topic.asks)],
+            ]
+        )
+        created = start + dt.timedelta(hours=7 * i)
+        rows.append((i + 1, 100 + i % 40, 1000 + i, i % 13, created, CHANNELS[i % 3], subject, body))
+    return rows
+
+
+def recall(found, truth) -> float:
+    expected = [h.document_id for h in truth.hits]
+    return len({h.document_id for h in found.hits} & set(expected)) / len(expected)
+
+
+@pytest.fixture
+def indexed(lakehouse_session, embedding_config):
+    spark, config = lakehouse_session, embedding_config
+    write_tickets(spark, config, generated_tickets())
+    run_job("embed_documents", config, spark=spark)
+    run_job("build_index", config, spark=spark)
+    return spark, config
+
+
+def test_index_agrees_with_exact_search_and_honours_filters(indexed):
+    spark, config = indexed
+    searcher = Searcher(config, spark, "tickets")
+    approximate = searcher.search(QUERIES, k=10)
+    exact = searcher.search(QUERIES, k=10, exact=True)
+    assert [r.method for r in approximate] == ["index"] * 8 and [r.method for r in exact] == ["exact"] * 8
+    assert not any(r.stale for r in approximate)
+    recalls = [recall(a, e) for a, e in zip(approximate, exact, strict=True)]
+    assert sum(recalls) / len(recalls) >= 0.95
+    for result in exact:
+        assert [h.rank for h in result.hits] == list(range(1, 11))
+        assert all(a.score >= b.score for a, b in zip(result.hits, result.hits[1:], strict=False))
+        assert len({h.document_id for h in result.hits}) == 10
+    # the topic a query describes comes first: tickets 1, 9, 17... are battery tickets
+    battery = {i + 1 for i in range(0, 240, 8)}
+    assert approximate[0].hits[0].document_id in battery
+
+    filters = {"channel": "email", "created_at": {">=": "2026-01-20", "<": "2026-02-10"}}
+    approximate = searcher.search(QUERIES, k=10, filters=filters)
+    exact = searcher.search(QUERIES, k=10, filters=filters, exact=True)
+    for result in approximate + exact:
+        assert result.hits and len(result.hits) <= 10
+        for hit in result.hits:
+            assert hit.metadata["channel"] == "email"
+            assert dt.datetime(2026, 1, 20) <= hit.metadata["created_at"] < dt.datetime(2026, 2, 10)
+    recalls = [recall(a, e) for a, e in zip(approximate, exact, strict=True)]
+    assert sum(recalls) / len(recalls) >= 0.95
+    text_filters = searcher.search(QUERIES[:1], k=3, filters=["channel=chat,phone", "product_id>=5"])[0]
+    assert all(h.metadata["channel"] != "email" and h.metadata["product_id"] >= 5 for h in text_filters.hits)
+
+    with pytest.raises(
+        VectorSearchError, match=r"filter on \['colour'\]: not columns of gold.tickets_embeddings"
+    ):
+        searcher.search("x", filters={"colour": "red"})
+
+
+def test_a_stale_index_says_so_and_a_refresh_catches_up(indexed):
+    spark, config = indexed
+    tickets = generated_tickets()
+    kept = [t for t in tickets if t[0] != 2]  # ticket 2 deleted
+    new = (999, 1, 1, 1, dt.datetime(2026, 3, 1), "chat", "Wrong colour", "The kettle I got is bright pink.")
+    store = DeltaStore(spark, StorageLayout.from_config(config))
+    chunks_of_2 = store.read("gold.tickets_embeddings").where("document_id = 2").count()
+    write_tickets(spark, config, [*kept, new])
+    run_job("embed_documents", config, spark=spark)
+    table_version = store.version("gold.tickets_embeddings")
+
+    stale = Searcher(config, spark, "tickets").search("pink kettle", k=3)[0]
+    assert stale.stale and stale.index_version < stale.table_version == table_version
+    assert any("stale index" in note and "build_index" in note for note in stale.notes)
+    assert all(h.document_id != 999 for h in stale.hits)
+
+    run = run_job("build_index", config, spark=spark)
+    assert run.succeeded
+    fresh = Searcher(config, spark, "tickets")
+    assert fresh.index.manifest.table_version == table_version and fresh.index.manifest.refreshes == 1
+    assert fresh.index.manifest.deleted == chunks_of_2 > 0
+    assert fresh.index.manifest.live == store.read("gold.tickets_embeddings").count()
+    result = fresh.search("pink kettle", k=3)[0]
+    assert not result.stale and result.hits[0].document_id == 999
+    damaged = fresh.search(QUERIES[1], k=240)[0]
+    assert 2 not in {h.document_id for h in damaged.hits}
