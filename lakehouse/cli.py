@@ -84,6 +84,24 @@ def _parser() -> argparse.ArgumentParser:
     _add_env_arguments(promote)
     promote.set_defaults(handler=_promote_model)
 
+    search = commands.add_parser(
+        "search", help="search an embedding table by meaning: document ids, scores and text"
+    )
+    search.add_argument("text", nargs="+", help="what to look for (several: one search each)")
+    search.add_argument("--table", default="tickets", help="a table of embeddings.tables (default: tickets)")
+    search.add_argument("-k", type=_positive_int, default=5, help="documents to return (default: 5)")
+    search.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="COLUMN<OP>VALUE",
+        help="metadata filter, repeatable: channel=email, product_id=7,8, created_at>=2026-01-03",
+    )
+    search.add_argument("--exact", action="store_true", help="score every vector with Spark, not the index")
+    search.add_argument("--width", type=_positive_int, default=100, help="characters of text shown per hit")
+    _add_env_arguments(search)
+    search.set_defaults(handler=_search)
+
     config = commands.add_parser("config", help="print the resolved configuration (secrets masked)")
     _add_env_arguments(config)
     config.set_defaults(handler=_show_config)
@@ -220,6 +238,31 @@ def _promote_model(args: argparse.Namespace) -> int:
     promoted = registry.promote(args.model, args.version, "promoted by `lakehouse models promote`")
     was = f"v{before.version}" if before else "none"
     print(f"model {args.model}: production is now v{promoted.version} (was {was})")
+    return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    from lakehouse.config import load_config
+    from lakehouse.search.api import Searcher
+    from lakehouse.spark.session import build_session
+
+    config = load_config(args.env, args.conf_dir)
+    spark = build_session(config, app_name=f"lakehouse search {args.table}")
+    try:
+        results = Searcher(config, spark, args.table).search(args.text, args.k, args.filter, args.exact)
+    finally:
+        spark.stop()
+    for result in results:
+        version = f"index of v{result.index_version}" if result.method == "index" else "exact"
+        print(f'search {result.table} (v{result.table_version}, {version}): "{result.query}"')
+        for note in result.notes:
+            print(f"  note: {note}", file=sys.stderr)
+        rows = [("RANK", "DOCUMENT", "CHUNK", "SCORE", "TEXT")]
+        for hit in result.hits:
+            text = " ".join(hit.text.split())
+            text = text if len(text) <= args.width else text[: args.width - 3] + "..."
+            rows.append((str(hit.rank), str(hit.document_id), str(hit.chunk_id), f"{hit.score:.4f}", text))
+        print(_format_table(rows) if result.hits else "  no documents match")
     return 0
 
 
