@@ -61,7 +61,8 @@ postgres-binaries:
 # database rows), ingest every source into bronze, refine and check silver (bad rows quarantined),
 # write the data-quality report, compute the feature tables and churn labels, list the features,
 # train the churn model (SynapseML LightGBM; prints its test metrics), score the newest feature rows
-# with the production model, list the registered models and the tables.
+# with the production model, list the registered models, embed tickets and products, build their
+# vector indexes, run two example searches, and list the tables.
 demo: setup
 	$(BIN)/lakehouse db up --env $(LAKEHOUSE_ENV)
 	$(BIN)/lakehouse run demo_data --env $(LAKEHOUSE_ENV)
@@ -73,6 +74,10 @@ demo: setup
 	$(BIN)/lakehouse run train_model --env $(LAKEHOUSE_ENV)
 	$(BIN)/lakehouse run batch_score --env $(LAKEHOUSE_ENV)
 	$(BIN)/lakehouse models list --env $(LAKEHOUSE_ENV)
+	$(BIN)/lakehouse run embed_documents --env $(LAKEHOUSE_ENV)
+	$(BIN)/lakehouse run build_index --env $(LAKEHOUSE_ENV)
+	$(BIN)/lakehouse search --env $(LAKEHOUSE_ENV) --table tickets -k 5 "my parcel arrived crushed and the item inside is broken"
+	$(BIN)/lakehouse search --env $(LAKEHOUSE_ENV) --table products -k 5 --filter "price<200" "wireless headphones with a long battery life"
 	$(BIN)/lakehouse tables --env $(LAKEHOUSE_ENV)
 
 test: setup
