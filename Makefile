@@ -62,7 +62,8 @@ postgres-binaries:
 # write the data-quality report, compute the feature tables and churn labels, list the features,
 # train the churn model (SynapseML LightGBM; prints its test metrics), score the newest feature rows
 # with the production model, list the registered models, embed tickets and products, build their
-# vector indexes, run two example searches, and list the tables.
+# vector indexes, find each ticket's most similar earlier tickets, measure retrieval quality on the
+# generator's labelled queries, run two example searches, and list the tables.
 demo: setup
 	$(BIN)/lakehouse db up --env $(LAKEHOUSE_ENV)
 	$(BIN)/lakehouse run demo_data --env $(LAKEHOUSE_ENV)
@@ -76,6 +77,8 @@ demo: setup
 	$(BIN)/lakehouse models list --env $(LAKEHOUSE_ENV)
 	$(BIN)/lakehouse run embed_documents --env $(LAKEHOUSE_ENV)
 	$(BIN)/lakehouse run build_index --env $(LAKEHOUSE_ENV)
+	$(BIN)/lakehouse run similar_documents --env $(LAKEHOUSE_ENV)
+	$(BIN)/lakehouse run evaluate_search --env $(LAKEHOUSE_ENV)
 	$(BIN)/lakehouse search --env $(LAKEHOUSE_ENV) --table tickets -k 5 "my parcel arrived crushed and the item inside is broken"
 	$(BIN)/lakehouse search --env $(LAKEHOUSE_ENV) --table products -k 5 --filter "price<200" "wireless headphones with a long battery life"
 	$(BIN)/lakehouse tables --env $(LAKEHOUSE_ENV)

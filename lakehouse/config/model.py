@@ -707,6 +707,15 @@ class SimilarSettings(Section):
     leaf_size: int = Field(default=50, ge=2, description="Ball tree leaf size.")
 
 
+class SearchEvaluationSettings(Section):
+    """A labelled set to measure retrieval quality on (``embeddings.evaluations.<name>``)."""
+
+    embeddings: str = Field(description="The embedding table's name in embeddings.tables.")
+    queries: str = Field(description="Parquet files (query_id, query), under the lakehouse's files.")
+    relevance: str = Field(description="Parquet files (query_id, document_id): the relevant documents.")
+    k: int = Field(default=5, ge=1, le=100, description="Recall and precision at k; MRR over the top k.")
+
+
 class EmbeddingsSettings(Section):
     """Embedding tables, their model, vector indexes and similarity joins (conf/base/embeddings.yml)."""
 
@@ -714,6 +723,7 @@ class EmbeddingsSettings(Section):
     tables: dict[str, EmbeddingTableSettings] = Field(default_factory=dict)
     index: VectorIndexSettings = Field(default_factory=VectorIndexSettings)
     similar: dict[str, SimilarSettings] = Field(default_factory=dict)
+    evaluations: dict[str, SearchEvaluationSettings] = Field(default_factory=dict)
 
     def table(self, name: str) -> str:
         """The embedding table of ``embeddings.tables.<name>``."""
@@ -950,6 +960,15 @@ class LakehouseConfig(Section):
                     (
                         (*key, "model", "overlap") if table.model else ("embeddings", "model", "overlap"),
                         f"must be smaller than max_tokens - 2 ({model.max_tokens - 2})",
+                    )
+                )
+        for name, evaluation in embeddings.evaluations.items():
+            if evaluation.embeddings not in embeddings.tables:
+                known_tables = ", ".join(embeddings.tables) or "none"
+                problems.append(
+                    (
+                        ("embeddings", "evaluations", name, "embeddings"),
+                        f"unknown embedding table; known: {known_tables}",
                     )
                 )
         for name, similar in embeddings.similar.items():

@@ -529,6 +529,44 @@ TICKET_TOPICS: dict[str, TicketTopic] = {
          "Let me know once it is cancelled.", "If it has already shipped, how do I return it?"),
     ),
 }  # fmt: skip
+
+# What a support agent types to find the tickets about each topic, worded unlike the ticket
+# templates above: the labelled set of the demo's retrieval evaluation. A query's relevant
+# documents are the tickets of its topic (ground truth ``search_relevance``).
+SEARCH_QUERIES: tuple[tuple[str, str], ...] = (
+    ("battery_drain", "battery runs out quickly and needs recharging all the time"),
+    ("battery_drain", "device will not hold its charge for long"),
+    ("damaged_package", "parcel delivered crushed with the item smashed"),
+    ("damaged_package", "shipping box was torn and wet on arrival"),
+    ("refund_not_received", "returned the goods but the money never came back"),
+    ("refund_not_received", "waiting for reimbursement after sending an item back"),
+    ("wrong_size", "clothing does not fit, need to swap for another size"),
+    ("wrong_size", "item is too tight or too large for me"),
+    ("login_problem", "customer locked out and unable to sign in to the account"),
+    ("login_problem", "password reset link never arrives"),
+    ("late_delivery", "shipment overdue and tracking not updated"),
+    ("late_delivery", "order has still not been delivered after the promised date"),
+    ("wrong_item", "box contained a different product than the one purchased"),
+    ("wrong_item", "customer got someone else's article instead of their order"),
+    ("missing_parts", "pieces and accessories absent from the package, cannot assemble"),
+    ("missing_parts", "incomplete delivery, cable and screws not included"),
+    ("defective_product", "appliance broke down and will not switch on anymore"),
+    ("defective_product", "faulty device that shuts off by itself"),
+    ("double_charge", "payment taken twice for a single purchase"),
+    ("double_charge", "duplicate transaction on the credit card statement"),
+    ("coupon_not_working", "promo voucher rejected when paying"),
+    ("coupon_not_working", "discount was not applied to the total at checkout"),
+    ("cancel_order", "customer wants to stop an order before it ships"),
+    ("cancel_order", "request to cancel a purchase made by mistake"),
+)
+
+
+def search_queries(spark: SparkSession) -> DataFrame:
+    """The labelled queries of :data:`SEARCH_QUERIES`: ``query_id`` (from 1), ``query``, ``topic``."""
+    rows = [(number, query, topic) for number, (topic, query) in enumerate(SEARCH_QUERIES, start=1)]
+    return spark.createDataFrame(rows, "query_id int, query string, topic string")
+
+
 GREETINGS = ("Hello,", "Hi,", "Hi there,", "Dear support team,", "Good morning,", "Hello customer service,")
 SIGN_OFFS = ("Thanks, {name}", "Best regards, {name}", "Thank you! {name}", "Kind regards, {name}", "{name}")
 CLOTHING_SIZES = ("XS", "S", "M", "L", "XL")

@@ -10,6 +10,9 @@ For day ``d`` (date ``D``, ISO ``YYYY-MM-DD``) :func:`land_day` writes
   ``<truth>/customer_churn/day=D/customer_churn-D.parquet``: ground truth, never landed, in
   partition folders so that ``spark.read.parquet("<truth>/ticket_topics")`` reads every day
   (with a ``day`` column);
+- ``<truth>/search_queries/search_queries.parquet`` (``query_id``, ``query``) and
+  ``<truth>/search_relevance/day=D/`` (``query_id``, ``document_id``: the day's tickets about each
+  query's topic): the labelled set of the retrieval evaluation;
 - and, given a connection, upserts the day's new and changed rows into the tables
   ``customers`` and ``products`` (created when missing; day 0 is the initial load).
 
@@ -48,6 +51,7 @@ from lakehouse.demo.generator import (
     format_orders_csv,
     format_tickets_json,
     orders_csv_header,
+    search_queries,
 )
 from lakehouse.io.files import hadoop_path
 from lakehouse.io.jdbc import JdbcConnection, execute, write
@@ -180,6 +184,21 @@ def land_day(
         topics, ["ticket_id"], parts, truth_root, f"ticket_topics/day={date}", f"ticket_topics-{date}"
     )
     written["ticket_topics"] = counts.tickets
+    # the retrieval evaluation's labelled set: the queries, and the day's tickets relevant to each
+    queries = search_queries(spark)
+    relevance = topics.join(F.broadcast(queries), "topic").select(
+        "query_id", F.col("ticket_id").alias("document_id")
+    )
+    _publish_parquet(queries.drop("topic"), ["query_id"], 1, truth_root, "search_queries", "search_queries")
+    _publish_parquet(
+        relevance,
+        ["query_id", "document_id"],
+        1,
+        truth_root,
+        f"search_relevance/day={date}",
+        f"search_relevance-{date}",
+    )
+    written["search_relevance"] = relevance.count()
 
     churn = build_customer_churn(spark, scale, day_index)
     parts = _part_count(counts.new_customers, rows_per_file)

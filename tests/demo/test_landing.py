@@ -13,6 +13,7 @@ from pyspark.testing import assertDataFrameEqual
 from lakehouse.demo.generator import (
     ORDER_LINES_SCHEMA,
     ORDERS_SCHEMA,
+    SEARCH_QUERIES,
     TICKETS_SCHEMA,
     DemoScale,
     build_customer_snapshot,
@@ -57,7 +58,9 @@ def test_each_day_lands_in_stable_file_names(landed):
             f"landing/tickets/{date}/tickets-{date}.jsonl",
             f"truth/ticket_topics/day={date}/ticket_topics-{date}.parquet",
             f"truth/customer_churn/day={date}/customer_churn-{date}.parquet",
+            f"truth/search_relevance/day={date}/search_relevance-{date}.parquet",
         }
+    expected.add("truth/search_queries/search_queries.parquet")
     assert set(files_under(root)) == expected
     assert not (root / "landing" / "_staging").exists() and not (root / "truth" / "_staging").exists()
     assert list(written) == DATES
@@ -122,6 +125,20 @@ def test_order_lines_and_tickets_read_back_and_the_truth_matches_the_tickets(spa
     well_formed = {row.ticket_id for row in tickets.where(F.col(CORRUPT).isNull()).collect()}
     assert well_formed <= {row.ticket_id for row in truth.collect()}
     tickets.unpersist()
+    # the labelled set: each query's relevant tickets are exactly the tickets of its topic
+    queries = spark.read.parquet(str(root / "truth" / "search_queries")).collect()
+    assert sorted((q.query_id, q.query) for q in queries) == [
+        (number, query) for number, (_, query) in enumerate(SEARCH_QUERIES, start=1)
+    ]
+    topic_of = {row.ticket_id: row.topic for row in truth.collect()}
+    relevance = spark.read.parquet(str(root / "truth" / "search_relevance")).collect()
+    expected = {
+        (number, ticket)
+        for number, (topic, _) in enumerate(SEARCH_QUERIES, start=1)
+        for ticket, ticket_topic in topic_of.items()
+        if ticket_topic == topic
+    }
+    assert {(r.query_id, r.document_id) for r in relevance} == expected and expected
     churn = spark.read.parquet(str(root / "truth" / "customer_churn"))
     assert churn.count() == SCALE.customers_on(SCALE.days - 1)
 

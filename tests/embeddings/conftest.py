@@ -67,6 +67,14 @@ def embedding_settings(**model) -> EmbeddingsSettings:
                 }
             },
             "index": {"m": 16, "ef_construction": 40, "ef_search": 64, "exact_below": 0},
+            "similar": {
+                "similar_tickets": {
+                    "embeddings": "tickets",
+                    "k": 3,
+                    "time": "created_at",
+                    "condition": "product_id",
+                }
+            },
         }
     )
 

@@ -1,0 +1,224 @@
+"""Vector search: the approximate index against exact top-10 search, on the same vectors, in one run.
+
+``--vectors`` synthetic embeddings (full: 1,000,000; 384 dimensions, L2-normalised) are drawn
+once: 2,000 cluster centres, and around each centre points that vary in a 48-dimensional
+subspace plus a little noise in every dimension, so that neighbourhoods have structure, as real
+sentence embeddings do. The queries (``--queries``, 1,000) are perturbed copies of random
+points. Then, in one process:
+
+- exact (in memory): FAISS ``IndexFlatIP``, every vector scored for every query, batched; its
+  top 10 is the ground truth;
+- exact (Spark): :func:`lakehouse.search.exact.exact_search` over the vectors written as a Delta
+  embedding table, one batch of ``--spark-queries`` queries (the path that scales out);
+- ours: :class:`lakehouse.search.index.VectorIndex` (FAISS HNSW, M and efSearch of
+  conf/base/embeddings.yml), built once (its time printed), then searched batched.
+
+Each prints queries/s with the same threads (the machine's cores); ours also recall@10 against
+the ground truth. Goal: recall@10 >= 0.95 at >= 10x the queries/s of the in-memory exact search
+(the faster exact side). Results: ``benchmarks/results/vector_search.json``.
+
+    python benchmarks/vector_search.py [--quick] [--vectors N] [--queries N]
+
+--quick: 200,000 vectors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT_DIR))
+from benchmarks.support.results import write_results  # noqa: E402
+
+WORK = PROJECT_DIR / "data" / "benchmarks" / "vector_search"
+DIMENSION, CENTRES, LATENT, K = 384, 2000, 48, 10
+RECALL_GOAL, SPEED_GOAL = 0.95, 10.0
+
+
+def vectors(count: int, seed: int):
+    """``count`` clustered, normalised vectors (float32), the same for the same seed."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((CENTRES, DIMENSION)).astype(np.float32)
+    basis = rng.standard_normal((CENTRES // 100, LATENT, DIMENSION)).astype(np.float32) / np.sqrt(LATENT)
+    out = np.empty((count, DIMENSION), np.float32)
+    step = 100_000
+    for start in range(0, count, step):
+        n = min(step, count - start)
+        local = np.random.default_rng(seed * 1_000_003 + start)
+        cluster = local.integers(0, CENTRES, n)
+        spread = local.standard_normal((n, LATENT)).astype(np.float32)
+        block = centres[cluster] + 1.2 * np.einsum("nl,nld->nd", spread, basis[cluster % len(basis)])
+        block += 0.25 * local.standard_normal((n, DIMENSION)).astype(np.float32)
+        out[start : start + n] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    return out
+
+
+def queries_near(data, count: int, seed: int):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    picked = data[rng.integers(0, len(data), count)]
+    noisy = picked + 0.04 * rng.standard_normal(picked.shape).astype(np.float32)
+    return (noisy / np.linalg.norm(noisy, axis=1, keepdims=True)).astype(np.float32)
+
+
+def delta_table(spark, data, folder: Path) -> str:
+    """The vectors as a Delta embedding table (document_id, chunk_id, vector), written once."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    location = folder / "embeddings"
+    marker = folder / "_generated.json"
+    wanted = {"vectors": len(data), "version": 1}
+    if marker.exists() and json.loads(marker.read_text()) == wanted:
+        return str(location)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    staging = folder / "staging"
+    staging.mkdir()
+    step = 100_000
+    for part, start in enumerate(range(0, len(data), step)):
+        block = data[start : start + step]
+        offsets = pa.array(np.arange(0, block.size + 1, DIMENSION, dtype=np.int32))
+        table = pa.table(
+            {
+                "document_id": pa.array(np.arange(start, start + len(block), dtype=np.int64)),
+                "chunk_id": pa.array(np.zeros(len(block), np.int32)),
+                "vector": pa.ListArray.from_arrays(offsets, pa.array(block.reshape(-1))),
+            }
+        )
+        pq.write_table(table, staging / f"part-{part:04d}.parquet")
+    frame = spark.read.parquet(str(staging))
+    frame.write.format("delta").save(str(location))
+    shutil.rmtree(staging)
+    marker.write_text(json.dumps(wanted))
+    return str(location)
+
+
+def recall_at_k(found, truth) -> float:
+    import numpy as np
+
+    return float(np.mean([len(set(f[f >= 0]) & set(t)) / len(t) for f, t in zip(found, truth, strict=True)]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="200,000 vectors")
+    parser.add_argument("--vectors", type=int, help="vectors (default 1,000,000; quick 200,000)")
+    parser.add_argument("--queries", type=int, default=1000, help="queries of the in-memory sides")
+    parser.add_argument("--spark-queries", type=int, default=100, help="queries in the Spark exact batch")
+    args = parser.parse_args()
+    count = args.vectors or (200_000 if args.quick else 1_000_000)
+
+    import faiss
+    import numpy as np
+    import pandas as pd
+
+    from lakehouse.config import load_config
+    from lakehouse.search.exact import exact_search
+    from lakehouse.search.index import VectorIndex
+    from lakehouse.spark.session import build_session
+
+    config = load_config("local")
+    settings = config.embeddings.index
+    started = time.perf_counter()
+    data = vectors(count, seed=11)
+    queries = queries_near(data, args.queries, seed=12)
+    print(
+        f"{count:,} vectors x {DIMENSION} drawn in {time.perf_counter() - started:.1f} s; "
+        f"{args.queries} queries"
+    )
+
+    spark = build_session(config, app_name="benchmark vector search")
+    threads = spark.sparkContext.defaultParallelism
+    faiss.omp_set_num_threads(threads)
+
+    # exact, in memory: the ground truth
+    flat = faiss.IndexFlatIP(DIMENSION)
+    flat.add(data)
+    flat.search(queries[:10], K)  # warm-up
+    started = time.perf_counter()
+    _, truth = flat.search(queries, K)
+    flat_seconds = time.perf_counter() - started
+    flat_qps = len(queries) / flat_seconds
+    print(f"exact, in memory (FAISS flat): {flat_qps:,.1f} queries/s ({flat_seconds:.2f} s)")
+    del flat
+
+    # exact, Spark
+    location = delta_table(spark, data, WORK / f"vectors-{count}")
+    table = spark.read.format("delta").load(location)
+    batch = queries[: args.spark_queries]
+    exact_search(table, batch[:2], K).count()  # warm-up: workers, file listing
+    started = time.perf_counter()
+    spark_rows = exact_search(table, batch, K).collect()
+    spark_seconds = time.perf_counter() - started
+    spark_qps = len(batch) / spark_seconds
+    spark_found = [[] for _ in batch]
+    for row in sorted(spark_rows):
+        spark_found[row.query].append(row.document_id)
+    spark_recall = recall_at_k([np.array(f) for f in spark_found], truth[: len(batch)])
+    print(
+        f"exact, Spark: {spark_qps:,.1f} queries/s ({spark_seconds:.1f} s for {len(batch)}); "
+        f"agrees with the in-memory exact: {spark_recall:.4f}"
+    )
+
+    # ours: HNSW
+    rows = pd.DataFrame(
+        {"document_id": np.arange(count), "chunk_id": 0, "content_hash": "", "document_hash": ""}
+    )
+    started = time.perf_counter()
+    index = VectorIndex.build(data, rows, settings, "benchmark", 0, "synthetic", threads)
+    build_seconds = time.perf_counter() - started
+    print(f"index built in {build_seconds:.1f} s (M {settings.m}, efConstruction {settings.ef_construction})")
+    index.search(queries[:10], K, settings.ef_search)  # warm-up
+    results = {}
+    for ef in sorted({settings.ef_search, 32, 64, 128}):
+        started = time.perf_counter()
+        hits = index.search(queries, K, ef)
+        seconds = time.perf_counter() - started
+        recall = recall_at_k([h.positions for h in hits], truth)
+        results[ef] = {"qps": round(len(queries) / seconds, 1), "recall_at_10": round(recall, 4)}
+        print(f"ours (HNSW, efSearch {ef}): {len(queries) / seconds:,.1f} queries/s, recall@10 {recall:.4f}")
+    ours = results[settings.ef_search]
+    ratio = ours["qps"] / flat_qps
+    met = ours["recall_at_10"] >= RECALL_GOAL and ratio >= SPEED_GOAL
+    print(
+        f"ratio: {ratio:.1f}x the in-memory exact queries/s ({ours['qps'] / spark_qps:,.0f}x Spark's) at "
+        f"recall@10 {ours['recall_at_10']:.4f}; goal recall >= {RECALL_GOAL} at >= {SPEED_GOAL:.0f}x: "
+        f"{'met' if met else 'NOT met'}"
+    )
+    path = write_results(
+        "vector_search",
+        args.quick,
+        {"vectors": count, "dimension": DIMENSION, "queries": len(queries), "spark_queries": len(batch),
+         "k": K, "threads": threads},
+        {
+            "exact_memory_qps": round(flat_qps, 1),
+            "exact_spark_qps": round(spark_qps, 2),
+            "exact_spark_agreement": round(spark_recall, 4),
+            "ours_qps": ours["qps"],
+            "ours_recall_at_10": ours["recall_at_10"],
+            "ours_build_s": round(build_seconds, 1),
+            "ef_search": settings.ef_search,
+            "by_ef_search": results,
+        },
+        round(ratio, 2),
+        f"recall@10 >= {RECALL_GOAL} at >= {SPEED_GOAL:.0f}x the exact queries/s",
+        met,
+    )  # fmt: skip
+    print(f"results: {path}")
+    spark.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""embeddings.yml mistakes fail at load naming the key; retrieval metrics by hand."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from lakehouse.config import load_config
+from lakehouse.errors import ConfigError
+from lakehouse.search.evaluation import retrieval_metrics
+from lakehouse.search.filters import Condition, parse
+from tests.conftest import CONF_DIR
+
+EMBEDDINGS = """
+embeddings:
+  tables:
+    tickets:
+      source: %s
+      id: ticket_id
+      text: [%s]
+      metadata: [created_at]
+  similar:
+    similar_tickets: {embeddings: %s, time: %s}
+"""
+
+
+def error_of(
+    tmp_path, source="silver.tickets", text="subject, body", similar="tickets", time="created_at"
+) -> str:
+    conf = tmp_path / "conf"
+    shutil.rmtree(conf, ignore_errors=True)
+    shutil.copytree(CONF_DIR, conf)
+    (conf / "local" / "embeddings.yml").write_text(EMBEDDINGS % (source, text, similar, time))
+    with pytest.raises(ConfigError) as error:
+        load_config("local", conf_dir=conf)
+    return str(error.value)
+
+
+def test_the_shipped_embeddings_load():
+    embeddings = load_config("local").embeddings
+    assert embeddings.table("tickets") == "gold.tickets_embeddings"
+    assert embeddings.similar["similar_tickets"].condition == "product_id"
+
+
+def test_mistakes_are_named_with_their_key(tmp_path):
+    message = error_of(tmp_path, source="silver.ticket")
+    assert "embeddings.tables.tickets.source" in message and "silver.tickets" in message
+    message = error_of(tmp_path, text="subject, bodyy")
+    assert "embeddings.tables.tickets.text" in message and "'bodyy'" in message and "'body'" in message
+    message = error_of(tmp_path, similar="ticket")
+    assert "embeddings.similar.similar_tickets.embeddings" in message
+    message = error_of(tmp_path, time="channel")
+    assert "embeddings.similar.similar_tickets.time" in message and "not a metadata column" in message
+
+
+def test_retrieval_metrics():
+    ranked = {1: ["a", "x", "b"], 2: ["y", "z", "c"], 3: ["q"], 4: ["a"]}
+    relevant = {1: {"a", "b", "e", "f"}, 2: {"c"}, 3: {"r"}, 4: set()}
+    metrics = retrieval_metrics(ranked, relevant, k=3)
+    assert metrics.queries == 3  # query 4 has no relevant document
+    assert metrics.recall_at_k == pytest.approx((2 / 3 + 1 / 1 + 0) / 3)
+    assert metrics.precision_at_k == pytest.approx((2 / 3 + 1 / 3 + 0) / 3)
+    assert metrics.mrr == pytest.approx((1 + 1 / 3 + 0) / 3)
+
+
+def test_filters_parse_from_text_and_mappings():
+    assert parse(["channel=email", "product_id=7,8", "created_at>=2026-01-03"]) == [
+        Condition("channel", "=", "email"),
+        Condition("product_id", "in", ("7", "8")),
+        Condition("created_at", ">=", "2026-01-03"),
+    ]
+    assert parse({"channel": "chat", "price": {"<": 50}, "brand": ["a", "b"]}) == [
+        Condition("channel", "=", "chat"),
+        Condition("price", "<", 50),
+        Condition("brand", "in", ("a", "b")),
+    ]
+    with pytest.raises(Exception, match="expected column<op>value"):
+        parse(["channel"])
