@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lakehouse.errors import LakehouseError
 from lakehouse.runs.context import JobContext
-from lakehouse.runs.job import Job, raise_collected, selected_names
+from lakehouse.runs.job import Job, for_each, selected_names
 from lakehouse.search.build import build_index
 
 
@@ -26,11 +25,10 @@ class BuildIndexJob(Job):
         tables = context.config.embeddings.tables
         declared = "embeddings.tables (embeddings.yml)"
         names = selected_names(list(tables), params.table, "gold", declared, "table")
-        failed: dict[str, Exception] = {}
-        for name in names:
-            try:
-                build_index(context, name, params.full)
-            except LakehouseError as error:
-                context.log.error("index of %s failed: %s", name, error)
-                failed[name] = error
-        raise_collected(failed, len(names), "indexes", LakehouseError)
+        for_each(
+            names,
+            lambda name: build_index(context, name, params.full),
+            context.log,
+            "index of table",
+            "indexes",
+        )

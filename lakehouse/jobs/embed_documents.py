@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lakehouse.embeddings.build import embed_table
-from lakehouse.errors import LakehouseError
 from lakehouse.runs.context import JobContext
-from lakehouse.runs.job import Job, raise_collected, selected_names
+from lakehouse.runs.job import Job, for_each, selected_names
 
 
 @dataclass(frozen=True)
@@ -26,11 +25,10 @@ class EmbedDocumentsJob(Job):
         tables = context.config.embeddings.tables
         declared = "embeddings.tables (embeddings.yml)"
         names = selected_names(list(tables), params.table, "gold", declared, "table")
-        failed: dict[str, Exception] = {}
-        for name in names:
-            try:
-                embed_table(context, name, params.full_refresh)
-            except LakehouseError as error:
-                context.log.error("embedding table %s failed: %s", name, error)
-                failed[name] = error
-        raise_collected(failed, len(names), "embedding tables", LakehouseError)
+        for_each(
+            names,
+            lambda name: embed_table(context, name, params.full_refresh),
+            context.log,
+            "embedding table",
+            "embedding tables",
+        )

@@ -7,11 +7,11 @@ from dataclasses import asdict, dataclass
 
 from pyspark.sql import types as T
 
-from lakehouse.errors import LakehouseError, VectorSearchError
+from lakehouse.errors import VectorSearchError
 from lakehouse.io import files
 from lakehouse.io.table_spec import TableSpec
 from lakehouse.runs.context import JobContext
-from lakehouse.runs.job import Job, raise_collected, selected_names
+from lakehouse.runs.job import Job, for_each, selected_names
 from lakehouse.search.api import Searcher
 from lakehouse.search.evaluation import retrieval_metrics
 
@@ -47,19 +47,21 @@ class EvaluateSearchJob(Job):
         evaluations = context.config.embeddings.evaluations
         declared = "embeddings.evaluations (embeddings.yml)"
         names = selected_names(list(evaluations), context.params.evaluation, "gold", declared, "evaluation")
-        failed: dict[str, Exception] = {}
-        rows = []
-        for name in names:
-            try:
-                rows += evaluate(context, name)
-            except LakehouseError as error:
-                context.log.error("evaluation %s failed: %s", name, error)
-                failed[name] = error
-        if rows:
-            frame = context.spark.createDataFrame(rows, RESULTS_SCHEMA)
-            spec = TableSpec(RESULTS_TABLE, RESULTS_SCHEMA, comment="Retrieval quality per evaluation run")
-            context.tables.append(RESULTS_TABLE, frame, spec=spec)
-        raise_collected(failed, len(names), "evaluations", LakehouseError)
+        evaluated: dict[str, list[tuple]] = {}
+
+        def run_one(name: str) -> None:
+            evaluated[name] = evaluate(context, name)
+
+        try:
+            for_each(names, run_one, context.log, "evaluation", "evaluations")
+        finally:  # the evaluations that worked are recorded, even when another failed
+            rows = [row for done in evaluated.values() for row in done]
+            if rows:
+                frame = context.spark.createDataFrame(rows, RESULTS_SCHEMA)
+                spec = TableSpec(
+                    RESULTS_TABLE, RESULTS_SCHEMA, comment="Retrieval quality per evaluation run"
+                )
+                context.tables.append(RESULTS_TABLE, frame, spec=spec)
 
 
 def evaluate(context: JobContext, name: str) -> list[tuple]:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lakehouse.errors import LakehouseError
 from lakehouse.runs.context import JobContext
-from lakehouse.runs.job import Job, raise_collected, selected_names
+from lakehouse.runs.job import Job, for_each, selected_names
 from lakehouse.search.similar import update_similar
 
 
@@ -24,11 +23,10 @@ class SimilarDocumentsJob(Job):
         joins = context.config.embeddings.similar
         declared = "embeddings.similar (embeddings.yml)"
         names = selected_names(list(joins), context.params.join, "gold", declared, "join")
-        failed: dict[str, Exception] = {}
-        for name in names:
-            try:
-                update_similar(context, name)
-            except LakehouseError as error:
-                context.log.error("similarity join %s failed: %s", name, error)
-                failed[name] = error
-        raise_collected(failed, len(names), "similarity joins", LakehouseError)
+        for_each(
+            names,
+            lambda name: update_similar(context, name),
+            context.log,
+            "similarity join",
+            "similarity joins",
+        )

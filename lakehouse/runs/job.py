@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import typing
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from lakehouse.errors import ConfigError, JobNotFoundError, JobParameterError
+from lakehouse.errors import ConfigError, JobNotFoundError, JobParameterError, LakehouseError
 
 if TYPE_CHECKING:
     from lakehouse.runs.context import JobContext
 
 ENTRY_POINT_GROUP = "lakehouse.jobs"
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,6 +103,30 @@ def raise_collected(
         raise first
     lines = "; ".join(f"{name}: {type(cause).__name__}: {cause}" for name, cause in failed.items())
     raise error(f"{len(failed)} of {attempted} {what} failed: {lines}") from first
+
+
+def for_each(
+    names: Sequence[str], action: Callable[[str], T], log: logging.Logger, part: str, parts: str
+) -> dict[str, T]:
+    """Run ``action`` on each name; a part that fails with a :class:`LakehouseError` is logged and
+    the others still run, then the failures are raised together (:func:`raise_collected`).
+
+    Args:
+        part, parts: what a name is, for messages (``embedding table``, ``embedding tables``).
+
+    Returns:
+        Each name's result.
+    """
+    results: dict[str, T] = {}
+    failed: dict[str, Exception] = {}
+    for name in names:
+        try:
+            results[name] = action(name)
+        except LakehouseError as error:
+            log.error("%s %s failed: %s", part, name, error)
+            failed[name] = error
+    raise_collected(failed, len(names), parts, LakehouseError)
+    return results
 
 
 def available_jobs() -> dict[str, str]:
