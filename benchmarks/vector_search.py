@@ -69,7 +69,7 @@ def delta_table(spark, data, folder: Path) -> str:
 
     location = folder / "embeddings"
     marker = folder / "_generated.json"
-    wanted = {"vectors": len(data), "version": 1}
+    wanted = {"vectors": len(data), "centres": CENTRES, "latent": LATENT, "version": 2}
     if marker.exists() and json.loads(marker.read_text()) == wanted:
         return str(location)
     shutil.rmtree(folder, ignore_errors=True)
