@@ -56,14 +56,13 @@ def chunk_documents(documents: DataFrame, settings: EmbeddingModelSettings) -> D
             ids = batch.column("document_id")
             chunks = chunk_texts(model.tokenizer, batch.column("text").to_pylist(), window, overlap)
             counts = np.fromiter((len(parts) for parts in chunks), dtype=np.int64, count=len(chunks))
+            first = np.cumsum(counts) - counts  # each document's first row among the chunks
+            # a chunk's number within its document: its row less its document's first row
+            chunk_ids = (np.arange(counts.sum()) - np.repeat(first, counts)).astype(np.int32)
             yield pa.RecordBatch.from_arrays(
                 [
                     ids.take(pa.array(np.repeat(np.arange(len(chunks)), counts))),
-                    pa.array(
-                        np.concatenate([np.arange(n, dtype=np.int32) for n in counts] or [[]]).astype(
-                            np.int32
-                        )
-                    ),
+                    pa.array(chunk_ids),
                     pa.array([part for parts in chunks for part in parts], type=pa.string()),
                 ],
                 schema=pa.schema(
