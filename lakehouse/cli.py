@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import yaml
 
 from lakehouse import __version__
+from lakehouse.display import text_table
 from lakehouse.errors import LakehouseError
 from lakehouse.log import configure_logging
 from lakehouse.runs.runner import add_run_arguments, execute, param_pairs
@@ -34,7 +35,11 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run one job and record it in ops.job_runs")
     run.add_argument("job", help="job name (see `lakehouse jobs`)")
     add_run_arguments(run)
-    run.set_defaults(handler=lambda args: execute(args.job, args.env, args.conf_dir, param_pairs(args)))
+    run.set_defaults(
+        handler=lambda args: execute(
+            args.job, args.env, args.conf_dir, param_pairs(args), args.run_id, args.pipeline_run_id
+        )
+    )
 
     jobs = commands.add_parser("jobs", help="list the registered jobs")
     jobs.set_defaults(handler=_list_jobs)
@@ -102,6 +107,77 @@ def _parser() -> argparse.ArgumentParser:
     _add_env_arguments(search)
     search.set_defaults(handler=_search)
 
+    pipeline = commands.add_parser("pipeline", help="run, schedule or export the pipelines of pipelines.yml")
+    pipeline_commands = pipeline.add_subparsers(dest="pipeline_command", required=True, metavar="command")
+    pipeline_run = pipeline_commands.add_parser(
+        "run", help="run a pipeline's jobs in dependency order (exit 0 ok, 1 failed, 2 bad input, 75 locked)"
+    )
+    pipeline_run.add_argument("name", help="pipeline name (see `lakehouse pipeline list`)")
+    _add_env_arguments(pipeline_run)
+    dates = pipeline_run.add_mutually_exclusive_group()
+    dates.add_argument(
+        "--date", type=_date, metavar="YYYY-MM-DD", help="the logical date (default: the schedule's latest)"
+    )
+    dates.add_argument(
+        "--catch-up", action="store_true", help="every logical date missed since the last success (cron)"
+    )
+    pipeline_run.add_argument(
+        "--start", type=_date, metavar="YYYY-MM-DD", help="backfill from this logical date"
+    )
+    pipeline_run.add_argument("--end", type=_date, metavar="YYYY-MM-DD", help="backfill to this logical date")
+    pipeline_run.add_argument(
+        "--from", dest="from_task", metavar="TASK", help="this task and everything after it"
+    )
+    pipeline_run.add_argument(
+        "--only", action="append", default=[], metavar="TASK", help="only these tasks (repeatable or a,b)"
+    )
+    pipeline_run.add_argument(
+        "--resume", action="store_true", help="rerun what the last failed run did not finish"
+    )
+    pipeline_run.add_argument("--dry-run", action="store_true", help="print the plan and run nothing")
+    pipeline_run.add_argument("--mode", choices=["session", "submit"], help="override the pipeline's mode")
+    pipeline_run.set_defaults(handler=_pipeline_run)
+    pipeline_list = pipeline_commands.add_parser("list", help="the pipelines: schedule, tasks, last run")
+    _add_env_arguments(pipeline_list)
+    pipeline_list.set_defaults(handler=_pipeline_list)
+    export = pipeline_commands.add_parser(
+        "export-airflow", help="write an Airflow DAG file: one SparkSubmitOperator per task"
+    )
+    export.add_argument("name")
+    export.add_argument("--output", help="the DAG file (default: dags/lakehouse_<name>.py)")
+    export.add_argument(
+        "--start-date", type=_date, metavar="YYYY-MM-DD", help="the DAG's start_date (default: today)"
+    )
+    _add_env_arguments(export)
+    export.set_defaults(handler=_pipeline_export)
+    cron = pipeline_commands.add_parser(
+        "cron", help="print a crontab entry that runs the pipeline on its schedule"
+    )
+    cron.add_argument("name")
+    _add_env_arguments(cron)
+    cron.set_defaults(handler=_pipeline_cron)
+
+    runs = commands.add_parser(
+        "runs", help="recent pipeline runs (or job runs), and the progress of running ones"
+    )
+    runs.add_argument("run", nargs="?", help="a pipeline run id (or its first 8 characters): show its tasks")
+    runs.add_argument("--pipeline", help="only this pipeline")
+    runs.add_argument("--jobs", action="store_true", help="recent job runs (ops.job_runs) instead")
+    runs.add_argument("--limit", type=_positive_int, default=15, help="how many (default: 15)")
+    _add_env_arguments(runs)
+    runs.set_defaults(handler=_runs)
+
+    report = commands.add_parser(
+        "report", help="write the HTML report of a pipeline run (default: the latest)"
+    )
+    report.add_argument("run", nargs="?", help="a pipeline run id (or its first 8 characters)")
+    report.add_argument("--pipeline", help="the latest run of this pipeline")
+    report.add_argument(
+        "--output", help="local HTML file (default: <root>/files/reports/pipelines/<name>/<run>.html)"
+    )
+    _add_env_arguments(report)
+    report.set_defaults(handler=_report)
+
     config = commands.add_parser("config", help="print the resolved configuration (secrets masked)")
     _add_env_arguments(config)
     config.set_defaults(handler=_show_config)
@@ -158,7 +234,7 @@ def _list_tables(args: argparse.Namespace) -> int:
         return 0
     rows = [("layer", "table", "rows", "version", "location")]
     rows += [(s.layer, s.table, str(s.rows), str(s.version), s.location) for s in summaries]
-    print(_format_table(rows))
+    print(text_table(rows))
     return 0
 
 
@@ -197,7 +273,7 @@ def _list_features(args: argparse.Namespace) -> int:
         spark.stop()
     rows = [("TABLE", "FEATURE", "TYPE", "DEFINITION", "DESCRIPTION", "LATEST AS-OF")]
     rows += [(e.table, e.feature, e.type, e.definition, e.description, e.latest) for e in entries]
-    print(_format_table(rows))
+    print(text_table(rows))
     return 0
 
 
@@ -225,7 +301,7 @@ def _list_models(args: argparse.Namespace) -> int:
     if len(rows) == 1:
         print(f"no registered models in {registry.registry_uri}; run `lakehouse run train_model`")
         return 0
-    print(_format_table(rows))
+    print(text_table(rows))
     return 0
 
 
@@ -243,7 +319,7 @@ def _promote_model(args: argparse.Namespace) -> int:
 
 def _search(args: argparse.Namespace) -> int:
     from lakehouse.config import load_config
-    from lakehouse.search.api import Searcher
+    from lakehouse.search.api import Searcher, format_result
     from lakehouse.spark.session import build_session
 
     config = load_config(args.env, args.conf_dir)
@@ -253,16 +329,147 @@ def _search(args: argparse.Namespace) -> int:
     finally:
         spark.stop()
     for result in results:
-        version = f"index of v{result.index_version}" if result.method == "index" else "exact"
-        print(f'search {result.table} (v{result.table_version}, {version}): "{result.query}"')
+        print(format_result(result, args.width))
         for note in result.notes:
             print(f"  note: {note}", file=sys.stderr)
-        rows = [("RANK", "DOCUMENT", "CHUNK", "SCORE", "TEXT")]
-        for hit in result.hits:
-            text = " ".join(hit.text.split())
-            text = text if len(text) <= args.width else text[: args.width - 3] + "..."
-            rows.append((str(hit.rank), str(hit.document_id), str(hit.chunk_id), f"{hit.score:.4f}", text))
-        print(_format_table(rows) if result.hits else "  no documents match")
+    return 0
+
+
+def _date(text: str):
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+
+
+def _pipeline_run(args: argparse.Namespace) -> int:
+    from lakehouse.config import load_config
+    from lakehouse.errors import PipelineLockedError
+    from lakehouse.pipelines.records import SUCCEEDED
+    from lakehouse.pipelines.runner import RunOptions, plan_run, run_pipeline
+
+    config = load_config(args.env, args.conf_dir)
+    only = tuple(task.strip() for value in args.only for task in value.split(",") if task.strip())
+    options = RunOptions(
+        date=args.date, start=args.start, end=args.end, catch_up=args.catch_up, from_task=args.from_task,
+        only=only, resume=args.resume, mode=args.mode,
+    )  # fmt: skip
+    if args.dry_run:
+        if args.resume or args.catch_up:  # they read earlier runs
+            from lakehouse.pipelines.records import PipelineRunStore
+            from lakehouse.pipelines.runner import bookkeeping_config
+            from lakehouse.spark.session import build_session
+            from lakehouse.storage.layout import StorageLayout
+
+            spark = build_session(bookkeeping_config(config), app_name="lakehouse pipeline plan")
+            try:
+                plan = plan_run(
+                    config, args.name, options, PipelineRunStore(spark, StorageLayout.from_config(config))
+                )
+            finally:
+                spark.stop()
+        else:
+            plan = plan_run(config, args.name, options)
+        print(plan.describe())
+        return 0
+    if not (args.resume or args.catch_up):
+        plan_run(config, args.name, options)  # a bad task, date or parameter fails before Spark starts
+    try:
+        run = run_pipeline(config, args.name, options, out=lambda line: print(line, flush=True))
+    except PipelineLockedError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 75  # EX_TEMPFAIL: cron and orchestrators may try again later
+    return 0 if run.status == SUCCEEDED else 1
+
+
+def _pipeline_list(args: argparse.Namespace) -> int:
+    from lakehouse.config import load_config
+
+    config = load_config(args.env, args.conf_dir)
+    if not config.pipelines:
+        print("no pipelines declared (conf/base/pipelines.yml)")
+        return 0
+    rows = [("PIPELINE", "SCHEDULE (UTC)", "TASKS", "RETRIES", "DESCRIPTION")]
+    for name, settings in config.pipelines.items():
+        rows.append(
+            (
+                name,
+                settings.schedule or "-",
+                str(len(settings.tasks)),
+                str(settings.retries),
+                settings.description,
+            )
+        )
+    print(text_table(rows))
+    return 0
+
+
+def _pipeline_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from lakehouse.config import load_config
+    from lakehouse.pipelines.schedule import airflow_dag
+
+    config = load_config(args.env, args.conf_dir)
+    source = airflow_dag(config, args.name, args.start_date)
+    output = (
+        Path(args.output) if args.output else Path("dags") / f"lakehouse_{args.name.replace('-', '_')}.py"
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(source)
+    print(
+        f"wrote {output}: DAG lakehouse_{args.name.replace('-', '_')}, "
+        f"{len(config.pipelines[args.name].tasks)} tasks"
+    )
+    return 0
+
+
+def _pipeline_cron(args: argparse.Namespace) -> int:
+    from lakehouse.config import load_config
+    from lakehouse.pipelines.schedule import crontab_line
+
+    print(crontab_line(load_config(args.env, args.conf_dir), args.name))
+    return 0
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from lakehouse.config import load_config
+    from lakehouse.pipelines.monitor import describe_run, list_job_runs, list_pipeline_runs
+    from lakehouse.pipelines.runner import bookkeeping_config
+    from lakehouse.spark.session import build_session
+
+    config = load_config(args.env, args.conf_dir)
+    spark = build_session(bookkeeping_config(config), app_name="lakehouse runs")
+    try:
+        if args.run:
+            text = describe_run(spark, config, args.run)
+        elif args.jobs:
+            text = list_job_runs(spark, config, args.limit)
+        else:
+            text = list_pipeline_runs(spark, config, args.pipeline, args.limit)
+    finally:
+        spark.stop()
+    print(text)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from lakehouse.config import load_config
+    from lakehouse.pipelines.monitor import find_run
+    from lakehouse.pipelines.report import write_report
+    from lakehouse.pipelines.runner import bookkeeping_config
+    from lakehouse.spark.session import build_session
+
+    config = load_config(args.env, args.conf_dir)
+    spark = build_session(bookkeeping_config(config), app_name="lakehouse report")
+    try:
+        run = find_run(spark, config, args.run, args.pipeline)
+        written = write_report(spark, config, run, args.output)
+    finally:
+        spark.stop()
+    print(written)
     return 0
 
 
@@ -311,21 +518,9 @@ def _cluster(args: argparse.Namespace) -> int:
 
 def _database(args: argparse.Namespace) -> int:
     from lakehouse.config import load_config
-    from lakehouse.demo.postgres import LocalPostgres, parse_jdbc_url
-    from lakehouse.errors import ConfigError
+    from lakehouse.demo.postgres import local_server
 
-    config = load_config(args.env, args.conf_dir)
-    settings = config.local_database
-    if settings.connection not in config.connections:
-        raise ConfigError(f"local_database.connection: no connection {settings.connection!r} in sources.yml")
-    connection = config.connections[settings.connection]
-    try:
-        host, port, database = parse_jdbc_url(connection.url)
-    except ValueError as error:
-        raise ConfigError(f"connections.{settings.connection}.url: {error}") from None
-    server = LocalPostgres(
-        config.resolve_path(settings.data_dir), port, host, database, connection.user or "lakehouse"
-    )
+    server = local_server(load_config(args.env, args.conf_dir))
     if args.action == "up":
         server.start()
         print(f"PostgreSQL up: {server.jdbc_url} (user {server.user}; data {server.data_dir})")
@@ -342,15 +537,6 @@ def _jars(args: argparse.Namespace) -> int:
     from lakehouse.spark import jars
 
     return jars.main([args.action])
-
-
-def _format_table(rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

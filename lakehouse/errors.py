@@ -164,3 +164,11 @@ class EmbeddingError(LakehouseError):
 
 class VectorSearchError(LakehouseError):
     """A vector search or index cannot run: no index, wrong dimension, unknown filter column."""
+
+
+class PipelineError(LakehouseError):
+    """A pipeline cannot be planned or run (unknown pipeline or task, bad dates, nothing to resume)."""
+
+
+class PipelineLockedError(PipelineError):
+    """Another run of the same pipeline and environment holds its lock."""

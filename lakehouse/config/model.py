@@ -716,6 +716,17 @@ class SearchEvaluationSettings(Section):
     k: int = Field(default=5, ge=1, le=100, description="Recall and precision at k; MRR over the top k.")
 
 
+class SearchExampleSettings(Section):
+    """A search that the ``search_examples`` job runs and prints (``embeddings.examples``)."""
+
+    embeddings: str = Field(description="The embedding table's name in embeddings.tables.")
+    query: str = Field(min_length=1)
+    k: int = Field(default=5, ge=1, le=100)
+    filters: list[str] = Field(
+        default_factory=list, description="Metadata filters: channel=email, price<200."
+    )
+
+
 class EmbeddingsSettings(Section):
     """Embedding tables, their model, vector indexes and similarity joins (conf/base/embeddings.yml)."""
 
@@ -724,6 +735,7 @@ class EmbeddingsSettings(Section):
     index: VectorIndexSettings = Field(default_factory=VectorIndexSettings)
     similar: dict[str, SimilarSettings] = Field(default_factory=dict)
     evaluations: dict[str, SearchEvaluationSettings] = Field(default_factory=dict)
+    examples: list[SearchExampleSettings] = Field(default_factory=list)
 
     def table(self, name: str) -> str:
         """The embedding table of ``embeddings.tables.<name>``."""
@@ -731,6 +743,84 @@ class EmbeddingsSettings(Section):
 
     def model_of(self, name: str) -> EmbeddingModelSettings:
         return self.tables[name].model or self.model
+
+
+class PipelineTaskSettings(Section):
+    """One task of a pipeline (``pipelines.<name>.tasks.<task>``): a job, its parameters, what it
+    waits for."""
+
+    job: str | None = Field(
+        default=None,
+        description=(
+            "The registered job (`lakehouse jobs`) or `package.module:JobClass`; defaults to the task's name."
+        ),
+    )
+    params: dict[str, Scalar] = Field(
+        default_factory=dict,
+        description=(
+            "Parameters over the job's defaults of jobs.yml; strings may use {date}, {date-1}, {date+1}: "
+            "the run's logical date, shifted by days."
+        ),
+    )
+    after: list[str] = Field(
+        default_factory=list, description="Tasks of this pipeline that must succeed first."
+    )
+    retries: int | None = Field(
+        default=None, ge=0, description="Attempts after a failure (default: the pipeline's)."
+    )
+    retry_delay_seconds: float | None = Field(default=None, ge=0)
+
+    def job_name(self, task: str) -> str:
+        return self.job or task
+
+
+class PipelineLockSettings(Section):
+    """How a pipeline run's lock detects a run that died without releasing it."""
+
+    heartbeat_seconds: float = Field(default=30.0, gt=0, description="How often a run refreshes its lock.")
+    stale_after_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description=(
+            "A lock whose heartbeat is older than this is stale (a run on this host whose process is "
+            "gone is stale at once)."
+        ),
+    )
+
+
+class PipelineSettings(Section):
+    """A pipeline (``pipelines.<name>`` in ``pipelines.yml``): jobs in dependency order, on a schedule."""
+
+    description: str = ""
+    schedule: str | None = Field(
+        default=None, description="Cron expression (UTC) or @daily, @hourly...; used by cron and Airflow."
+    )
+    mode: Literal["auto", "session", "submit"] = Field(
+        default="auto",
+        description=(
+            "session: every job in this process's SparkSession; submit: one spark-submit per job; auto: "
+            "session on a local master, submit otherwise."
+        ),
+    )
+    retries: int = Field(default=0, ge=0, description="Attempts after a failure, per task.")
+    retry_delay_seconds: float = Field(default=30.0, ge=0, description="Wait before the first retry.")
+    retry_backoff: float = Field(
+        default=2.0, ge=1.0, description="Each further wait is this many times longer."
+    )
+    max_retry_delay_seconds: float = Field(default=600.0, ge=0)
+    max_catch_up: int = Field(
+        default=7, ge=1, description="--catch-up runs at most this many missed logical dates (the newest)."
+    )
+    local_database: bool = Field(
+        default=False,
+        description="Start the local PostgreSQL server of local_database: before the jobs (demo).",
+    )
+    lock: PipelineLockSettings = Field(default_factory=PipelineLockSettings)
+    tasks: dict[str, PipelineTaskSettings] = Field(default_factory=dict)
+
+    def edges(self) -> dict[str, list[str]]:
+        """Each task and the tasks it waits for, in declared order."""
+        return {name: list(task.after) for name, task in self.tasks.items()}
 
 
 class LakehouseConfig(Section):
@@ -750,6 +840,7 @@ class LakehouseConfig(Section):
     features: FeatureStoreSettings = Field(default_factory=FeatureStoreSettings)
     models: ModelsSettings = Field(default_factory=ModelsSettings)
     embeddings: EmbeddingsSettings = Field(default_factory=EmbeddingsSettings)
+    pipelines: dict[str, PipelineSettings] = Field(default_factory=dict)
 
     def resolve_path(self, path: str) -> Path:
         """Resolve a configured path; relative paths are relative to the project folder."""
@@ -841,6 +932,7 @@ class LakehouseConfig(Section):
         problems += self._check_features()
         problems += self._check_models()
         problems += self._check_embeddings()
+        problems += self._check_pipelines()
         if "ops" not in storage.layers:
             problems.append((("storage", "layers"), "must include 'ops', which holds the run records"))
         if len(set(storage.layers)) != len(storage.layers):
@@ -971,6 +1063,15 @@ class LakehouseConfig(Section):
                         f"unknown embedding table; known: {known_tables}",
                     )
                 )
+        for index, example in enumerate(embeddings.examples):
+            if example.embeddings not in embeddings.tables:
+                known_tables = ", ".join(embeddings.tables) or "none"
+                problems.append(
+                    (
+                        ("embeddings", "examples", str(index), "embeddings"),
+                        f"unknown embedding table {example.embeddings!r}; known: {known_tables}",
+                    )
+                )
         for name, similar in embeddings.similar.items():
             key = ("embeddings", "similar", name)
             if similar.embeddings not in embeddings.tables:
@@ -987,6 +1088,67 @@ class LakehouseConfig(Section):
                             f"{column!r} is not a metadata column of {similar.embeddings}: {metadata}",
                         )
                     )
+        return problems
+
+    def _check_pipelines(self) -> list[tuple[tuple[str, ...], str]]:
+        """Pipelines name registered jobs and their own tasks, without cycles, on valid schedules."""
+        from importlib.metadata import entry_points
+
+        from lakehouse.pipelines.cron import CronError, parse_cron
+        from lakehouse.pipelines.graph import find_cycle, template_problems
+
+        problems: list[tuple[tuple[str, ...], str]] = []
+        jobs = sorted(point.name for point in entry_points(group="lakehouse.jobs"))
+        for name, pipeline in self.pipelines.items():
+            key = ("pipelines", name)
+            if not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
+                problems.append((key, f"pipeline name {name!r} must be lower case: letters, digits, _ and -"))
+            if pipeline.schedule is not None:
+                try:
+                    parse_cron(pipeline.schedule)
+                except CronError as error:
+                    problems.append(((*key, "schedule"), str(error)))
+            if not pipeline.tasks:
+                problems.append(((*key, "tasks"), "a pipeline needs at least one task"))
+            tasks = list(pipeline.tasks)
+            for task_name, task in pipeline.tasks.items():
+                task_key = (*key, "tasks", task_name)
+                job = task.job_name(task_name)
+                if ":" in job:
+                    module, _, attribute = job.partition(":")
+                    if not all(part.isidentifier() for part in [*module.split("."), attribute]):
+                        problems.append(((*task_key, "job"), f"{job!r} is not package.module:JobClass"))
+                elif job not in jobs:
+                    close = difflib.get_close_matches(job, jobs, n=1)
+                    hint = f"did you mean {close[0]!r}? " if close else ""
+                    problems.append(
+                        (
+                            (*task_key, "job") if task.job else task_key,
+                            f"unknown job {job!r}; {hint}registered jobs: {', '.join(jobs) or 'none'}",
+                        )
+                    )
+                for upstream in task.after:
+                    if upstream == task_name:
+                        problems.append(((*task_key, "after"), "a task cannot wait for itself"))
+                    elif upstream not in pipeline.tasks:
+                        close = difflib.get_close_matches(upstream, tasks, n=1)
+                        hint = f"did you mean {close[0]!r}? " if close else ""
+                        problems.append(
+                            (
+                                (*task_key, "after"),
+                                f"no task {upstream!r} in pipeline {name}; {hint}tasks: {', '.join(tasks)}",
+                            )
+                        )
+                for param, value in task.params.items():
+                    for problem in template_problems(value):
+                        problems.append(((*task_key, "params", param), problem))
+            cycle = find_cycle(
+                {task: [up for up in edges if up != task] for task, edges in pipeline.edges().items()}
+            )
+            if cycle:
+                problems.append(
+                    ((*key, "tasks", cycle[0], "after"), f"dependency cycle: {' -> '.join(cycle)}")
+                )
         return problems
 
     def _check_sources(self) -> list[tuple[tuple[str, ...], str]]:

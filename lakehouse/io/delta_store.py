@@ -81,6 +81,8 @@ class DeltaStore:
             so that ``DESCRIBE HISTORY`` tells which run wrote which version.
         on_write: called with ``(table name, rows written)`` after each write; the job
             runner uses it to record rows written per table.
+        on_read: called with ``(table name, Delta version read)`` for each read (``read``,
+            ``changes``); the job runner uses it to record each run's lineage.
         write_internal: allow writes to the internal ``ops`` layer (run records); jobs get a
             store without it, so no job can overwrite the lakehouse's own history.
     """
@@ -92,12 +94,14 @@ class DeltaStore:
         commit_tag: dict[str, str] | None = None,
         on_write: Callable[[str, int], None] | None = None,
         write_internal: bool = False,
+        on_read: Callable[[str, int], None] | None = None,
     ):
         self.spark = spark
         self.layout = layout
         self.commit_tag = dict(commit_tag or {})
         self.on_write = on_write
         self.write_internal = write_internal
+        self.on_read = on_read
         self.last_commit_version: int | None = None  # of this store's latest write, None if skipped
 
     def location(self, table: str | TableName) -> TableLocation:
@@ -125,7 +129,12 @@ class DeltaStore:
             reader = reader.option("versionAsOf", version)
         if timestamp is not None:
             reader = reader.option("timestampAsOf", timestamp)
-        return reader.load(location.location)
+        frame = reader.load(location.location)
+        if self.on_read is not None:
+            self.on_read(
+                str(location.table), version if version is not None else self._loaded_version(location)
+            )
+        return frame
 
     def changes(
         self,
@@ -170,6 +179,8 @@ class DeltaStore:
                 f"{CHANGE_FEED} on the table, then read it whole once (e.g. silver_refine "
                 "--param full_refresh=true)"
             ) from error
+        if self.on_read is not None:
+            self.on_read(str(location.table), up_to_version)
         kinds = ["insert", "update_postimage", *(["update_preimage", "delete"] if with_old_rows else [])]
         return frame.where(F.col("_change_type").isin(*kinds)).drop(*CHANGE_COLUMNS)
 
@@ -657,6 +668,18 @@ class DeltaStore:
                 str(location.table), metrics["numTargetRowsInserted"] + metrics["numTargetRowsUpdated"]
             )
         return metrics
+
+    def _loaded_version(self, location: TableLocation) -> int:
+        """The version of the snapshot Delta just loaded for ``location`` (from its cached log: no
+        Spark job), or -1 when it cannot be told."""
+        try:
+            jvm = self.spark.sparkContext._jvm
+            log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(
+                self.spark._jsparkSession, location.location
+            )
+            return int(log.unsafeVolatileSnapshot().version())
+        except Exception:  # lineage is best effort: never fail a read for it
+            return -1
 
     def _version_at(self, location: TableLocation) -> int:
         return int(DeltaTable.forPath(self.spark, location.location).history(1).collect()[0]["version"])

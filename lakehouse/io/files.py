@@ -7,6 +7,7 @@ same code reads a local folder, ``abfss://`` OneLake or ADLS Gen2, or any Hadoop
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,38 @@ def read_bytes(spark: SparkSession, location: str) -> bytes | None:
         stream.close()
 
 
+def create_new(spark: SparkSession | None, location: str, data: bytes) -> bool:
+    """Create a file only if none exists, atomically (a lock): False when one already existed.
+
+    A local path is created with ``O_EXCL`` (no Spark needed); anything else through Hadoop's
+    ``create`` without overwrite, which is atomic on HDFS and ADLS Gen2 / OneLake.
+    """
+    path = _local(location)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        return True
+    if spark is None:
+        raise ValueError(f"{location}: a remote location needs a SparkSession")
+    target, file_system = hadoop_path(spark, location)
+    try:
+        stream = file_system.create(target, False)
+    except Exception as error:  # py4j wraps FileAlreadyExistsException
+        if "FileAlreadyExists" in str(error) or file_system.exists(target):
+            return False
+        raise
+    try:
+        stream.write(bytearray(data))
+    finally:
+        stream.close()
+    return True
+
+
 def list_names(spark: SparkSession, location: str) -> list[str]:
     """The names of the files and folders directly inside a folder (empty when it does not exist)."""
     folder, file_system = hadoop_path(spark, location)
@@ -100,8 +133,15 @@ def list_names(spark: SparkSession, location: str) -> list[str]:
     return sorted(status.getPath().getName() for status in file_system.listStatus(folder))
 
 
-def delete(spark: SparkSession, location: str) -> bool:
+def delete(spark: SparkSession | None, location: str) -> bool:
     """Delete a file or a folder with everything in it; False when there was nothing."""
+    path = _local(location)
+    if path is not None and (path.is_file() or not path.exists()):
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
     target, file_system = hadoop_path(spark, location)
     return bool(file_system.delete(target, True))
 

@@ -76,7 +76,7 @@ def evaluate(context: JobContext, name: str) -> list[tuple]:
                 f"embeddings.evaluations.{name}.{kind}: nothing at {location} (for the demo, run demo_data)"
             )
     queries = context.spark.read.parquet(located["queries"]).select("query_id", "query").collect()
-    searcher = Searcher(context.config, context.spark, settings.embeddings)
+    searcher = Searcher(context.config, context.spark, settings.embeddings, store=context.tables)
     table = searcher.store.read(searcher.table).select("document_id").distinct()
     # only documents the table holds count (the generator's malformed tickets never reach silver)
     pairs = context.spark.read.parquet(located["relevance"]).join(table, "document_id").collect()
@@ -97,6 +97,13 @@ def evaluate(context: JobContext, name: str) -> list[tuple]:
             metrics.precision_at_k, metrics.mrr,
         )  # fmt: skip
         values = asdict(metrics)
+        context.metrics.update(
+            {
+                f"{name}.{method}.recall@{settings.k}": metrics.recall_at_k,
+                f"{name}.{method}.precision@{settings.k}": metrics.precision_at_k,
+                f"{name}.{method}.mrr": metrics.mrr,
+            }
+        )
         version = results[0].table_version if results else searcher.store.version(searcher.table)
         rows.append(
             (name, searcher.table, version, method, settings.k, values["queries"], values["recall_at_k"],

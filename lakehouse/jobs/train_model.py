@@ -42,6 +42,15 @@ class TrainModelJob(Job):
             shown = ", ".join(
                 f"{metric} {result.test[metric]:.4f}" for metric in SHOWN_METRICS if metric in result.test
             )
+            context.metrics.update(
+                {
+                    f"{name}.test_{metric}": float(result.test[metric])
+                    for metric in SHOWN_METRICS
+                    if metric in result.test
+                }
+            )
+            context.metrics[f"{name}.version"] = float(result.version.version)
+            context.outputs[f"{name}.report"] = str(result.report)
             print(
                 f"model {name} v{result.version.version}: test {shown} "
                 f"({result.rows['test']} rows); {result.promotion.reason}"

@@ -11,35 +11,9 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from lakehouse.display import HTML_STYLE, html_table
+
 WIDTH, HEIGHT, PAD = 320, 260, 40
-STYLE = """
-body{font-family:system-ui,sans-serif;margin:2rem;color:#222;max-width:1100px}
-h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;margin:.5rem 0}
-td,th{border:1px solid #ddd;padding:.25rem .6rem;text-align:right}
-th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
-.charts{display:flex;flex-wrap:wrap;gap:1.5rem}figure{margin:0}figcaption{font-size:.9rem;color:#555}
-svg text{font-size:10px;fill:#444}.best{font-weight:bold}
-"""
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) >= 1:
-            return f"{int(value):,}"
-        return f"{value:.4f}" if abs(value) < 1e4 else f"{value:,.0f}"
-    return html.escape(str(value))
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], best: int | None = None) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join(
-        f"<tr{' class=best' if index == best else ''}>"
-        + "".join(f"<td>{_text(v)}</td>" for v in row)
-        + "</tr>"
-        for index, row in enumerate(rows)
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def line_chart(
@@ -130,7 +104,7 @@ def render_training_report(facts: Mapping[str, Any]) -> str:
     metric_names = sorted(set(facts["test"]) | set(facts["validation"]))
     body.append("<h2>Metrics</h2>")
     body.append(
-        _table(
+        html_table(
             ["metric", "validation", "test"],
             [[m, facts["validation"].get(m, ""), facts["test"].get(m, "")] for m in metric_names],
         )
@@ -139,7 +113,7 @@ def render_training_report(facts: Mapping[str, Any]) -> str:
     if confusion:
         body.append(f"<h2>Confusion matrix on test at threshold {facts['test'].get('threshold', 0):.3f}</h2>")
         body.append(
-            _table(
+            html_table(
                 ["", "predicted 1", "predicted 0"],
                 [
                     ["actual 1", confusion["tp"], confusion["fn"]],
@@ -182,7 +156,7 @@ def render_training_report(facts: Mapping[str, Any]) -> str:
         keys = sorted({k for trial in trials for k in trial["searched"]})
         body.append(f"<h2>Search: {len(trials)} trials</h2>")
         body.append(
-            _table(
+            html_table(
                 ["trial", *keys, f"validation {facts['metric']}", "best iteration", "seconds"],
                 [
                     [
@@ -198,12 +172,12 @@ def render_training_report(facts: Mapping[str, Any]) -> str:
             )
         )
     body.append("<h2>Parameters</h2>")
-    body.append(_table(["parameter", "value"], sorted(facts["params"].items())))
+    body.append(html_table(["parameter", "value"], sorted(facts["params"].items())))
     body.append("<h2>Data</h2>")
-    body.append(_table(["split", "value"], sorted(facts["split"].items())))
-    body.append(_table(["table", "Delta version"], sorted(facts["data_versions"].items())))
+    body.append(html_table(["split", "value"], sorted(facts["split"].items())))
+    body.append(html_table(["table", "Delta version"], sorted(facts["data_versions"].items())))
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        f"<title>Model {html.escape(name)} v{version}</title><style>{STYLE}</style></head>"
+        f"<title>Model {html.escape(name)} v{version}</title><style>{HTML_STYLE}</style></head>"
         f"<body>{''.join(body)}</body></html>\n"
     )

@@ -27,6 +27,11 @@ class JobContext:
         job: the job's name.
         log: a logger named after the job.
         rows_written: rows written per table so far (filled by ``tables``).
+        tables_read: the Delta version of each table read (filled by ``tables``): the run's lineage.
+        metrics: figures worth keeping with the run (``churn.test_roc_auc``), recorded in
+            ``ops.job_runs`` and shown by pipeline reports.
+        outputs: files the run wrote for people (``quality_report``: its path), recorded likewise.
+        pipeline_run_id: the pipeline run this job run belongs to, if any.
     """
 
     spark: SparkSession
@@ -38,6 +43,10 @@ class JobContext:
     job: str
     log: logging.Logger
     rows_written: dict[str, int] = field(default_factory=dict)
+    tables_read: dict[str, int] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    pipeline_run_id: str | None = None
 
     @property
     def env(self) -> str:

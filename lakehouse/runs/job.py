@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import importlib
 import logging
 import typing
 from abc import ABC, abstractmethod
@@ -135,11 +136,20 @@ def available_jobs() -> dict[str, str]:
 
 
 def find_job(name: str) -> type[Job]:
-    """Load the job class registered under ``name``.
+    """Load the job class registered under ``name``, or named ``package.module:JobClass``.
 
     Raises:
         JobNotFoundError: no job of that name, or its entry point does not load a Job.
     """
+    if ":" in name:
+        module_name, _, attribute = name.partition(":")
+        try:
+            job = getattr(importlib.import_module(module_name), attribute)
+        except (ImportError, AttributeError) as error:
+            raise JobNotFoundError(f"job {name}: cannot load it ({type(error).__name__}: {error})") from None
+        if not (isinstance(job, type) and issubclass(job, Job)):
+            raise JobNotFoundError(f"job {name} is not a lakehouse Job class")
+        return job
     points = {point.name: point for point in entry_points(group=ENTRY_POINT_GROUP)}
     if name not in points:
         known = ", ".join(sorted(points)) or "none"

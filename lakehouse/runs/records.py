@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import (
@@ -15,6 +16,8 @@ from pyspark.sql.types import (
     StructType,
     TimestampType,
 )
+
+from lakehouse.io.table_spec import TableSpec
 
 JOB_RUNS_TABLE = "ops.job_runs"
 JOB_RUNS_KEY = ("run_id",)
@@ -40,7 +43,22 @@ JOB_RUNS_SCHEMA = StructType(
         StructField("spark_app_id", StringType(), True, {"comment": "Spark application id"}),
         StructField("lakehouse_version", StringType(), False, {"comment": "framework version"}),
         StructField("host", StringType(), False, {"comment": "driver host name"}),
+        StructField("pipeline_run_id", StringType(), True, {"comment": "ops.pipeline_runs run, if any"}),
+        StructField(
+            "tables_read",
+            MapType(StringType(), LongType()),
+            True,
+            {"comment": "Delta version read per table"},
+        ),
+        StructField("metrics", MapType(StringType(), DoubleType()), True, {"comment": "figures of the run"}),
+        StructField(
+            "outputs", MapType(StringType(), StringType()), True, {"comment": "files written for people"}
+        ),
     ]
+)
+# new columns are added to an existing ops.job_runs (written before they existed)
+JOB_RUNS_SPEC = TableSpec(
+    JOB_RUNS_TABLE, JOB_RUNS_SCHEMA, key=JOB_RUNS_KEY, comment="One row per job run", drift="evolve"
 )
 
 
@@ -63,6 +81,10 @@ class JobRun:
     spark_app_id: str | None
     lakehouse_version: str
     host: str
+    pipeline_run_id: str | None = None
+    tables_read: dict[str, int] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
 
     @property
     def succeeded(self) -> bool:
@@ -77,3 +99,14 @@ class JobRun:
         for key in ("started_at", "ended_at"):
             row[key] = row[key].astimezone(dt.UTC)
         return spark.createDataFrame([tuple(row[f.name] for f in JOB_RUNS_SCHEMA.fields)], JOB_RUNS_SCHEMA)
+
+    @classmethod
+    def from_row(cls, row: Any) -> JobRun:
+        """A record read back from ``ops.job_runs`` (columns added later may be missing or null)."""
+        values = row.asDict()
+        fields = {f.name: values.get(f.name) for f in JOB_RUNS_SCHEMA.fields}
+        for key in ("params", "rows_written", "tables_read", "metrics", "outputs"):
+            fields[key] = dict(fields[key] or {})
+        for key in ("started_at", "ended_at"):
+            fields[key] = fields[key].astimezone(dt.UTC)  # pyspark returns naive local times
+        return cls(**fields)

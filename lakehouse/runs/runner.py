@@ -22,7 +22,7 @@ from lakehouse.io.delta_store import DeltaStore
 from lakehouse.log import configure_logging, scrub
 from lakehouse.runs.context import JobContext
 from lakehouse.runs.job import build_params, find_job, params_as_strings
-from lakehouse.runs.records import FAILED, JOB_RUNS_TABLE, SUCCEEDED, JobRun
+from lakehouse.runs.records import FAILED, JOB_RUNS_SPEC, JOB_RUNS_TABLE, SUCCEEDED, JobRun
 from lakehouse.spark.session import build_session
 from lakehouse.storage.layout import StorageLayout
 
@@ -42,6 +42,8 @@ def run_job(
     config: LakehouseConfig,
     params: Mapping[str, str] | None = None,
     spark: SparkSession | None = None,
+    run_id: str | None = None,
+    pipeline_run_id: str | None = None,
 ) -> JobRun:
     """Run one job and record it in ``ops.job_runs``.
 
@@ -50,6 +52,8 @@ def run_job(
         config: the environment's configuration.
         params: ``--param`` overrides (strings) of the job's configured parameters.
         spark: a session to reuse (a pipeline shares one); built from ``config`` when None.
+        run_id: the run's id (a pipeline chooses it, to link the run); a new uuid4 when None.
+        pipeline_run_id: the pipeline run this job run belongs to, recorded with it.
 
     Returns:
         The recorded run (status ``succeeded``).
@@ -61,7 +65,8 @@ def run_job(
     job_class = find_job(name)
     job_params = build_params(job_class, config.jobs.get(name, JobSettings()).params, params or {})
     spark = spark or build_session(config, app_name=f"lakehouse {name}")
-    context = make_context(name, config, spark, job_params)
+    context = make_context(name, config, spark, job_params, run_id)
+    context.pipeline_run_id = pipeline_run_id
     run_id, layout, rows_written = context.run_id, context.layout, context.rows_written
     log.info("job %s: run %s started on %s (env %s)", name, run_id, spark.sparkContext.master, config.env)
     started_at = dt.datetime.now(dt.UTC)
@@ -87,6 +92,10 @@ def run_job(
         spark_app_id=spark.sparkContext.applicationId,
         lakehouse_version=__version__,
         host=socket.gethostname(),
+        pipeline_run_id=pipeline_run_id,
+        tables_read=dict(context.tables_read),
+        metrics=dict(context.metrics),
+        outputs=dict(context.outputs),
     )
     try:
         record_run(spark, layout, record)
@@ -113,20 +122,27 @@ def make_context(
     layout = StorageLayout.from_config(config)
     run_id = run_id or str(uuid.uuid4())
     rows_written: dict[str, int] = {}
+    tables_read: dict[str, int] = {}
 
     def count_rows(table: str, rows: int) -> None:
         rows_written[table] = rows_written.get(table, 0) + rows
+
+    def note_read(table: str, version: int) -> None:
+        tables_read[table] = max(version, tables_read.get(table, -1))
 
     return JobContext(
         spark=spark,
         config=config,
         layout=layout,
-        tables=DeltaStore(spark, layout, {"run_id": run_id, "job": name}, on_write=count_rows),
+        tables=DeltaStore(
+            spark, layout, {"run_id": run_id, "job": name}, on_write=count_rows, on_read=note_read
+        ),
         params=params,
         run_id=run_id,
         job=name,
         log=logging.getLogger(f"lakehouse.jobs.{name}"),
         rows_written=rows_written,
+        tables_read=tables_read,
     )
 
 
@@ -135,7 +151,7 @@ def record_run(spark: SparkSession, layout: StorageLayout, run: JobRun) -> None:
     store = DeltaStore(
         spark, layout, {"run_id": run.run_id, "job": run.job, "writer": "job_runs"}, write_internal=True
     )
-    store.append(JOB_RUNS_TABLE, run.to_frame(spark))
+    store.append(JOB_RUNS_TABLE, run.to_frame(spark), spec=JOB_RUNS_SPEC)
 
 
 def parse_params(pairs: Sequence[str]) -> dict[str, str]:
@@ -162,6 +178,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--start", metavar="YYYY-MM-DD", help="= --param start=... (backfill from)")
     parser.add_argument("--end", metavar="YYYY-MM-DD", help="= --param end=... (backfill to)")
+    parser.add_argument("--run-id", help="the run's id (default: a new uuid; a pipeline passes its own)")
+    parser.add_argument("--pipeline-run-id", help="the pipeline run this job run belongs to")
 
 
 def param_pairs(args: argparse.Namespace) -> list[str]:
@@ -171,7 +189,14 @@ def param_pairs(args: argparse.Namespace) -> list[str]:
     return [*args.param, *dates]
 
 
-def execute(name: str, env: str | None, conf_dir: str | None, pairs: Sequence[str]) -> int:
+def execute(
+    name: str,
+    env: str | None,
+    conf_dir: str | None,
+    pairs: Sequence[str],
+    run_id: str | None = None,
+    pipeline_run_id: str | None = None,
+) -> int:
     """Run a job from the command line; print the outcome and return the process exit code."""
     spark = None
     try:
@@ -181,7 +206,7 @@ def execute(name: str, env: str | None, conf_dir: str | None, pairs: Sequence[st
         job_class = find_job(name)
         build_params(job_class, config.jobs.get(name, JobSettings()).params, params)
         spark = build_session(config, app_name=f"lakehouse {name}")
-        record = run_job(name, config, params, spark)
+        record = run_job(name, config, params, spark, run_id, pipeline_run_id)
     except JobFailedError as error:
         print(f"FAILED {error}", file=sys.stderr)
         return 1
@@ -204,4 +229,4 @@ def main(name: str, argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"jobs/{name}.py", description=f"Run the lakehouse job {name}.")
     add_run_arguments(parser)
     args = parser.parse_args(argv)
-    return execute(name, args.env, args.conf_dir, param_pairs(args))
+    return execute(name, args.env, args.conf_dir, param_pairs(args), args.run_id, args.pipeline_run_id)

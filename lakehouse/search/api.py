@@ -16,6 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.config.model import LakehouseConfig
+from lakehouse.display import text_table
 from lakehouse.embeddings.model import load_model
 from lakehouse.errors import VectorSearchError
 from lakehouse.io.delta_store import DeltaStore
@@ -59,7 +60,9 @@ class SearchResult:
 class Searcher:
     """Searches one embedding table of ``embeddings.tables``; keeps its index and model loaded."""
 
-    def __init__(self, config: LakehouseConfig, spark: SparkSession, name: str):
+    def __init__(
+        self, config: LakehouseConfig, spark: SparkSession, name: str, store: DeltaStore | None = None
+    ):
         embeddings = config.embeddings
         if name not in embeddings.tables:
             known = ", ".join(embeddings.tables) or "none"
@@ -71,7 +74,7 @@ class Searcher:
         self.metadata = embeddings.tables[name].metadata
         self.model_settings = embeddings.model_of(name)
         layout = StorageLayout.from_config(config)
-        self.store = DeltaStore(spark, layout)
+        self.store = store or DeltaStore(spark, layout)
         if not self.store.exists(self.table):
             raise VectorSearchError(f"no table {self.table}: run `lakehouse run embed_documents` first")
         self.index: VectorIndex | None = load_index(spark, index_location(layout, self.table))
@@ -203,3 +206,17 @@ def search(
 
         spark = build_session(config, app_name=f"lakehouse search {table}")
     return Searcher(config, spark, table).search(text, k, filters, exact)[0]
+
+
+def format_result(result: SearchResult, width: int = 100) -> str:
+    """One search's hits as a text table under a heading (notes not included)."""
+    version = f"index of v{result.index_version}" if result.method == "index" else "exact"
+    heading = f'search {result.table} (v{result.table_version}, {version}): "{result.query}"'
+    if not result.hits:
+        return f"{heading}\n  no documents match"
+    rows = [("RANK", "DOCUMENT", "CHUNK", "SCORE", "TEXT")]
+    for hit in result.hits:
+        text = " ".join(hit.text.split())
+        text = text if len(text) <= width else text[: width - 3] + "..."
+        rows.append((str(hit.rank), str(hit.document_id), str(hit.chunk_id), f"{hit.score:.4f}", text))
+    return f"{heading}\n{text_table(rows)}"

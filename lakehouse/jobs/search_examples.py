@@ -1,0 +1,37 @@
+"""The ``search_examples`` job: run the example searches of ``embeddings.examples`` and print the hits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lakehouse.errors import ConfigError
+from lakehouse.runs.context import JobContext
+from lakehouse.runs.job import Job
+from lakehouse.search.api import Searcher, format_result
+
+
+@dataclass(frozen=True)
+class SearchExamplesParams:
+    width: int = 100  # characters of text shown per hit
+
+
+class SearchExamplesJob(Job):
+    name = "search_examples"
+    summary = "Run the example searches of embeddings.yml (examples:) and print their hits."
+    Params = SearchExamplesParams
+
+    def run(self, context: JobContext) -> None:
+        examples = context.config.embeddings.examples
+        if not examples:
+            raise ConfigError("embeddings.examples (embeddings.yml): no example searches declared")
+        searchers: dict[str, Searcher] = {}
+        for index, example in enumerate(examples):
+            name = example.embeddings
+            if name not in searchers:
+                searchers[name] = Searcher(context.config, context.spark, name, store=context.tables)
+            [result] = searchers[name].search(example.query, example.k, example.filters or None)
+            print(format_result(result, context.params.width))
+            for note in result.notes:
+                context.log.warning("example %d (%s): %s", index, result.table, note)
+            if result.hits:
+                context.metrics[f"example_{index}.top_score"] = round(result.hits[0].score, 4)

@@ -1,0 +1,188 @@
+"""What a pipeline run will do: its tasks for each logical date, in dependency order.
+
+Pure: a plan is computed from the configuration, the chosen options and (to resume) the tasks a
+failed run already finished; printing it is ``--dry-run``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+
+from lakehouse.config.model import PipelineSettings
+from lakehouse.display import text_table
+from lakehouse.errors import PipelineError
+from lakehouse.pipelines.cron import parse_cron
+from lakehouse.pipelines.graph import dependency_order, downstream, render
+
+MAX_BACKFILL_DAYS = 3660
+
+
+@dataclass(frozen=True)
+class PlannedTask:
+    """One task to run for one logical date."""
+
+    task: str
+    job: str
+    logical_date: dt.date
+    params: dict[str, str]
+    after: tuple[str, ...]
+    retries: int
+    retry_delay_seconds: float
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.task, self.logical_date.isoformat()
+
+    @property
+    def label(self) -> str:
+        return f"{self.task} [{self.logical_date.isoformat()}]"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A pipeline run's tasks in the order they run; ``done`` ones are skipped (resume)."""
+
+    pipeline: str
+    env: str
+    mode: str
+    dates: list[dt.date]
+    tasks: list[PlannedTask]
+    done: dict[tuple[str, str], str] = field(default_factory=dict)  # key -> why it is skipped
+    options: dict[str, str] = field(default_factory=dict)
+    resumed_from: str | None = None
+
+    def describe(self) -> str:
+        """The plan as text: what ``--dry-run`` prints."""
+        dates = ", ".join(date.isoformat() for date in self.dates)
+        lines = [
+            f"pipeline {self.pipeline} (env {self.env}, {self.mode} mode): {len(self.tasks)} task runs, "
+            f"logical date{'s' if len(self.dates) > 1 else ''} {dates}"
+            + (f"; resuming run {self.resumed_from}" if self.resumed_from else "")
+        ]
+        rows = [("#", "TASK", "JOB", "DATE", "AFTER", "RETRIES", "PARAMS", "")]
+        for number, task in enumerate(self.tasks, 1):
+            params = " ".join(f"{key}={value}" for key, value in task.params.items())
+            rows.append(
+                (
+                    str(number),
+                    task.task,
+                    task.job,
+                    task.logical_date.isoformat(),
+                    ",".join(task.after) or "-",
+                    str(task.retries),
+                    params,
+                    f"skip: {self.done[task.key]}" if task.key in self.done else "",
+                )
+            )
+        lines.append(text_table(rows))
+        return "\n".join(lines)
+
+
+def logical_dates(
+    settings: PipelineSettings,
+    date: dt.date | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    now: dt.datetime | None = None,
+) -> list[dt.date]:
+    """The logical dates a run covers: ``--date``, every day of ``--start``..``--end``, or by default
+    the latest logical date of the schedule (yesterday without a schedule).
+
+    Raises:
+        PipelineError: both a date and a range, half a range, or an end before the start.
+    """
+    if date is not None and (start is not None or end is not None):
+        raise PipelineError("give --date, or --start and --end, not both")
+    if date is not None:
+        return [date]
+    if (start is None) != (end is None):
+        raise PipelineError("a backfill needs both --start and --end")
+    if start is not None and end is not None:
+        if end < start:
+            raise PipelineError(f"--end {end} is before --start {start}")
+        days = (end - start).days + 1
+        if days > MAX_BACKFILL_DAYS:
+            raise PipelineError(f"--start {start} --end {end}: {days} days; at most {MAX_BACKFILL_DAYS}")
+        return [start + dt.timedelta(days=offset) for offset in range(days)]
+    now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).replace(tzinfo=None)
+    if settings.schedule is None:
+        return [now.date() - dt.timedelta(days=1)]
+    schedule = parse_cron(settings.schedule)
+    return [schedule.logical_date(schedule.latest(now))]
+
+
+def select_tasks(
+    settings: PipelineSettings, name: str, from_task: str | None, only: Sequence[str]
+) -> list[str]:
+    """The tasks a run includes, in dependency order: all, ``--from`` a task and everything
+    downstream of it, or ``--only`` the named ones.
+
+    Raises:
+        PipelineError: an unknown task, or both options.
+    """
+    edges = settings.edges()
+    order = dependency_order(edges)
+    named = [*([from_task] if from_task else []), *only]
+    unknown = [task for task in named if task not in edges]
+    if unknown:
+        raise PipelineError(f"pipeline {name} has no task {', '.join(unknown)}; tasks: {', '.join(order)}")
+    if from_task and only:
+        raise PipelineError("give --from or --only, not both")
+    if from_task:
+        chosen = downstream(edges, [from_task])
+        return [task for task in order if task in chosen]
+    if only:
+        return [task for task in order if task in set(only)]
+    return order
+
+
+def build_plan(
+    settings: PipelineSettings,
+    name: str,
+    env: str,
+    mode: str,
+    dates: Sequence[dt.date],
+    tasks: Sequence[str],
+    done: dict[tuple[str, str], str] | None = None,
+    options: dict[str, str] | None = None,
+    resumed_from: str | None = None,
+) -> Plan:
+    """Every chosen task for every date: all tasks of a date before the next date's.
+
+    Raises:
+        PipelineError: a parameter's ``{date}`` placeholder cannot be filled; names the key.
+    """
+    planned: list[PlannedTask] = []
+    chosen: Collection[str] = set(tasks)
+    for date in dates:
+        for task_name in tasks:
+            task = settings.tasks[task_name]
+            params = {}
+            for key, value in task.params.items():
+                try:
+                    params[key] = render(value, date)
+                except ValueError as error:
+                    raise PipelineError(f"pipelines.{name}.tasks.{task_name}.params.{key}: {error}") from None
+            planned.append(
+                PlannedTask(
+                    task=task_name,
+                    job=task.job_name(task_name),
+                    logical_date=date,
+                    params=params,
+                    after=tuple(up for up in task.after if up in chosen),
+                    retries=settings.retries if task.retries is None else task.retries,
+                    retry_delay_seconds=(
+                        settings.retry_delay_seconds
+                        if task.retry_delay_seconds is None
+                        else task.retry_delay_seconds
+                    ),
+                )
+            )
+    return Plan(name, env, mode, list(dates), planned, dict(done or {}), dict(options or {}), resumed_from)
+
+
+def retry_delay(settings: PipelineSettings, first_delay: float, attempt: int) -> float:
+    """Seconds to wait after failed attempt number ``attempt`` (1-based): exponential backoff, capped."""
+    return min(first_delay * settings.retry_backoff ** (attempt - 1), settings.max_retry_delay_seconds)
