@@ -18,6 +18,7 @@ from lakehouse.io import files
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.pipelines.lock import LockOwner
 from lakehouse.pipelines.records import RUNNING, PipelineRun, PipelineRunStore
+from lakehouse.pipelines.summary import task_rows
 from lakehouse.runs.records import JOB_RUNS_TABLE
 from lakehouse.storage.layout import StorageLayout
 
@@ -127,20 +128,7 @@ def describe_run(spark: SparkSession, config: LakehouseConfig, run_id: str) -> s
         + (f"\n  {run.error}" if run.error else "")
         + (f"\n  report: {run.report}" if run.report else "")
     )
-    rows = [("TASK", "DATE", "STATUS", "ATTEMPTS", "DURATION", "ROWS WRITTEN", "JOB RUNS", "ERROR")]
-    for task in run.tasks:
-        rows.append(
-            (
-                task.task,
-                task.logical_date or "",
-                task.status,
-                str(task.attempts),
-                duration(task.duration_seconds),
-                f"{sum(task.rows_written.values()):,}",
-                ",".join(i[:8] for i in task.job_run_ids),
-                " ".join((task.error or "").split())[:80],
-            )
-        )
+    rows = task_rows(run, details=True)
     return f"{head}\n{text_table(rows)}"
 
 

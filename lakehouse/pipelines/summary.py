@@ -34,18 +34,7 @@ def summary(run: PipelineRun, facts: Mapping[str, Any] | None, sizes: Mapping[st
     ]
     if run.error:
         lines.append(f"  {run.error}")
-    rows = [("STAGE", "DATE", "STATUS", "ATTEMPTS", "DURATION", "ROWS WRITTEN")]
-    for task in run.tasks:
-        rows.append(
-            (
-                task.task,
-                task.logical_date or "",
-                task.status,
-                str(task.attempts),
-                duration(task.duration_seconds),
-                f"{sum(task.rows_written.values()):,}",
-            )
-        )
+    rows = task_rows(run)
     timed = sum(task.duration_seconds or 0 for task in run.tasks)
     rows.append(("total", "", "", "", duration(timed), f"{sum(run.rows_written().values()):,}"))
     lines += ["\nstage timings", text_table(rows)]
@@ -84,3 +73,22 @@ def summary(run: PipelineRun, facts: Mapping[str, Any] | None, sizes: Mapping[st
     if run.report:
         lines.append(f"\nreport: {run.report}")
     return "\n".join(lines)
+
+
+def task_rows(run: PipelineRun, details: bool = False) -> list[tuple[str, ...]]:
+    """A header and one row per task: status, attempts, duration, rows written; with ``details``
+    also the job run ids and the error."""
+    header = ("STAGE", "DATE", "STATUS", "ATTEMPTS", "DURATION", "ROWS WRITTEN")
+    rows = [(*header, "JOB RUNS", "ERROR") if details else header]
+    for task in run.tasks:
+        row = (
+            task.task,
+            task.logical_date or "",
+            task.status,
+            str(task.attempts),
+            duration(task.duration_seconds),
+            f"{sum(task.rows_written.values()):,}",
+        )
+        extra = (",".join(i[:8] for i in task.job_run_ids), " ".join((task.error or "").split())[:80])
+        rows.append((*row, *extra) if details else row)
+    return rows
