@@ -137,6 +137,8 @@ def plan_run(
     else:
         tasks = select_tasks(settings, name, options.from_task, options.only)
         if options.catch_up:
+            if options.date or options.start or options.end:
+                raise PipelineError("--catch-up chooses the dates itself: give no --date, --start or --end")
             dates = _catch_up_dates(config, name, settings, store, now)
         else:
             dates = logical_dates(settings, options.date, options.start, options.end, now)

@@ -318,3 +318,26 @@ def test_submit_mode_runs_each_job_as_its_own_spark_submit(lakehouse_session, la
     applications = {r.spark_app_id for r in records.values()}
     assert len(applications) == 2 and lakehouse_session.sparkContext.applicationId not in applications
     assert DeltaStore(lakehouse_session, StorageLayout.from_config(config)).read("gold.more").count() == 5
+
+
+def test_catch_up_plans_every_logical_date_missed_since_the_last_success(lakehouse_session, lakehouse_config):
+    config = with_pipelines(
+        lakehouse_config,
+        daily={**daily_pipeline(), "schedule": "0 2 * * *", "max_catch_up": 3},
+        weekly={**daily_pipeline(), "schedule": "0 2 * * *"},
+    )
+    store = PipelineRunStore(lakehouse_session, StorageLayout.from_config(config))
+    now = dt.datetime(2026, 11, 26, 3, 0, tzinfo=dt.UTC)
+    # never ran: the latest logical date only
+    assert plan_run(config, "daily", RunOptions(catch_up=True), store, now).dates == [dt.date(2026, 11, 25)]
+    finished = run(config, lakehouse_session, "weekly", RunOptions(date=dt.date(2026, 11, 20)))
+    store.save(replace(finished, pipeline_run_id="daily-20", pipeline="daily"))
+    assert plan_run(config, "weekly", RunOptions(catch_up=True), store, now).dates == [
+        dt.date(2026, 11, day) for day in range(21, 26)
+    ]
+    # at most max_catch_up, the newest
+    assert plan_run(config, "daily", RunOptions(catch_up=True), store, now).dates == [
+        dt.date(2026, 11, day) for day in range(23, 26)
+    ]
+    with pytest.raises(PipelineError, match="--catch-up chooses the dates itself"):
+        plan_run(config, "daily", RunOptions(catch_up=True, date=DAY), store, now)
