@@ -359,17 +359,12 @@ def _pipeline_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         if args.resume or args.catch_up:  # they read earlier runs
             from lakehouse.pipelines.records import PipelineRunStore
-            from lakehouse.pipelines.runner import bookkeeping_config
-            from lakehouse.spark.session import build_session
+            from lakehouse.pipelines.runner import bookkeeping_session
             from lakehouse.storage.layout import StorageLayout
 
-            spark = build_session(bookkeeping_config(config), app_name="lakehouse pipeline plan")
-            try:
-                plan = plan_run(
-                    config, args.name, options, PipelineRunStore(spark, StorageLayout.from_config(config))
-                )
-            finally:
-                spark.stop()
+            with bookkeeping_session(config, "lakehouse pipeline plan") as spark:
+                store = PipelineRunStore(spark, StorageLayout.from_config(config))
+                plan = plan_run(config, args.name, options, store)
         else:
             plan = plan_run(config, args.name, options)
         print(plan.describe())
@@ -437,20 +432,16 @@ def _pipeline_cron(args: argparse.Namespace) -> int:
 def _runs(args: argparse.Namespace) -> int:
     from lakehouse.config import load_config
     from lakehouse.pipelines.monitor import describe_run, list_job_runs, list_pipeline_runs
-    from lakehouse.pipelines.runner import bookkeeping_config
-    from lakehouse.spark.session import build_session
+    from lakehouse.pipelines.runner import bookkeeping_session
 
     config = load_config(args.env, args.conf_dir)
-    spark = build_session(bookkeeping_config(config), app_name="lakehouse runs")
-    try:
+    with bookkeeping_session(config, "lakehouse runs") as spark:
         if args.run:
             text = describe_run(spark, config, args.run)
         elif args.jobs:
             text = list_job_runs(spark, config, args.limit)
         else:
             text = list_pipeline_runs(spark, config, args.pipeline, args.limit)
-    finally:
-        spark.stop()
     print(text)
     return 0
 
@@ -459,16 +450,11 @@ def _report(args: argparse.Namespace) -> int:
     from lakehouse.config import load_config
     from lakehouse.pipelines.monitor import find_run
     from lakehouse.pipelines.report import write_report
-    from lakehouse.pipelines.runner import bookkeeping_config
-    from lakehouse.spark.session import build_session
+    from lakehouse.pipelines.runner import bookkeeping_session
 
     config = load_config(args.env, args.conf_dir)
-    spark = build_session(bookkeeping_config(config), app_name="lakehouse report")
-    try:
-        run = find_run(spark, config, args.run, args.pipeline)
-        written = write_report(spark, config, run, args.output)
-    finally:
-        spark.stop()
+    with bookkeeping_session(config, "lakehouse report") as spark:
+        written = write_report(spark, config, find_run(spark, config, args.run, args.pipeline), args.output)
     print(written)
     return 0
 

@@ -22,6 +22,7 @@ from lakehouse.display import HTML_STYLE, duration, html_table
 from lakehouse.io import files
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.pipelines.records import PipelineRun
+from lakehouse.runs.runner import read_job_runs
 from lakehouse.storage.layout import StorageLayout
 
 QUALITY_TABLE = "ops.quality_results"
@@ -53,10 +54,8 @@ def write_report(
 
 def gather(spark: SparkSession, config: LakehouseConfig, run: PipelineRun) -> dict[str, Any]:
     """The facts of a run's report: its tasks, their job runs, reads and writes, quality, metrics."""
-    from lakehouse.pipelines.runner import job_runs
-
     store = DeltaStore(spark, StorageLayout.from_config(config))
-    records = job_runs(spark, config, run.job_run_ids())
+    records = read_job_runs(spark, config, run.job_run_ids())
     by_task: dict[str, Any] = {}
     for task in run.tasks:
         final = [records[i] for i in task.job_run_ids if i in records]
@@ -115,8 +114,8 @@ def render(facts: Mapping[str, Any]) -> str:
     body = [f"<h1>{html.escape(title)}</h1>", html_table(["", ""], overview)]
     if run.error:
         body.append(f"<p style='color:#c62828'>{html.escape(run.error)}</p>")
-    body += ["<h2>Timeline</h2>", timeline(run), "<h2>Tasks</h2>", _tasks_table(run, records)]
-    body += ["<h2>Rows in and out per table</h2>", _tables_section(run, records, facts["rows_at"])]
+    body += ["<h2>Timeline</h2>", timeline(run), "<h2>Tasks</h2>", _tasks_table(run)]
+    body += ["<h2>Rows in and out per table</h2>", _tables_section(records, facts["rows_at"])]
     body += ["<h2>Data quality</h2>", _quality_section(facts["quality"], run)]
     body += ["<h2>Metrics</h2>", _metrics_section(records)]
     body += ["<h2>Lineage</h2>", lineage_graph(lineage_edges(records))]
@@ -243,7 +242,7 @@ def lineage_graph(edges: Sequence[tuple[str, str, str]]) -> str:
     return "".join(parts)
 
 
-def _tasks_table(run: PipelineRun, records: Mapping[str, Any]) -> str:
+def _tasks_table(run: PipelineRun) -> str:
     rows = []
     for task in run.tasks:
         written = sum(task.rows_written.values())
@@ -265,7 +264,7 @@ def _tasks_table(run: PipelineRun, records: Mapping[str, Any]) -> str:
     )
 
 
-def _tables_section(run: PipelineRun, records: Mapping[str, Any], rows_at: Mapping[tuple, Any]) -> str:
+def _tables_section(records: Mapping[str, Any], rows_at: Mapping[tuple, Any]) -> str:
     rows = []
     for label, record in records.items():
         if record is None:

@@ -16,19 +16,18 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
 
 from lakehouse import __version__
 from lakehouse.config.model import JobSettings, LakehouseConfig, PipelineSettings
 from lakehouse.display import duration
 from lakehouse.errors import LakehouseError, PipelineError
 from lakehouse.io import files
-from lakehouse.io.delta_store import DeltaStore
 from lakehouse.log import scrub
 from lakehouse.pipelines.cron import parse_cron
 from lakehouse.pipelines.lock import LockOwner, PipelineLock, lock_location
@@ -48,8 +47,8 @@ from lakehouse.pipelines.records import (
 )
 from lakehouse.pipelines.summary import summary, table_sizes
 from lakehouse.runs.job import build_params, find_job
-from lakehouse.runs.records import JOB_RUNS_TABLE, JobRun
-from lakehouse.runs.runner import JobFailedError, run_job
+from lakehouse.runs.records import JobRun
+from lakehouse.runs.runner import JobFailedError, read_job_runs, run_job
 from lakehouse.spark.session import session_properties
 from lakehouse.storage.layout import StorageLayout
 
@@ -115,6 +114,18 @@ def bookkeeping_config(config: LakehouseConfig) -> LakehouseConfig:
     get the cluster's cores)."""
     spark = config.spark.model_copy(update={"master": "local[1]"})
     return config.model_copy(update={"spark": spark})
+
+
+@contextmanager
+def bookkeeping_session(config: LakehouseConfig, app_name: str) -> Iterator[SparkSession]:
+    """A small ``local[1]`` session for reading and writing the run records, stopped on exit."""
+    from lakehouse.spark.session import build_session
+
+    spark = build_session(bookkeeping_config(config), app_name=app_name)
+    try:
+        yield spark
+    finally:
+        spark.stop()
 
 
 def plan_run(
@@ -234,13 +245,7 @@ class SubmitExecutor:
         environ = {**self.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
         log.info("task %s: %s", task.label, " ".join(command))
         completed = subprocess.run(command, env=environ, check=False)
-        store = DeltaStore(self.spark, StorageLayout.from_config(self.config))
-        rows = (
-            store.read(JOB_RUNS_TABLE).where(F.col("run_id") == run_id).collect()
-            if store.exists(JOB_RUNS_TABLE)
-            else []
-        )
-        record = JobRun.from_row(rows[0]) if rows else None
+        record = read_job_runs(self.spark, self.config, [run_id]).get(run_id)
         if record is not None and record.succeeded and completed.returncode == 0:
             return Attempt(record)
         if record is not None and not record.succeeded:
@@ -437,7 +442,13 @@ class PipelineRunner:
         pipeline_run_id: str,
         prefix: str,
     ) -> TaskRun:
-        entry = replace(self._entry(plan, task), started_at=dt.datetime.now(dt.UTC))
+        entry = TaskRun(
+            task.task,
+            task.job,
+            task.logical_date.isoformat(),
+            params=task.params,
+            started_at=dt.datetime.now(dt.UTC),
+        )
         clock = time.perf_counter()
         attempts = task.retries + 1
         for attempt in range(1, attempts + 1):
@@ -480,10 +491,6 @@ class PipelineRunner:
             ended_at=dt.datetime.now(dt.UTC),
             duration_seconds=round(time.perf_counter() - clock, 3),
         )
-
-    @staticmethod
-    def _entry(plan: Plan, task: PlannedTask) -> TaskRun:
-        return TaskRun(task.task, task.job, task.logical_date.isoformat(), params=task.params)
 
     def _finish(self, record: PipelineRun, clock: float, status: str) -> PipelineRun:
         record = replace(
@@ -571,12 +578,3 @@ def run_pipeline(
     finally:
         if own:
             spark.stop()
-
-
-def job_runs(spark: SparkSession, config: LakehouseConfig, run_ids: Sequence[str]) -> dict[str, JobRun]:
-    """The ``ops.job_runs`` records of the given run ids."""
-    store = DeltaStore(spark, StorageLayout.from_config(config))
-    if not run_ids or not store.exists(JOB_RUNS_TABLE):
-        return {}
-    rows = store.read(JOB_RUNS_TABLE).where(F.col("run_id").isin(list(run_ids))).collect()
-    return {row["run_id"]: JobRun.from_row(row) for row in rows}

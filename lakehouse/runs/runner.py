@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from lakehouse import __version__
 from lakehouse.config import LakehouseConfig, load_config
@@ -152,6 +153,15 @@ def record_run(spark: SparkSession, layout: StorageLayout, run: JobRun) -> None:
         spark, layout, {"run_id": run.run_id, "job": run.job, "writer": "job_runs"}, write_internal=True
     )
     store.append(JOB_RUNS_TABLE, run.to_frame(spark), spec=JOB_RUNS_SPEC)
+
+
+def read_job_runs(spark: SparkSession, config: LakehouseConfig, run_ids: Sequence[str]) -> dict[str, JobRun]:
+    """The ``ops.job_runs`` records of the given run ids (those recorded so far), by run id."""
+    store = DeltaStore(spark, StorageLayout.from_config(config))
+    if not run_ids or not store.exists(JOB_RUNS_TABLE):
+        return {}
+    rows = store.read(JOB_RUNS_TABLE).where(F.col("run_id").isin(list(run_ids))).collect()
+    return {row["run_id"]: JobRun.from_row(row) for row in rows}
 
 
 def parse_params(pairs: Sequence[str]) -> dict[str, str]:

@@ -17,8 +17,9 @@ from lakehouse.errors import PipelineError, PipelineLockedError
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.pipelines.lock import LockOwner, PipelineLock, lock_location
 from lakehouse.pipelines.records import PIPELINE_RUNS_TABLE, RUNNING, PipelineRun, PipelineRunStore
-from lakehouse.pipelines.runner import RunOptions, job_runs, plan_run, run_pipeline
+from lakehouse.pipelines.runner import RunOptions, plan_run, run_pipeline
 from lakehouse.runs.records import JOB_RUNS_TABLE
+from lakehouse.runs.runner import read_job_runs
 from lakehouse.storage.layout import StorageLayout
 
 JOBS = "tests.pipelines.jobs"
@@ -102,7 +103,7 @@ def test_tasks_run_in_dependency_order_and_are_recorded_with_their_job_runs(
     # retry then success: the flaky task failed once, waited the configured delay, then succeeded
     assert timed["flaky"].attempts == 2 and len(timed["flaky"].job_run_ids) == 2
     assert waits == [7]
-    records = job_runs(lakehouse_session, config, record.job_run_ids())
+    records = read_job_runs(lakehouse_session, config, record.job_run_ids())
     assert [records[i].status for i in timed["flaky"].job_run_ids] == ["failed", "succeeded"]
     assert all(r.pipeline_run_id == record.pipeline_run_id for r in records.values())
     assert timed["land"].rows_written == {"bronze.hello": 10}
@@ -204,7 +205,7 @@ def test_backfill_of_three_dates_equals_three_single_date_runs(lakehouse_session
     expected = table(singles)
     assert table(backfilled) == expected
     # lineage: the later days' job runs read the table at the version the earlier days left
-    records = job_runs(lakehouse_session, backfilled, backfill.job_run_ids())
+    records = read_job_runs(lakehouse_session, backfilled, backfill.job_run_ids())
     reads = [records[task.job_run_ids[-1]].tables_read for task in backfill.tasks]
     versions = [read["gold.daily_numbers"] for read in reads[1:]]
     assert reads[0] == {} and versions == list(range(versions[0], versions[0] + 5)) and versions[0] >= 0
@@ -314,7 +315,7 @@ def test_submit_mode_runs_each_job_as_its_own_spark_submit(lakehouse_session, la
     record = run(config, lakehouse_session, "sub")
     assert record.mode == "submit" and record.status == "succeeded", record.error
     assert [task.rows_written for task in record.tasks] == [{"bronze.hello": 25}, {"gold.more": 5}]
-    records = job_runs(lakehouse_session, config, record.job_run_ids())
+    records = read_job_runs(lakehouse_session, config, record.job_run_ids())
     applications = {r.spark_app_id for r in records.values()}
     assert len(applications) == 2 and lakehouse_session.sparkContext.applicationId not in applications
     assert DeltaStore(lakehouse_session, StorageLayout.from_config(config)).read("gold.more").count() == 5
