@@ -104,6 +104,22 @@ class IngestError(LakehouseError):
     """A source could not be ingested (bad landed file, failed stream, unreadable database)."""
 
 
+class SourceFolderNotFoundError(IngestError):
+    """A file source's folder does not exist (a typo in its ``path``, or nothing landed there yet).
+
+    Attributes:
+        source: the source's name in sources.yml.
+        path: the folder looked for.
+    """
+
+    def __init__(self, source: str, path: str):
+        self.source, self.path = source, path
+        super().__init__(
+            f"source {source}: its folder {path} does not exist; check sources.{source}.path in "
+            "sources.yml, or create the folder (an empty folder is fine: nothing to ingest)"
+        )
+
+
 class ConformError(LakehouseError):
     """Bronze rows cannot be conformed to a silver table's declaration (a declared column is missing)."""
 
@@ -144,6 +160,16 @@ class FeatureError(LakehouseError):
 
 class ModelError(LakehouseError):
     """A model cannot be trained, registered, promoted or scored as configured."""
+
+
+class TrainingDataError(ModelError):
+    """A model's training rows fail a check before any fit: an empty split, rows outside every
+    split, or too many label rows without a feature row (names the table and the dates to backfill)."""
+
+
+class ModelTrainingError(ModelError):
+    """Spark ML or LightGBM failed while fitting or evaluating a model; names the model, the
+    column at fault when the engine's message names one, and the engine's first line."""
 
 
 class MissingFeaturesError(ModelError):

@@ -452,34 +452,137 @@ class FeatureStoreSettings(Section):
     labels: dict[str, ChurnLabelSettings] = Field(default_factory=dict)
 
 
+# Gold business tables (gold.yml): a project declares its own; none declared, none built.
+BUILDER_REFERENCE = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class GoldTableSettings(Section):
+    """A gold business table (``gold.tables.<name>``), stored as ``gold.<name>`` and brought up to
+    date from its sources by ``gold_features`` with the function ``builder`` names."""
+
+    comment: str = Field(min_length=1, description="The table's comment: what one row is.")
+    sources: list[str] = Field(min_length=1, description="The tables it is built from, <layer>.<table>.")
+    key: list[str] = Field(min_length=1, description="The key columns: one row per key.")
+    zorder_by: list[str] = Field(
+        default_factory=list, description="Columns OPTIMIZE Z-orders by after each write; default: the key."
+    )
+    builder: str = Field(
+        pattern=BUILDER_REFERENCE, description="The function that builds it: package.module:function."
+    )
+    mode: Literal["full", "incremental"] = Field(
+        default="full",
+        description="full: builder({table: DataFrame}) returns the rows, and the table is overwritten "
+        "whenever a source changed; incremental: builder(store, table, current, changes) writes only "
+        "what the sources' changes since the last run touched.",
+    )
+
+    @field_validator("sources")
+    @classmethod
+    def _table_names(cls, value: list[str]) -> list[str]:
+        wrong = [name for name in value if not re.fullmatch(r"[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*", name)]
+        if wrong:
+            raise ValueError(f"{wrong}: expected <layer>.<table> names such as silver.orders")
+        return value
+
+
+class GoldSettings(Section):
+    """Gold business tables (``gold:``, conf/base/gold.yml), built by ``gold_features``."""
+
+    tables: dict[str, GoldTableSettings] = Field(default_factory=dict)
+
+
 ModelTask = Literal["classification", "regression"]
-ModelMetric = Literal["roc_auc", "pr_auc", "log_loss", "rmse", "mae", "r2"]
+ModelMetric = Literal["roc_auc", "pr_auc", "log_loss", "accuracy", "f1", "rmse", "mae", "r2"]
 METRICS_OF_TASK: dict[str, tuple[str, ...]] = {
-    "classification": ("roc_auc", "pr_auc", "log_loss"),
+    "classification": ("roc_auc", "pr_auc", "log_loss", "accuracy", "f1"),
     "regression": ("rmse", "mae", "r2"),
 }
+# The metric that picks the trial and decides promotion when models.yml names none, by problem kind
+DEFAULT_METRIC = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
+# Metrics a multiclass model reports (macro F1 over the classes); ROC and PR AUC are binary only
+MULTICLASS_METRICS = ("log_loss", "accuracy", "f1")
 LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
+TABLE_NAME = r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$"
 
 
 class ModelLabelSettings(Section):
     """What a model learns (``models.models.<m>.labels``): one row per entity and time."""
 
-    table: str = Field(pattern=r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$", description="<layer>.<table>.")
+    table: str = Field(pattern=TABLE_NAME, description="<layer>.<table>.")
     entity: list[str] = Field(min_length=1, description="Key columns shared with the feature tables.")
     time: str = Field(default="label_time", description="When the prediction would be made.")
     target: str = Field(description="The column to predict (0/1 for classification).")
 
 
-class ModelSplitSettings(Section):
-    """A split by time: the latest label times are the test set, the ones before it validation."""
+class ModelDataSettings(Section):
+    """A model trained straight from one table (``models.models.<m>.data``): each row an example.
 
-    validation: float = Field(default=0.2, gt=0, lt=1, description="Share of the distinct label times.")
-    test: float = Field(default=0.2, gt=0, lt=1, description="Share of the distinct label times.")
+    No entity, time or feature table is needed: the table's columns are the features (all, or a
+    list), minus the target, the key and ``exclude``.
+    """
+
+    table: str = Field(pattern=TABLE_NAME, description="<layer>.<table>, e.g. silver.customers.")
+    target: str = Field(min_length=1, description="The column to predict: numeric, boolean or string.")
+    features: list[str] | Literal["all"] = Field(
+        default="all", description="The feature columns, or all: every column but the target and key."
+    )
+    exclude: list[str] = Field(default_factory=list, description="Columns never used as features.")
+    key: list[str] | None = Field(
+        default=None,
+        description="Columns identifying a row, kept on predictions; default: the silver table's key.",
+    )
+    positive: Scalar | None = Field(
+        default=None,
+        description="The positive class of a binary target; default: true, the greater number, or the "
+        "last label in sorted order.",
+    )
+
+    @model_validator(mode="after")
+    def _target_not_a_feature(self) -> ModelDataSettings:
+        if isinstance(self.features, list):
+            if self.target in self.features:
+                raise ValueError(f"features: the target {self.target!r} cannot also be a feature")
+            if not self.features:
+                raise ValueError("features: give at least one column, or all")
+        if self.key and self.target in self.key:
+            raise ValueError(f"key: the target {self.target!r} cannot be part of the key")
+        return self
+
+
+SplitMethod = Literal["random", "stratified", "time", "column"]
+FOLD_VALUES = ("train", "validation", "test")
+
+
+class ModelSplitSettings(Section):
+    """How labelled rows are split into train, validation and test (``models.models.<m>.split``).
+
+    ``time``: the latest ``test`` share of the times is the test set, the ``validation`` share
+    before it validation (a model of labels and feature tables splits by label time; a table model
+    by ``column``). ``random``: each row by a seeded hash of its key (the same row always falls
+    in the same split). ``stratified``: the same shares within each class. ``column``: the user's
+    fold ``column`` holds train, validation or test.
+    """
+
+    method: SplitMethod | None = Field(
+        default=None,
+        description="Default: time for a model of labels and feature tables; for a table model "
+        "stratified (classification) or random (regression).",
+    )
+    validation: float = Field(default=0.2, gt=0, lt=1, description="Share for validation.")
+    test: float = Field(default=0.2, gt=0, lt=1, description="Share for test.")
+    seed: int = Field(default=7, description="Seed of the random and stratified splits.")
+    column: str | None = Field(
+        default=None, description="The time column (time split of a table model) or the fold column."
+    )
 
     @model_validator(mode="after")
     def _room_for_training(self) -> ModelSplitSettings:
         if self.validation + self.test >= 1:
             raise ValueError("validation + test must leave a share for training (sum below 1)")
+        if self.method == "column" and not self.column:
+            raise ValueError("a column split needs column: the column holding train, validation or test")
+        if self.method in ("random", "stratified") and self.column:
+            raise ValueError(f"column is not used by a {self.method} split; remove it")
         return self
 
 
@@ -537,15 +640,33 @@ class ModelSettings(Section):
     """A model trained by ``train_model`` and scored by ``batch_score`` (``models.models.<m>``)."""
 
     description: str | None = None
-    task: ModelTask = "classification"
-    labels: ModelLabelSettings
+    task: ModelTask | None = Field(
+        default=None,
+        description="classification (binary or multiclass, by the classes found) or regression; "
+        "default: inferred from the target (string or boolean, or numeric with two values: "
+        "classification; other numbers: regression); classification for a model of labels.",
+    )
+    data: ModelDataSettings | None = Field(
+        default=None, description="Train straight from one table (instead of labels and features)."
+    )
+    labels: ModelLabelSettings | None = Field(
+        default=None, description="Labels joined point-in-time with feature tables (with features)."
+    )
     features: dict[str, list[str] | Literal["all"]] = Field(
-        min_length=1, description="Feature table (of features.tables) -> its features used, or all."
+        default_factory=dict, description="Feature table (of features.tables) -> its features used, or all."
     )
     categorical: list[str] = Field(
-        default_factory=list, description="Features LightGBM splits as categories (strings are indexed)."
+        default_factory=list,
+        description="Features LightGBM splits as categories (strings are indexed); a table model "
+        "also treats every string feature as categorical.",
     )
     max_age: str | None = Field(default="30d", description="Older feature rows are not used (null: any).")
+    max_missing_share: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Training fails when a larger share of a split's labelled rows has no feature row.",
+    )
     split: ModelSplitSettings = Field(default_factory=ModelSplitSettings)
     params: dict[str, Scalar] = Field(
         default_factory=dict, description="SynapseML LightGBM parameters (numLeaves, learningRate...)."
@@ -588,17 +709,56 @@ class ModelSettings(Section):
         return value
 
     @model_validator(mode="after")
-    def _metric_of_task(self) -> ModelSettings:
-        if self.metric is not None and self.metric not in METRICS_OF_TASK[self.task]:
+    def _one_kind_of_data(self) -> ModelSettings:
+        if (self.data is None) == (self.labels is None):
+            raise ValueError(
+                "give either data (train straight from a table) or labels with features (labels "
+                "joined point-in-time with feature tables)"
+            )
+        if self.labels is not None and not self.features:
+            raise ValueError("features: a model of labels needs at least one feature table")
+        if self.data is not None and self.features:
+            raise ValueError("features: a table model chooses its columns in data.features")
+        if self.labels is not None and self.split.method not in (None, "time"):
+            raise ValueError(
+                f"split.method: a model of labels and feature tables splits by label time, not "
+                f"{self.split.method!r}; train straight from a table (data:) for other splits"
+            )
+        if self.data is not None and self.split.method == "time" and not self.split.column:
+            raise ValueError("split.column: a time split of a table model needs the time column")
+        if (
+            self.task is not None
+            and self.metric is not None
+            and self.metric not in METRICS_OF_TASK[self.task]
+        ):
             raise ValueError(
                 f"metric {self.metric} is not a {self.task} metric; use one of "
                 f"{', '.join(METRICS_OF_TASK[self.task])}"
             )
         return self
 
-    def selection_metric(self) -> str:
-        """The metric that picks the best trial and decides promotion."""
-        return self.metric or METRICS_OF_TASK[self.task][0]
+    @property
+    def target(self) -> str:
+        """The column the model predicts."""
+        return self.data.target if self.data is not None else self.labels.target  # type: ignore[union-attr]
+
+    @property
+    def source(self) -> str:
+        """The table holding the target: ``data.table`` or ``labels.table``."""
+        return self.data.table if self.data is not None else self.labels.table  # type: ignore[union-attr]
+
+    def selection_metric(self, kind: str | None = None) -> str:
+        """The metric that picks the best trial and decides promotion.
+
+        Args:
+            kind: the problem found in the data (binary, multiclass or regression); default: the
+                declared task's (binary for classification).
+        """
+        if self.metric:
+            return self.metric
+        if kind is None:
+            kind = "regression" if self.task == "regression" else "binary"
+        return DEFAULT_METRIC[kind]
 
 
 class ModelRegistrySettings(Section):
@@ -838,6 +998,7 @@ class LakehouseConfig(Section):
     local_database: LocalDatabaseSettings = Field(default_factory=LocalDatabaseSettings)
     silver: SilverSettings = Field(default_factory=SilverSettings)
     features: FeatureStoreSettings = Field(default_factory=FeatureStoreSettings)
+    gold: GoldSettings = Field(default_factory=GoldSettings)
     models: ModelsSettings = Field(default_factory=ModelsSettings)
     embeddings: EmbeddingsSettings = Field(default_factory=EmbeddingsSettings)
     pipelines: dict[str, PipelineSettings] = Field(default_factory=dict)
@@ -930,6 +1091,7 @@ class LakehouseConfig(Section):
                     )
         problems += self._check_sources()
         problems += self._check_features()
+        problems += self._check_gold()
         problems += self._check_models()
         problems += self._check_embeddings()
         problems += self._check_pipelines()
@@ -946,19 +1108,22 @@ class LakehouseConfig(Section):
         """The table a source lands in: its ``table``, or ``bronze.<name>``."""
         return self.sources[name].table or f"bronze.{name}"
 
-    def _check_features(self) -> list[tuple[tuple[str, ...], str]]:
-        """Feature and label tables read tables this configuration builds: silver tables of
-        silver.yml, bronze tables of sources.yml, or gold tables."""
+    def _unknown_table(self, table: str) -> str | None:
+        """What is wrong with a table that feature, label and gold tables read: None for a silver table
+        of silver.yml, a bronze table of sources.yml or a gold table; else ``unknown table`` with a
+        did-you-mean."""
         known = {f"silver.{name}" for name in self.silver.tables} | {
             self.source_table(name) for name in self.sources
         }
+        if table in known or table.startswith("gold."):
+            return None
+        hint = difflib.get_close_matches(table, sorted(known), n=1)
+        return f"unknown table {table!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
 
-        def unknown(table: str) -> str | None:
-            if table in known or table.startswith("gold."):
-                return None
-            hint = difflib.get_close_matches(table, sorted(known), n=1)
-            return f"unknown table {table!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
-
+    def _check_features(self) -> list[tuple[tuple[str, ...], str]]:
+        """Feature and label tables read tables this configuration builds: silver tables of
+        silver.yml, bronze tables of sources.yml, or gold tables."""
+        unknown = self._unknown_table
         problems: list[tuple[tuple[str, ...], str]] = []
         for name, table in self.features.tables.items():
             key = ("features", "tables", name)
@@ -971,6 +1136,36 @@ class LakehouseConfig(Section):
                 problems.append((("features", "labels", name, "source"), message))
             if label.table in feature_tables:
                 problems.append((("features", "labels", name, "table"), f"{label.table} is a feature table"))
+        return problems
+
+    def _check_gold(self) -> list[tuple[tuple[str, ...], str]]:
+        """Gold tables read tables this configuration builds, do not clash with feature or label
+        tables, and name a builder function that loads."""
+        from lakehouse.errors import ConfigError
+        from lakehouse.gold.build import gold_table_name, load_builder
+
+        problems: list[tuple[tuple[str, ...], str]] = []
+        taken = {f"gold.{name}": "a feature table" for name in self.features.tables}
+        taken |= {
+            label.table: f"the table of features.labels.{name}"
+            for name, label in self.features.labels.items()
+        }
+        for name, table in self.gold.tables.items():
+            key = ("gold", "tables", name)
+            target = gold_table_name(name)
+            if not name.isidentifier() or name != name.lower():
+                problems.append((key, f"gold table name {name!r} must be a lower-case identifier"))
+            elif target in taken:
+                problems.append((key, f"{target} is also {taken[target]}"))
+            for index, source in enumerate(table.sources):
+                if source == target:
+                    problems.append(((*key, "sources", str(index)), f"{target} cannot be built from itself"))
+                elif message := self._unknown_table(source):
+                    problems.append(((*key, "sources", str(index)), message))
+            try:
+                load_builder(table.builder)
+            except ConfigError as error:
+                problems.append(((*key, "builder"), str(error)))
         return problems
 
     def _check_models(self) -> list[tuple[tuple[str, ...], str]]:
@@ -986,6 +1181,9 @@ class LakehouseConfig(Section):
             key = ("models", "models", name)
             if not name.isidentifier() or name != name.lower():
                 problems.append((key, f"model name {name!r} must be a lower-case identifier"))
+            if model.data is not None:
+                problems += self._check_table_model(key, model.data, model.categorical)
+                continue
             chosen: list[str] = []
             for table, features in model.features.items():
                 if table not in tables:
@@ -1010,6 +1208,46 @@ class LakehouseConfig(Section):
                             f"{feature!r} is not one of the model's features{hint(feature, chosen)}",
                         )
                     )
+        return problems
+
+    def _check_table_model(
+        self, key: tuple[str, ...], data: ModelDataSettings, categorical: list[str]
+    ) -> list[tuple[tuple[str, ...], str]]:
+        """A table model reads a table this configuration builds, and has a key to score by."""
+        problems: list[tuple[tuple[str, ...], str]] = []
+        silver = {f"silver.{name}": table for name, table in self.silver.tables.items()}
+        known = sorted(set(silver) | {self.source_table(name) for name in self.sources})
+        if data.table not in known and not data.table.startswith("gold."):
+            close = difflib.get_close_matches(data.table, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; tables: {', '.join(known) or 'none'}"
+            problems.append(((*key, "data", "table"), f"unknown table {data.table!r}{hint}"))
+        elif data.key is None and data.table not in silver:
+            problems.append(
+                (
+                    (*key, "data", "key"),
+                    f"required: {data.table} is not a silver table of silver.yml, whose key would be "
+                    "used; name the columns that identify a row (predictions are written by key)",
+                )
+            )
+        if data.table in silver:
+            columns = list(silver[data.table].columns)
+            named = [("target", [data.target]), ("exclude", data.exclude), ("key", data.key or [])]
+            if isinstance(data.features, list):
+                named.append(("features", data.features))
+            for field, names in named:
+                for column in names:
+                    if column not in columns:
+                        close = difflib.get_close_matches(column, columns, n=1)
+                        hint = (
+                            f"; did you mean {close[0]!r}?" if close else f"; columns: {', '.join(columns)}"
+                        )
+                        problems.append(
+                            ((*key, "data", field), f"{data.table} has no column {column!r}{hint}")
+                        )
+        if isinstance(data.features, list):
+            for feature in categorical:
+                if feature not in data.features:
+                    problems.append(((*key, "categorical"), f"{feature!r} is not one of data.features"))
         return problems
 
     def _check_embeddings(self) -> list[tuple[tuple[str, ...], str]]:

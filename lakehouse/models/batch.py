@@ -1,8 +1,13 @@
 """Batch scoring of a model's production version into ``gold.<model>_predictions``.
 
-The rows scored are the feature rows of the as-of dates asked for (the newest one by default)
-that this model version has not scored yet, so a rerun writes nothing, a new as-of date is scored
-once, and a newly promoted version scores the latest date again under its own version.
+A model of labels scores the feature rows of the as-of dates asked for (the newest one by
+default) that this model version has not scored yet, so a rerun writes nothing, a new as-of date
+is scored once, and a newly promoted version scores the latest date again under its own version.
+
+A table model scores the rows of its table that are new or changed since this version last
+scored it (Delta's change data feed; the first run of a version scores every row), upserting one
+prediction per key and version, with the target's own labels; the table version read up to is
+recorded in ``ops.table_progress``, so a rerun writes nothing.
 """
 
 from __future__ import annotations
@@ -15,12 +20,14 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.config.model import ModelSettings
-from lakehouse.errors import ModelError
+from lakehouse.errors import ModelError, TableNotFoundError
+from lakehouse.io.progress import last_source_version, record_source_version
 from lakehouse.io.table_spec import TableSpec
 from lakehouse.models.dataset import join_features
-from lakehouse.models.registry import ModelRegistry
+from lakehouse.models.problem import HISTORY_COLUMNS, Problem
+from lakehouse.models.registry import ModelRegistry, ModelVersion
 from lakehouse.models.scoring import check_features, not_yet_scored, predict
-from lakehouse.models.training import read_model_inputs
+from lakehouse.models.training_data import read_model_inputs, row_key
 from lakehouse.runs.context import JobContext
 
 SCORE_TIME = "_score_time"
@@ -42,7 +49,9 @@ def predictions_table(name: str, settings: ModelSettings) -> str:
 def predictions_spec(table: str, keys: list[str], rows: DataFrame) -> TableSpec:
     comments = {
         "score": "Probability of class 1 (classification) or the predicted value (regression)",
-        "predicted_class": "1 when the score is at or above the threshold",
+        "predicted_class": "Class number: 1 when a binary score is at or above the threshold; the "
+        "most probable class of a multiclass model",
+        "predicted_label": "The predicted class as a value of the target (e.g. malignant)",
         "model_version": "Registered version of the model that scored the row",
         "scored_at": "When the batch_score run scored the row",
     }
@@ -54,8 +63,19 @@ def predictions_spec(table: str, keys: list[str], rows: DataFrame) -> TableSpec:
         name=table,
         schema=T.StructType(fields),
         key=(*keys, "model_name", "model_version"),
-        comment="Batch predictions of the production model, one row per entity, as-of date and model version",
+        comment="Batch predictions of the production model, one row per key and model version",
+        drift="evolve",
     )
+
+
+def _chosen_version(registry: ModelRegistry, name: str, version: int | None) -> ModelVersion:
+    chosen = registry.get(name, version) if version is not None else registry.production(name)
+    if chosen is None:
+        raise ModelError(
+            f"model {name} has no production version in {registry.registry_uri}: train it "
+            f"(`lakehouse run train_model`) or promote one (`lakehouse models promote {name} <version>`)"
+        )
+    return chosen
 
 
 def score_batch(
@@ -67,20 +87,23 @@ def score_batch(
     end: dt.date | None = None,
     version: int | None = None,
 ) -> ScoringResult:
-    """Score the feature rows of as-of dates ``start .. end`` (default: the newest date) not yet
-    scored by the production version (or ``version``) and append them to the predictions table.
+    """Score what is left to score with the production version (or ``version``) of a model
+    (see the module docstring); ``start .. end`` are the as-of dates of a model of labels.
 
     Raises:
-        ModelError: no production version (and no ``version`` given).
-        MissingFeaturesError: the feature tables lack features the model was trained on.
+        ModelError: no production version (and no ``version`` given), or dates for a table model.
+        MissingFeaturesError: the rows lack features the model was trained on.
     """
-    chosen = registry.get(name, version) if version is not None else registry.production(name)
-    if chosen is None:
-        raise ModelError(
-            f"model {name} has no production version in {registry.registry_uri}: train it "
-            f"(`lakehouse run train_model`) or promote one (`lakehouse models promote {name} <version>`)"
-        )
-    inputs = read_model_inputs(context, name, settings)
+    chosen = _chosen_version(registry, name, version)
+    if settings.data is not None:
+        if start is not None or end is not None:
+            raise ModelError(
+                f"--param start/end: model {name} trains from {settings.data.table}, whose new and changed "
+                "rows are scored; dates are for models of feature tables"
+            )
+        return score_table_rows(context, name, settings, registry, chosen)
+    problem = Problem.from_tags(chosen.tags, settings.task or "classification", settings.target)
+    inputs = read_model_inputs(context.tables, context.config, name, settings)
     first_table, (first_rows, as_of) = next(iter(inputs.tables.items()))
     entity = settings.labels.entity
     keys = [*entity, as_of]
@@ -104,26 +127,86 @@ def score_batch(
         todo.withColumn(SCORE_TIME, F.col(as_of).cast("timestamp")), inputs.tables, entity, SCORE_TIME, None
     )
     check_features(rows, chosen.features, f"{name} v{chosen.version}", ", ".join(inputs.tables))
+    written = _write_predictions(context, name, settings, registry, chosen, problem, rows, keys)
+    context.log.info(
+        "%s: %d rows scored by %s v%d from %s (as-of %s .. %s)",
+        table, written, name, chosen.version, first_table, start, end,
+    )  # fmt: skip
+    return ScoringResult(name, chosen.version, table, (start, end), written)
+
+
+def _write_predictions(
+    context: JobContext,
+    name: str,
+    settings: ModelSettings,
+    registry: ModelRegistry,
+    chosen: ModelVersion,
+    problem: Problem,
+    rows: DataFrame,
+    keys: list[str],
+) -> int:
+    """Score ``rows`` with ``chosen`` and upsert them by key and model version; rows written."""
     model = registry.load(chosen)
-    task = settings.task
-    threshold = chosen.metrics.get("test_threshold") if task == "classification" else None
+    threshold = chosen.metrics.get("test_threshold") if problem.kind == "binary" else None
     scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     predictions = predict(
         model,
-        rows.select(*keys, *chosen.features),
+        rows.select(*[F.col(f"`{c}`") for c in dict.fromkeys([*keys, *chosen.features])]),
         keys,
-        task,
+        problem,
         threshold,
         name,
         chosen.version,
         scored_at,
         settings.scorer,
     )
+    table = predictions_table(name, settings)
     spec = predictions_spec(table, keys, predictions)
     merged = context.tables.merge(table, predictions, [*keys, "model_name", "model_version"], spec=spec)
-    written = int(merged.get("inserted", 0))
+    return int(merged.get("inserted", 0)) + int(merged.get("updated", 0))
+
+
+def score_table_rows(
+    context: JobContext, name: str, settings: ModelSettings, registry: ModelRegistry, chosen: ModelVersion
+) -> ScoringResult:
+    """Score the rows of a table model's table that are new or changed since ``chosen`` last
+    scored it (every row the first time), then record the table version read up to.
+
+    Raises:
+        TableNotFoundError: the table does not exist.
+        MissingFeaturesError: the table lacks features the model was trained on.
+    """
+    data = settings.data
+    assert data is not None
+    source = data.table
+    tables = context.tables
+    if not tables.exists(source):
+        raise TableNotFoundError(f"models.models.{name}.data.table: {source} does not exist")
+    keys = row_key(context.config, data)
+    table = predictions_table(name, settings)
+    progress = f"{table}#{name}.v{chosen.version}"
+    last = last_source_version(context.spark, context.layout, progress, source)
+    if last is None:
+        tables.enable_change_feed(source)  # so that the next run reads only the changes
+    now = tables.version(source)
+    if last is not None and last >= now:
+        context.log.info(
+            "%s: nothing to score, %s v%d has scored %s up to v%d", table, name, chosen.version, source, now
+        )
+        return ScoringResult(name, chosen.version, table, (None, None), 0)
+    rows = tables.read(source, version=now)
+    if last is not None:  # the current rows of the keys the changes touched
+        changed = tables.changes(source, last, now).select(*[F.col(f"`{k}`") for k in keys]).distinct()
+        rows = rows.join(changed, keys, "left_semi")
+    if all(column in rows.columns for column in HISTORY_COLUMNS):
+        rows = rows.where(F.col("is_current"))
+    check_features(rows, chosen.features, f"{name} v{chosen.version}", source)
+    problem = Problem.from_tags(chosen.tags, settings.task or "classification", settings.target)
+    written = _write_predictions(context, name, settings, registry, chosen, problem, rows, keys)
+    record_source_version(context.spark, context.layout, progress, source, now, context.run_id)
     context.log.info(
-        "%s: %d rows scored by %s v%d from %s (as-of %s .. %s)",
-        table, written, name, chosen.version, first_table, start, end,
+        "%s: %d rows scored by %s v%d from %s (%s v%d)",
+        table, written, name, chosen.version, source,
+        "changes up to" if last is not None else "whole at", now,
     )  # fmt: skip
-    return ScoringResult(name, chosen.version, table, (start, end), written)
+    return ScoringResult(name, chosen.version, table, (None, None), written)

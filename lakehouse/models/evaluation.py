@@ -172,3 +172,62 @@ def evaluate_regressor(scored: DataFrame, target: str, prediction: str) -> dict[
     }
     metrics["rows"] = float(frame.count())
     return metrics
+
+
+def argmax(probabilities: str) -> F.Column:
+    """The class number (0-based) of the largest probability in an array column."""
+    column = F.col(probabilities)
+    return (F.array_position(column, F.array_max(column)) - 1).cast("int")
+
+
+@dataclass
+class MulticlassReport:
+    """What a multiclass classifier achieves on one split."""
+
+    metrics: dict[str, float]
+    confusion: list[list[int]]  # confusion[actual][predicted]
+    per_class: list[dict[str, float]] = field(default_factory=list)  # precision, recall, f1, rows
+
+
+def evaluate_multiclass(scored: DataFrame, target: str, probabilities: str, classes: int) -> MulticlassReport:
+    """Log loss, accuracy and macro F1 (the mean of the classes' F1) of a scored split.
+
+    Args:
+        scored: one row per example with ``target`` (the class number) and ``probabilities``
+            (an array of one probability per class).
+        classes: the number of classes.
+    """
+    label = F.col(target).cast("int")
+    truth = F.element_at(F.col(probabilities), label + 1)
+    clipped = F.least(F.greatest(truth, F.lit(EPSILON)), F.lit(1 - EPSILON))
+    cells = (
+        scored.select(
+            label.alias("actual"), argmax(probabilities).alias("predicted"), (-F.log(clipped)).alias("loss")
+        )
+        .groupBy("actual", "predicted")
+        .agg(F.count(F.lit(1)).alias("rows"), F.sum("loss").alias("loss"))
+        .collect()
+    )
+    confusion = [[0] * classes for _ in range(classes)]
+    loss = 0.0
+    for cell in cells:
+        confusion[cell["actual"]][cell["predicted"]] += int(cell["rows"])
+        loss += cell["loss"] or 0.0
+    rows = sum(map(sum, confusion))
+    per_class = []
+    for index in range(classes):
+        hits = confusion[index][index]
+        predicted = sum(confusion[actual][index] for actual in range(classes))
+        actual = sum(confusion[index])
+        precision = hits / predicted if predicted else 0.0
+        recall = hits / actual if actual else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class.append({"precision": precision, "recall": recall, "f1": f1, "rows": float(actual)})
+    present = [c for c in per_class if c["rows"]]
+    metrics = {
+        "rows": float(rows),
+        "log_loss": loss / rows if rows else math.nan,
+        "accuracy": sum(confusion[i][i] for i in range(classes)) / rows if rows else math.nan,
+        "f1": sum(c["f1"] for c in present) / len(present) if present else math.nan,
+    }
+    return MulticlassReport(metrics, confusion, per_class)

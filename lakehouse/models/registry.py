@@ -12,7 +12,7 @@ import json
 import math
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ class ModelVersion:
     data_versions: dict[str, int]
     aliases: list[str]
     created_at_ms: int
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def uri(self) -> str:
@@ -160,6 +161,10 @@ class ModelRegistry:
             self.client.set_model_version_tag(name, str(version), key, value)
         return self.get(name, version)
 
+    def log_text(self, version: ModelVersion, text: str, file_name: str) -> None:
+        """Attach a text file (e.g. the training report) to the run of a registered version."""
+        self.client.log_text(version.run_id, text, file_name)
+
     def get(self, name: str, version: int) -> ModelVersion:
         """A registered version.
 
@@ -189,6 +194,7 @@ class ModelRegistry:
             data_versions=json.loads(tags.get("data_versions", "{}")),
             aliases=list(found.aliases or []),
             created_at_ms=int(found.creation_timestamp),
+            tags=dict(tags),
         )
 
     def versions(self, name: str) -> list[ModelVersion]:

@@ -92,7 +92,10 @@ def render_training_report(facts: Mapping[str, Any]) -> str:
             ``confusion`` (tp, fp, tn, fn) or None, ``roc`` and ``pr`` (points) or None,
             ``calibration`` (rows) or None, ``importance`` ({feature: {gain, split}}),
             ``trials`` (dicts: params, validation metric, best iteration, seconds), ``best_trial``,
-            ``params``, ``split`` (boundaries and rows per split), ``data_versions``, ``promotion``.
+            ``params``, ``split`` (boundaries and rows per split), ``data_versions``, ``promotion``;
+            optionally ``classes`` (the target's value per class number), ``class_confusion`` and
+            ``per_class`` (multiclass), ``notes`` (what the data preparation left out) and
+            ``missing`` (label rows without a feature row, per feature table and split).
     """
     name, version = facts["model"], facts["version"]
     body = [f"<h1>Model {html.escape(name)}, version {version}</h1>"]
@@ -109,6 +112,29 @@ def render_training_report(facts: Mapping[str, Any]) -> str:
             [[m, facts["validation"].get(m, ""), facts["test"].get(m, "")] for m in metric_names],
         )
     )
+    classes = facts.get("classes") or []
+    if classes:
+        body.append("<h2>Classes</h2>")
+        body.append(html_table(["class number", "target value"], list(enumerate(classes))))
+    class_confusion = facts.get("class_confusion")
+    if class_confusion:
+        body.append("<h2>Confusion matrix on test (rows: actual, columns: predicted)</h2>")
+        body.append(
+            html_table(
+                ["", *[f"predicted {label}" for label in classes]],
+                [[f"actual {label}", *row] for label, row in zip(classes, class_confusion, strict=True)],
+            )
+        )
+        per_class = facts.get("per_class") or []
+        body.append(
+            html_table(
+                ["class", "rows", "precision", "recall", "f1"],
+                [
+                    [label, int(c["rows"]), c["precision"], c["recall"], c["f1"]]
+                    for label, c in zip(classes, per_class, strict=True)
+                ],
+            )
+        )
     confusion = facts.get("confusion")
     if confusion:
         body.append(f"<h2>Confusion matrix on test at threshold {facts['test'].get('threshold', 0):.3f}</h2>")
@@ -169,6 +195,21 @@ def render_training_report(facts: Mapping[str, Any]) -> str:
                     for t in trials
                 ],
                 best=facts.get("best_trial"),
+            )
+        )
+    notes = facts.get("notes") or []
+    if notes:
+        body.append("<h2>Notes on the data</h2><ul>")
+        body += [f"<li>{html.escape(note)}</li>" for note in notes]
+        body.append("</ul>")
+    missing = facts.get("missing") or {}
+    if missing:
+        body.append("<h2>Label rows without a feature row</h2>")
+        splits = ["train", "validation", "test"]
+        body.append(
+            html_table(
+                ["feature table", *splits],
+                [[table, *[m.get(s, 0) for s in splits]] for table, m in missing.items()],
             )
         )
     body.append("<h2>Parameters</h2>")

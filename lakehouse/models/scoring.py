@@ -1,9 +1,10 @@
 """Batch scoring (pure): rows to score, their predictions, and what is left to score.
 
-A prediction row: the entity, the as-of date of the features scored, the score (probability of
-class 1, or the predicted value of a regression), the predicted class at the model's threshold,
-the threshold, the model's name and version, and when it was scored. One row per entity, date
-and model version: a rerun finds nothing left to score.
+A prediction row: the key (a model of labels: the entity and the as-of date of the features
+scored), the score (probability of the positive class, of the predicted class for a multiclass
+model, or the predicted value of a regression), the predicted class number and its label (the
+target's own value, e.g. ``malignant``), the threshold, the model's name and version, and when it
+was scored. One row per key and model version: a rerun finds nothing left to score.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Literal
 
+from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.errors import MissingFeaturesError
+from lakehouse.models.evaluation import argmax
 from lakehouse.models.learner import lightgbm_model, positive_probability, scoring_model
+from lakehouse.models.problem import Problem
 
 MODEL_COLUMNS = ("model_name", "model_version")
 
@@ -54,9 +58,12 @@ Scorer = Literal["batch", "synapseml"]
 BATCH_ROWS = 50_000  # rows per native predict: 50,000 x 30 features is 12 MB per task
 
 
-def score(model, rows: DataFrame, task: str, keep: Sequence[str], scorer: Scorer = "batch") -> DataFrame:
+def score(
+    model, rows: DataFrame, task: str, keep: Sequence[str], scorer: Scorer = "batch", multiclass: bool = False
+) -> DataFrame:
     """``keep`` columns of ``rows`` and ``score``: the probability of class 1, or a regression's
-    prediction, one row per input row.
+    prediction, one row per input row; for a ``multiclass`` model, ``probabilities`` instead
+    (one per class, by class number; scored by the pipeline's transform).
 
     Every scorer runs the same trees (the fitted LightGBM model's text), one thread per task;
     the stages before the assembler (string indexing) run in Spark.
@@ -68,6 +75,9 @@ def score(model, rows: DataFrame, task: str, keep: Sequence[str], scorer: Scorer
         synapseml: the pipeline's ``transform``: one native call per row.
     """
     keep_columns = [F.col(f"`{c}`") for c in keep]
+    if multiclass:
+        out = scoring_model(model, task).transform(rows)
+        return out.select(*keep_columns, vector_to_array(F.col("probability")).alias("probabilities"))
     if scorer == "synapseml":
         out = scoring_model(model, task).transform(rows)
         value = positive_probability() if task == "classification" else F.col("prediction").cast("double")
@@ -89,7 +99,7 @@ def predict(
     model,
     rows: DataFrame,
     keys: Sequence[str],
-    task: str,
+    problem: Problem,
     threshold: float | None,
     name: str,
     version: int,
@@ -101,19 +111,23 @@ def predict(
     Args:
         model: the fitted ``PipelineModel``.
         rows: the keys and the model's features.
-        threshold: class 1 at or above it (classification); None for a regression.
-        scorer: see :func:`score`.
+        problem: what the model predicts, with its label mapping.
+        threshold: class 1 at or above it (binary); None otherwise.
+        scorer: see :func:`score` (a multiclass model is scored by the pipeline's transform).
     """
-    scored = score(model, rows, task, keys, scorer)
-    value = F.col("score")
-    if task == "classification":
-        predicted = (value >= F.lit(threshold)).cast("int")
+    if problem.kind == "multiclass":
+        scored = score(model, rows, problem.task, keys, scorer, multiclass=True)
+        value, predicted = F.array_max("probabilities"), argmax("probabilities")
     else:
-        predicted = F.lit(None).cast("int")
+        scored = score(model, rows, problem.task, keys, scorer)
+        value = F.col("score")
+        binary = problem.kind == "binary"
+        predicted = (value >= F.lit(threshold)).cast("int") if binary else F.lit(None).cast("int")
     return scored.select(
         *[F.col(f"`{key}`") for key in keys],
         value.alias("score"),
         predicted.alias("predicted_class"),
+        problem.decoded(predicted).alias("predicted_label"),
         F.lit(threshold).cast("double").alias("threshold"),
         F.lit(name).alias("model_name"),
         F.lit(version).cast("int").alias("model_version"),

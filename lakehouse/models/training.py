@@ -1,43 +1,57 @@
-"""Train a model of models.yml: read, split by time, search, evaluate, register, promote.
+"""Train a model of models.yml: prepare, check, search, evaluate, register, promote.
 
-The job reads the label table and the feature tables each at one pinned Delta version (recorded
-with the model), builds the training set point-in-time, fits one SynapseML LightGBM pipeline per
-trial on the training rows with early stopping on the validation rows, keeps the trial best on
-validation, picks the threshold on validation, and judges the kept model once on the test rows.
+The steps, each a function of this module:
+
+1. :func:`~lakehouse.models.training_data.training_data` reads the tables at pinned Delta
+   versions (recorded with the model) and gives the labelled, split rows;
+2. :func:`check_training_data` counts them per split before any fit: no split may be empty, no
+   row may fall outside the splits, and no more than ``max_missing_share`` of a split's label rows
+   may lack a feature row;
+3. :func:`search` fits one SynapseML LightGBM pipeline per trial on the training rows (early
+   stopping on the validation rows) and keeps the trial best on validation;
+4. :func:`evaluate` picks the threshold on validation (binary) and judges the kept model once on
+   the test rows;
+5. :func:`register_and_promote` registers the version with its label mapping and promotes it when
+   it beats production; the report is written last.
+
+Any error of Spark ML or LightGBM on the way is a :class:`~lakehouse.errors.ModelTrainingError`
+that names the model and, where the engine names one, the column.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
-from lakehouse.config.model import LOWER_IS_BETTER, ModelSettings, duration_days
-from lakehouse.errors import FeatureError, ModelError, TableNotFoundError
-from lakehouse.features.build import feature_table_name
+from lakehouse.config.model import LOWER_IS_BETTER, METRICS_OF_TASK, MULTICLASS_METRICS, ModelSettings
+from lakehouse.errors import LakehouseError, ModelError, ModelTrainingError, TrainingDataError
 from lakehouse.io import files
-from lakehouse.models.dataset import SPLIT_COLUMN, TimeSplit, join_features, split_by_time, with_split
+from lakehouse.models.dataset import SPLIT_COLUMN, SPLITS
 from lakehouse.models.evaluation import (
     best_f1_threshold,
     evaluate_classifier,
+    evaluate_multiclass,
     evaluate_regressor,
     score_bins,
 )
 from lakehouse.models.learner import build_pipeline, feature_importances, lightgbm_model
+from lakehouse.models.problem import LABEL_COLUMN, Problem
 from lakehouse.models.registry import ModelRegistry, ModelVersion, PromotionDecision, decide_promotion
 from lakehouse.models.report import render_training_report
 from lakehouse.models.scoring import score
 from lakehouse.models.search import run_trials, trial_params, trials_at_once
+from lakehouse.models.training_data import TrainingData, training_data
 from lakehouse.runs.context import JobContext
 
 VALIDATION_FLAG = "_is_validation"
 SCORE = "_score"
+PROBABILITIES = "probabilities"
 
 
 @dataclass
@@ -54,12 +68,22 @@ class Trial:
 
 
 @dataclass
-class ModelInputs:
-    """The feature tables a model reads, each at one Delta version."""
+class SplitCounts:
+    """Rows per split, and per feature table the rows of each split without a feature row."""
 
-    tables: dict[str, tuple[DataFrame, str]]  # table -> (entity, as-of column, features; as-of column)
-    features: list[str]
-    data_versions: dict[str, int]
+    rows: dict[str, int]
+    missing: dict[str, dict[str, int]]
+    outside: int  # rows in no split (an unknown fold value, no time)
+
+
+@dataclass
+class Evaluation:
+    """The kept model judged on validation and test."""
+
+    threshold: float | None
+    validation: dict[str, float]
+    test: dict[str, float]
+    details: dict[str, Any]  # curves and confusion matrix for the report
 
 
 @dataclass
@@ -71,10 +95,11 @@ class TrainingResult:
     validation: dict[str, float]
     trials: list[Trial]
     best_trial: int
-    split: TimeSplit
+    split: dict[str, str]
     rows: dict[str, int]
     promotion: PromotionDecision
     report: str
+    notes: list[str] = field(default_factory=list)
 
 
 def executor_cores(spark) -> int:
@@ -84,68 +109,87 @@ def executor_cores(spark) -> int:
     return int(configured) if configured else max(1, spark.sparkContext.defaultParallelism)
 
 
-def read_model_inputs(context: JobContext, name: str, settings: ModelSettings) -> ModelInputs:
-    """Each feature table of the model at its latest version, reduced to the features chosen.
+def count_splits(data: TrainingData) -> SplitCounts:
+    """Rows per split and rows without a feature row per table and split (one aggregate)."""
+    missing = {
+        table: F.sum(F.when(F.col(f"`{column}`").isNull(), 1).otherwise(0)).alias(f"_missing_{index}")
+        for index, (table, column) in enumerate(data.as_of_columns.items())
+    }
+    found = data.rows.groupBy(SPLIT_COLUMN).agg(F.count(F.lit(1)).alias("_rows"), *missing.values()).collect()
+    rows = {split: 0 for split in SPLITS}
+    by_table: dict[str, dict[str, int]] = {table: dict.fromkeys(SPLITS, 0) for table in missing}
+    outside = 0
+    for row in found:
+        split = row[SPLIT_COLUMN]
+        if split is None:
+            outside += int(row["_rows"])
+            continue
+        rows[split] = int(row["_rows"])
+        for index, table in enumerate(missing):
+            by_table[table][split] = int(row[f"_missing_{index}"] or 0)
+    return SplitCounts(rows, by_table, outside)
+
+
+def check_training_data(name: str, settings: ModelSettings, data: TrainingData, counts: SplitCounts) -> None:
+    """Refuse training rows that would make a meaningless model, before any fit.
 
     Raises:
-        TableNotFoundError: a feature table is not built yet.
-        FeatureError: a feature table lacks a chosen feature.
+        TrainingDataError: rows outside every split, an empty split, or a split whose share of
+            label rows without a feature row exceeds ``max_missing_share`` (naming the feature
+            table and the label dates to backfill).
     """
-    tables: dict[str, tuple[DataFrame, str]] = {}
-    chosen: list[str] = []
-    versions: dict[str, int] = {}
-    for feature_table, features in settings.features.items():
-        table_settings = context.config.features.tables[feature_table]
-        table = feature_table_name(feature_table)
-        if not context.tables.exists(table):
-            raise TableNotFoundError(
-                f"models.models.{name}.features: feature table {table} does not exist yet; "
-                "run gold_features first"
+    key = f"models.models.{name}"
+    if counts.outside:
+        column = data.split.get("column", "")
+        if data.split["method"] == "column":
+            values = [
+                str(row[0])
+                for row in data.rows.where(F.col(SPLIT_COLUMN).isNull())
+                .select("_split_source")
+                .distinct()
+                .limit(5)
+                .collect()
+            ]
+            raise TrainingDataError(
+                f"{key}.split.column: {counts.outside} rows of {column!r} are not train, validation or test "
+                f"(values such as {values})"
             )
-        versions[table] = context.tables.version(table)
-        frame = context.tables.read(table, version=versions[table])
-        names = list(table_settings.features) if features == "all" else list(features)
-        missing = [
-            c for c in [*table_settings.entity, table_settings.timestamp, *names] if c not in frame.columns
-        ]
-        if missing:
-            raise FeatureError(f"models.models.{name}.features: {table} lacks columns {missing}")
-        tables[table] = (
-            frame.select(*table_settings.entity, table_settings.timestamp, *names),
-            table_settings.timestamp,
+        raise TrainingDataError(
+            f"{key}.split.column: {counts.outside} rows have no {column!r}; fill it or drop them"
         )
-        chosen += names
-    return ModelInputs(tables, chosen, versions)
-
-
-def _read_labels(context: JobContext, name: str, settings: ModelSettings) -> tuple[DataFrame, int]:
-    labels = settings.labels
-    if not context.tables.exists(labels.table):
-        raise TableNotFoundError(
-            f"models.models.{name}.labels.table: {labels.table} does not exist yet; run gold_features first"
+    empty = [split for split, count in counts.rows.items() if count == 0]
+    if empty:
+        raise TrainingDataError(
+            f"model {name}: the {', '.join(empty)} split has no labelled rows ({counts.rows}); "
+            "label more rows or change split"
         )
-    version = context.tables.version(labels.table)
-    frame = context.tables.read(labels.table, version=version)
-    needed = [*labels.entity, labels.time, labels.target]
-    missing = [c for c in needed if c not in frame.columns]
-    if missing:
-        raise ModelError(f"models.models.{name}.labels: {labels.table} lacks columns {missing}")
-    rows = frame.select(*needed).where(F.col(labels.target).isNotNull())
-    return rows, version
+    for table, by_split in counts.missing.items():
+        for split, missing in by_split.items():
+            share = missing / counts.rows[split]
+            if share > settings.max_missing_share:
+                raise TrainingDataError(
+                    f"model {name}: {missing} of {counts.rows[split]} {split} rows ({share:.1%}) have no "
+                    f"row of {table} as of their label time (max_missing_share "
+                    f"{settings.max_missing_share}); backfill "
+                    f"{table} for {_missing_dates(data, table)} (`lakehouse run gold_features --param "
+                    f"table={table.split('.')[-1]} --param start=... --param end=...`) or raise "
+                    f"{key}.max_missing_share"
+                )
 
 
-def build_training_set(
-    context: JobContext, name: str, settings: ModelSettings
-) -> tuple[DataFrame, TimeSplit, ModelInputs]:
-    """The labelled rows with their features and a ``split`` column, and the split itself."""
-    labels, label_version = _read_labels(context, name, settings)
-    inputs = read_model_inputs(context, name, settings)
-    inputs.data_versions[settings.labels.table] = label_version
-    max_age = dt.timedelta(days=duration_days(settings.max_age)) if settings.max_age else None
-    joined = join_features(labels, inputs.tables, settings.labels.entity, settings.labels.time, max_age)
-    times = [row[0] for row in labels.select(settings.labels.time).distinct().collect()]
-    split = split_by_time(times, settings.split.validation, settings.split.test)
-    return with_split(joined, settings.labels.time, split), split, inputs
+def _missing_dates(data: TrainingData, table: str) -> str:
+    """The label dates whose rows lack a feature row of ``table``, as a short list."""
+    column = data.as_of_columns[table]
+    dates = [
+        row[0]
+        for row in data.rows.where(F.col(f"`{column}`").isNull())
+        .select(F.to_date(F.col(f"`{data.time_column}`")).alias("date"))
+        .distinct()
+        .orderBy("date")
+        .collect()
+    ]
+    shown = ", ".join(str(date) for date in dates[:10])
+    return f"the label dates {shown}{f' and {len(dates) - 10} more' if len(dates) > 10 else ''}"
 
 
 def _better(metric: str, a: float, b: float) -> bool:
@@ -154,19 +198,215 @@ def _better(metric: str, a: float, b: float) -> bool:
     return a < b if metric in LOWER_IS_BETTER else a > b
 
 
-def _scored(model: Any, rows: DataFrame, settings: ModelSettings) -> DataFrame:
-    target = settings.labels.target
-    return score(model, rows, settings.task, [target], settings.scorer).withColumnRenamed("score", SCORE)
+def _scored(model: Any, rows: DataFrame, problem: Problem, settings: ModelSettings) -> DataFrame:
+    multiclass = problem.kind == "multiclass"
+    scored = score(model, rows, problem.task, [LABEL_COLUMN], settings.scorer, multiclass=multiclass)
+    return scored if multiclass else scored.withColumnRenamed("score", SCORE)
 
 
-def _split_metrics(
-    scored: DataFrame, settings: ModelSettings, threshold: float | None
+def split_metrics(
+    scored: DataFrame, problem: Problem, threshold: float | None
 ) -> tuple[dict[str, float], Any]:
-    target = settings.labels.target
-    if settings.task == "classification":
-        report = evaluate_classifier(scored, target, SCORE, threshold if threshold is not None else 0.5)
+    """The metrics of a scored split for the problem's kind, and the full report (or None)."""
+    if problem.kind == "binary":
+        report = evaluate_classifier(scored, LABEL_COLUMN, SCORE, threshold if threshold is not None else 0.5)
         return report.metrics, report
-    return evaluate_regressor(scored, target, SCORE), None
+    if problem.kind == "multiclass":
+        report = evaluate_multiclass(scored, LABEL_COLUMN, PROBABILITIES, len(problem.classes))
+        return report.metrics, report
+    return evaluate_regressor(scored, LABEL_COLUMN, SCORE), None
+
+
+def selection_metric(name: str, settings: ModelSettings, problem: Problem) -> str:
+    """The metric that picks the trial and decides promotion, checked against the problem.
+
+    Raises:
+        ModelError: a metric of another kind (ROC AUC of a multiclass or regression model...).
+    """
+    metric = settings.selection_metric(problem.kind)
+    allowed = MULTICLASS_METRICS if problem.kind == "multiclass" else METRICS_OF_TASK[problem.task]
+    if metric not in allowed:
+        raise ModelError(
+            f"models.models.{name}.metric: {metric} does not fit a {problem.kind} model of "
+            f"{problem.target!r}; use one of {', '.join(allowed)}"
+        )
+    return metric
+
+
+def _learner_params(settings: ModelSettings, problem: Problem, name: str) -> dict[str, Any]:
+    params = dict(settings.params)
+    objective = params.get("objective")
+    if problem.kind == "multiclass":
+        if objective in ("binary", "regression"):
+            raise ModelError(
+                f"models.models.{name}.params.objective: {objective} cannot learn {len(problem.classes)} "
+                "classes; use multiclass (or leave objective out)"
+            )
+        params.setdefault("objective", "multiclass")
+    return params
+
+
+def search(
+    context: JobContext, name: str, settings: ModelSettings, data: TrainingData, metric: str
+) -> tuple[list[Trial], Trial, dict[str, Any]]:
+    """Fit each trial of the search on the training rows and keep the best on validation.
+
+    Returns:
+        The trials, the best one, and the fitting facts (threads, trials at once).
+    """
+    fitted_splits = ["train", "validation"] if settings.early_stopping_rounds > 0 else ["train"]
+    fit_rows = data.rows.where(F.col(SPLIT_COLUMN).isin(fitted_splits))
+    validation = data.rows.where(F.col(SPLIT_COLUMN) == "validation")
+    cores = executor_cores(context.spark)
+    threads = cores if settings.threads == "auto" else settings.threads
+    candidates = trial_params(settings.search, _learner_params(settings, data.problem, name))
+    at_once = trials_at_once(
+        settings.search.parallelism if settings.search else 1, cores, threads, len(candidates)
+    )
+    if at_once > 1:  # share the cores between the fits running together
+        threads = max(1, cores // at_once)
+    searched_names = list(settings.search.space) if settings.search else []
+
+    def fit(index: int, params: dict[str, Any]) -> Trial:
+        trial_started = time.monotonic()
+        pipeline = build_pipeline(
+            data.problem.task,
+            data.features,
+            LABEL_COLUMN,
+            data.categorical,
+            data.string_features,
+            params,
+            threads,
+            VALIDATION_FLAG,
+            settings.early_stopping_rounds,
+            key=f"models.models.{name}.params",
+        )
+        model = _engine_call(name, data, lambda: pipeline.fit(fit_rows))
+        metrics, _ = _engine_call(
+            name,
+            data,
+            lambda: split_metrics(_scored(model, validation, data.problem, settings), data.problem, 0.5),
+        )
+        trial = Trial(
+            index,
+            params,
+            {k: params[k] for k in searched_names},
+            metrics[metric],
+            int(lightgbm_model(model).getBoosterBestIteration()),
+            round(time.monotonic() - trial_started, 2),
+            model,
+        )
+        context.log.info(
+            "model %s: trial %d/%d %s -> validation %s %.4f (best iteration %d, %.1f s)",
+            name, index + 1, len(candidates), trial.searched, metric, trial.metric,
+            trial.best_iteration, trial.seconds,
+        )  # fmt: skip
+        return trial
+
+    trials = run_trials(fit, candidates, at_once)
+    best = trials[0]
+    for trial in trials[1:]:
+        if _better(metric, trial.metric, best.metric):
+            best = trial
+    return trials, best, {"threads": threads, "trials_at_once": at_once}
+
+
+def evaluate(name: str, settings: ModelSettings, data: TrainingData, model: Any) -> Evaluation:
+    """The threshold (binary: best F1 on validation, or the configured one) and the kept model's
+    metrics on validation and test."""
+    problem = data.problem
+    validation = data.rows.where(F.col(SPLIT_COLUMN) == "validation")
+    test = data.rows.where(F.col(SPLIT_COLUMN) == "test")
+
+    def run() -> Evaluation:
+        validation_scored = _scored(model, validation, problem, settings)
+        threshold: float | None = None
+        if problem.kind == "binary":
+            threshold = (
+                best_f1_threshold(score_bins(validation_scored, LABEL_COLUMN, SCORE, 0.5))
+                if settings.threshold == "max_f1"
+                else float(settings.threshold)
+            )
+        validation_metrics, _ = split_metrics(validation_scored, problem, threshold)
+        test_metrics, report = split_metrics(_scored(model, test, problem, settings), problem, threshold)
+        details: dict[str, Any] = {}
+        if problem.kind == "binary":
+            details = {
+                "confusion": report.confusion,
+                "roc": report.roc,
+                "pr": report.pr,
+                "calibration": report.calibration,
+            }
+        elif problem.kind == "multiclass":
+            details = {"class_confusion": report.confusion, "per_class": report.per_class}
+        return Evaluation(threshold, validation_metrics, test_metrics, details)
+
+    return _engine_call(name, data, run)
+
+
+def _engine_call(name: str, data: TrainingData, action):
+    """Run a Spark ML / LightGBM step; turn its errors into a ModelTrainingError."""
+    try:
+        return action()
+    except LakehouseError:
+        raise
+    except Exception as error:
+        raise ModelTrainingError(_describe_engine_error(name, data, error)) from None
+
+
+def _describe_engine_error(name: str, data: TrainingData, error: Exception) -> str:
+    java = getattr(error, "java_exception", None)
+    text = str(java.toString()) if java is not None else (getattr(error, "desc", None) or str(error))
+    first = next((line.strip() for line in str(text).splitlines() if line.strip()), type(error).__name__)
+    columns = [*data.features, data.problem.target, LABEL_COLUMN]
+    named = [c for c in columns if re.search(rf"(?<![\w]){re.escape(c)}(?![\w])", first)]
+    column = f" (column {named[0]})" if named else ""
+    return f"model {name}: training failed{column}: {first[:500]}"
+
+
+def register_and_promote(
+    registry: ModelRegistry,
+    name: str,
+    settings: ModelSettings,
+    data: TrainingData,
+    best: Trial,
+    evaluation: Evaluation,
+    counts: SplitCounts,
+    fitting: dict[str, Any],
+    metric: str,
+) -> tuple[ModelVersion, PromotionDecision, dict[str, Any]]:
+    """Register the kept model (parameters, metrics, features, label mapping, data versions) and
+    promote it when its test metric beats production's by the margin.
+
+    Returns:
+        The version, the promotion decision and the parameters recorded.
+    """
+    params = {
+        **best.params,
+        **fitting,
+        "early_stopping_rounds": settings.early_stopping_rounds,
+        "best_iteration": best.best_iteration,
+        "threshold": evaluation.threshold,
+        "categorical": ",".join(data.categorical),
+        **{f"split_{key}": value for key, value in data.split.items()},
+    }
+    metrics = {f"test_{k}": v for k, v in evaluation.test.items()}
+    metrics |= {f"validation_{k}": v for k, v in evaluation.validation.items()}
+    metrics |= {f"{s}_rows": float(n) for s, n in counts.rows.items()}
+    tags = {"task": data.problem.task, "metric": metric, "labels": settings.source, **data.problem.as_tags()}
+    version = registry.register(
+        name, best.model, params, metrics, data.features, data.data_versions, tags=tags
+    )
+    production = registry.production(name)
+    production_metric = None if production is None else production.metrics.get(f"test_{metric}")
+    decision = decide_promotion(
+        metric, evaluation.test.get(metric, math.nan), production_metric, settings.promotion.margin
+    )
+    if not settings.promotion.auto:
+        decision = PromotionDecision(False, "automatic promotion is off (promotion.auto: false)")
+    if decision.promote:
+        version = registry.promote(name, version.version, decision.reason)
+    return version, decision, params
 
 
 def train_model(
@@ -175,141 +415,56 @@ def train_model(
     """Train, evaluate, register and (when it wins) promote one model; see the module docstring.
 
     Raises:
-        TableNotFoundError: the labels or a feature table is not built.
-        ModelError: too few label times to split, a split without rows, an unknown LightGBM
-            parameter, or a string feature not declared categorical.
+        TableNotFoundError: the table, the labels or a feature table is not built.
+        TrainingDataError: an empty split, rows outside the splits, too many rows without features.
+        ModelTrainingError: Spark ML or LightGBM failed (names the column when it can).
+        ModelError: the target cannot be learned, a column leaks it, an unknown LightGBM
+            parameter, or a string feature of a model of labels not declared categorical.
     """
     started = time.monotonic()
-    data, split, inputs = build_training_set(context, name, settings)
-    target = settings.labels.target
-    schema = {f.name: f.dataType for f in data.schema.fields}
-    string_features = [f for f in inputs.features if isinstance(schema[f], T.StringType)]
-    data = data.withColumn(VALIDATION_FLAG, F.col(SPLIT_COLUMN) == "validation").persist()
+    data = training_data(context.tables, context.config, name, settings)
+    for note in data.notes:
+        context.log.info("model %s: %s", name, note)
+    metric = selection_metric(name, settings, data.problem)
+    data.rows = data.rows.withColumn(VALIDATION_FLAG, F.col(SPLIT_COLUMN) == "validation").persist()
     try:
-        counts = {row[SPLIT_COLUMN]: row["count"] for row in data.groupBy(SPLIT_COLUMN).count().collect()}
-        rows = {s: int(counts.get(s, 0)) for s in ("train", "validation", "test")}
-        empty = [s for s, n in rows.items() if n == 0]
-        if empty:
-            raise ModelError(f"model {name}: the {', '.join(empty)} split has no labelled rows ({rows})")
-        context.log.info("model %s: training set %s rows by split, split %s", name, rows, split.as_dict())
-        # validation rows only steer early stopping (flagged); without it they are left out
-        fitted_splits = ["train", "validation"] if settings.early_stopping_rounds > 0 else ["train"]
-        fit_rows = data.where(F.col(SPLIT_COLUMN).isin(fitted_splits))
-        validation = data.where(F.col(SPLIT_COLUMN) == "validation")
-        test = data.where(F.col(SPLIT_COLUMN) == "test")
-        metric = settings.selection_metric()
-        cores = executor_cores(context.spark)
-        threads = cores if settings.threads == "auto" else settings.threads
-        candidates = trial_params(settings.search, dict(settings.params))
-        at_once = trials_at_once(
-            settings.search.parallelism if settings.search else 1, cores, threads, len(candidates)
-        )
-        if at_once > 1:  # share the cores between the fits running together
-            threads = max(1, cores // at_once)
-        searched_names = list(settings.search.space) if settings.search else []
-
-        def fit(index: int, params: dict[str, Any]) -> Trial:
-            trial_started = time.monotonic()
-            pipeline = build_pipeline(
-                settings.task,
-                inputs.features,
-                target,
-                settings.categorical,
-                string_features,
-                params,
-                threads,
-                VALIDATION_FLAG,
-                settings.early_stopping_rounds,
-                key=f"models.models.{name}.params",
-            )
-            model = pipeline.fit(fit_rows)
-            metrics, _ = _split_metrics(_scored(model, validation, settings), settings, 0.5)
-            booster = lightgbm_model(model)
-            trial = Trial(
-                index,
-                params,
-                {k: params[k] for k in searched_names},
-                metrics[metric],
-                int(booster.getBoosterBestIteration()),
-                round(time.monotonic() - trial_started, 2),
-                model,
-            )
-            context.log.info(
-                "model %s: trial %d/%d %s -> validation %s %.4f (best iteration %d, %.1f s)",
-                name, index + 1, len(candidates), trial.searched, metric, trial.metric,
-                trial.best_iteration, trial.seconds,
-            )  # fmt: skip
-            return trial
-
-        trials = run_trials(fit, candidates, at_once)
-        best = trials[0]
-        for trial in trials[1:]:
-            if _better(metric, trial.metric, best.metric):
-                best = trial
-        threshold: float | None = None
-        validation_scored = _scored(best.model, validation, settings)
-        if settings.task == "classification":
-            threshold = (
-                best_f1_threshold(score_bins(validation_scored, target, SCORE, 0.5))
-                if settings.threshold == "max_f1"
-                else float(settings.threshold)
-            )
-        validation_metrics, _ = _split_metrics(validation_scored, settings, threshold)
-        test_metrics, test_report = _split_metrics(_scored(best.model, test, settings), settings, threshold)
+        counts = _engine_call(name, data, lambda: count_splits(data))
+        check_training_data(name, settings, data, counts)
+        context.log.info(
+            "model %s: %s %s, %d features, rows by split %s; without feature rows %s",
+            name, data.problem.kind, settings.target, len(data.features), counts.rows,
+            counts.missing or "n/a",
+        )  # fmt: skip
+        trials, best, fitting = search(context, name, settings, data, metric)
+        evaluation = evaluate(name, settings, data, best.model)
     finally:
-        data.unpersist()
-    importance = feature_importances(best.model, inputs.features)
-    params = {
-        **best.params,
-        "threads": threads,
-        "trials_at_once": at_once,
-        "early_stopping_rounds": settings.early_stopping_rounds,
-        "best_iteration": best.best_iteration,
-        "threshold": threshold,
-        "categorical": ",".join(settings.categorical),
-        **{f"split_{key}": value for key, value in split.as_dict().items()},
-    }
-    metrics = {f"test_{k}": v for k, v in test_metrics.items()}
-    metrics |= {f"validation_{k}": v for k, v in validation_metrics.items()}
-    metrics |= {f"{s}_rows": float(n) for s, n in rows.items()}
-    tags = {"task": settings.task, "metric": metric, "labels": settings.labels.table}
-    version = registry.register(
-        name, best.model, params, metrics, inputs.features, inputs.data_versions, tags=tags
+        data.rows.unpersist()
+    version, decision, params = register_and_promote(
+        registry, name, settings, data, best, evaluation, counts, fitting, metric
     )
-    production = registry.production(name)
-    production_metric = None if production is None else production.metrics.get(f"test_{metric}")
-    decision = decide_promotion(
-        metric, test_metrics.get(metric, math.nan), production_metric, settings.promotion.margin
+    document = render_training_report(
+        {
+            "model": name,
+            "version": version.version,
+            "task": data.problem.kind,
+            "metric": metric,
+            "test": evaluation.test,
+            "validation": evaluation.validation,
+            **evaluation.details,
+            "classes": list(data.problem.classes),
+            "importance": feature_importances(best.model, data.features),
+            "trials": [vars(t) for t in trials],
+            "best_trial": trials.index(best),
+            "params": {k: v for k, v in params.items() if v is not None},
+            "split": {**data.split, **{f"{s} rows": n for s, n in counts.rows.items()}},
+            "missing": counts.missing,
+            "notes": data.notes,
+            "data_versions": data.data_versions,
+            "promotion": ("promoted to production: " if decision.promote else "not promoted: ")
+            + decision.reason,
+        }
     )
-    if not settings.promotion.auto:
-        decision = PromotionDecision(False, "automatic promotion is off (promotion.auto: false)")
-    if decision.promote:
-        version = registry.promote(name, version.version, decision.reason)
-    facts = {
-        "model": name,
-        "version": version.version,
-        "task": settings.task,
-        "metric": metric,
-        "test": test_metrics,
-        "validation": validation_metrics,
-        "confusion": test_report.confusion if test_report else None,
-        "roc": test_report.roc if test_report else None,
-        "pr": test_report.pr if test_report else None,
-        "calibration": test_report.calibration if test_report else None,
-        "importance": importance,
-        "trials": [vars(t) for t in trials],
-        "best_trial": trials.index(best),
-        "params": {k: v for k, v in params.items() if v is not None},
-        "split": {
-            **split.as_dict(),
-            **{f"{s} rows": n for s, n in rows.items()},
-            **{f"{s} times": n for s, n in split.times.items()},
-        },
-        "data_versions": inputs.data_versions,
-        "promotion": ("promoted to production: " if decision.promote else "not promoted: ") + decision.reason,
-    }
-    document = render_training_report(facts)
-    registry.client.log_text(version.run_id, document, "training_report.html")
+    registry.log_text(version, document, "training_report.html")
     location = context.layout.files_location("reports", "models", f"{name}-v{version.version}.html")
     report = str(files.write_text(context.spark, location, document))
     context.log.info(
@@ -319,12 +474,13 @@ def train_model(
         name,
         version,
         metric,
-        test_metrics,
-        validation_metrics,
+        evaluation.test,
+        evaluation.validation,
         trials,
         trials.index(best),
-        split,
-        rows,
+        data.split,
+        counts.rows,
         decision,
         report,
+        data.notes,
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lakehouse.models.problem import Problem
 from lakehouse.models.registry import ModelRegistry
 from lakehouse.models.scoring import predict
 from lakehouse.runs.runner import run_job
@@ -55,7 +56,8 @@ def test_a_model_trained_on_the_cluster_scores_like_one_trained_locally(
 
     def scores(version):
         model = registry.load(version)
-        scored = predict(model, rows, keys, "classification", 0.5, "risk", version.version, None)
+        problem = Problem("binary", "churned", ("0", "1"))
+        scored = predict(model, rows, keys, problem, 0.5, "risk", version.version, None)
         return {(r.customer_id, r.as_of_date): r.score for r in scored.collect()}
 
     here, there = scores(local), scores(remote)

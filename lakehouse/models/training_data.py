@@ -1,0 +1,315 @@
+"""A model's labelled rows, ready to fit: read at pinned Delta versions, labelled, split, checked.
+
+Two ways in, one result (:class:`TrainingData`):
+
+- a **table model** (``data:`` in models.yml) trains straight from one table: each row is an
+  example, its columns the features (numbers, booleans, strings as categories), split at random,
+  stratified by class, by a time column, or by the user's fold column;
+- a **model of labels** (``labels:`` and ``features:``) joins each label row point-in-time with
+  the feature tables and splits by label time.
+
+Either way the target becomes the learner's label (:mod:`lakehouse.models.problem`) and every
+choice made on the user's behalf (a column dropped, rows without a target) becomes a note that
+the training log and report show.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+from dataclasses import dataclass, field
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from lakehouse.config.model import LakehouseConfig, ModelDataSettings, ModelSettings, duration_days
+from lakehouse.errors import FeatureError, ModelError, TableNotFoundError
+from lakehouse.features.build import feature_table_name
+from lakehouse.io.delta_store import DeltaStore
+from lakehouse.models.dataset import SPLIT_COLUMN, join_features, split_by_time, with_split
+from lakehouse.models.problem import (
+    HISTORY_COLUMNS,
+    LABEL_COLUMN,
+    MAX_CLASSES,
+    Problem,
+    candidate_columns,
+    choose_features,
+    infer_problem,
+    profile_expressions,
+    with_label,
+)
+from lakehouse.models.splits import (
+    split_by_column,
+    split_by_time_column,
+    split_randomly,
+    split_stratified,
+    time_bounds,
+)
+
+
+@dataclass
+class ModelInputs:
+    """The feature tables a model of labels reads, each at one Delta version."""
+
+    tables: dict[str, tuple[DataFrame, str]]  # table -> (entity, as-of column, features; as-of column)
+    features: list[str]
+    data_versions: dict[str, int]
+
+
+@dataclass
+class TrainingData:
+    """One model's labelled rows and what was decided about them.
+
+    Attributes:
+        rows: one row per example: the key (table model) or entity and time (labels), the
+            features, ``_label`` (the class number or the value) and ``split``.
+        features: the feature columns, in the model's order.
+        categorical: the features LightGBM splits as categories.
+        problem: binary, multiclass or regression, and the label mapping.
+        data_versions: the Delta version of each table read.
+        split: how the rows were split (method, shares, boundaries), for the record.
+        notes: what was left out and why.
+        as_of_columns: feature table -> its as-of column in ``rows`` (null: no feature row as of
+            the label's time); empty for a table model.
+        time_column: the labels' time column (models of labels), for the backfill hint.
+    """
+
+    rows: DataFrame
+    features: list[str]
+    categorical: list[str]
+    problem: Problem
+    data_versions: dict[str, int]
+    split: dict[str, str]
+    notes: list[str] = field(default_factory=list)
+    as_of_columns: dict[str, str] = field(default_factory=dict)
+    time_column: str | None = None
+
+    @property
+    def string_features(self) -> list[str]:
+        types = dict(self.rows.dtypes)
+        return [name for name in self.features if types[name] == "string"]
+
+
+def training_data(
+    tables: DeltaStore, config: LakehouseConfig, name: str, settings: ModelSettings
+) -> TrainingData:
+    """The labelled rows of model ``name``, split (see the module docstring).
+
+    Raises:
+        TableNotFoundError: the table, the labels or a feature table is not built yet.
+        ModelError: a column is missing, the target cannot be learned, a column leaks it, or
+            a split setting does not fit the data.
+    """
+    if settings.data is not None:
+        return table_training_data(tables, config, name, settings)
+    return labelled_training_data(tables, config, name, settings)
+
+
+def row_key(config: LakehouseConfig, data: ModelDataSettings) -> list[str]:
+    """The columns identifying a row of a table model's table: ``data.key``, else the key of the
+    silver table of silver.yml (the configuration check makes sure one of them is there)."""
+    if data.key:
+        return list(data.key)
+    silver = config.silver.tables.get(data.table.removeprefix("silver."))
+    return list(silver.key) if silver is not None and data.table.startswith("silver.") else []
+
+
+def _key_hint(column: str, columns: list[str]) -> str:
+    close = difflib.get_close_matches(column, columns, n=1)
+    return f"did you mean {close[0]!r}?" if close else f"columns: {', '.join(columns)}"
+
+
+def _target_problem(frame: DataFrame, settings: ModelSettings, where: str) -> Problem:
+    target = settings.target
+    column = F.col(f"`{target}`")
+    values = (
+        frame.where(column.isNotNull())
+        .select(column.alias("value"), column.cast("string").alias("text"))
+        .distinct()
+        .limit(MAX_CLASSES + 1)
+        .collect()
+    )
+    positive = settings.data.positive if settings.data is not None else None
+    return infer_problem(
+        target,
+        frame.schema[target].dataType,
+        [(row[0], row[1]) for row in values],
+        settings.task,
+        positive,
+        where,
+    )
+
+
+def table_training_data(
+    tables: DeltaStore, config: LakehouseConfig, name: str, settings: ModelSettings
+) -> TrainingData:
+    """The rows of a table model's table, labelled, with its features chosen and split."""
+    data = settings.data
+    assert data is not None
+    key_path = f"models.models.{name}.data"
+    if not tables.exists(data.table):
+        raise TableNotFoundError(
+            f"{key_path}.table: {data.table} does not exist yet; build it first (e.g. `lakehouse run "
+            "silver_refine`)"
+        )
+    version = tables.version(data.table)
+    frame = tables.read(data.table, version=version)
+    key = row_key(config, data)
+    for field_name, columns in (("target", [data.target]), ("key", key), ("exclude", data.exclude)):
+        for column in columns:
+            if column not in frame.columns:
+                raise ModelError(
+                    f"{key_path}.{field_name}: {data.table} has no column {column!r}; "
+                    f"{_key_hint(column, frame.columns)}"
+                )
+    notes: list[str] = []
+    if all(column in frame.columns for column in HISTORY_COLUMNS):
+        frame = frame.where(F.col("is_current"))
+        notes.append(f"{data.table} keeps history (SCD2): its current rows are the examples")
+    where = f"{key_path} ({data.table})"
+    problem = _target_problem(frame, settings, where)
+    candidates, type_notes = candidate_columns(frame.schema, data.target, key, data.features, data.exclude)
+    notes += type_notes
+    labelled = with_label(frame, problem)
+    profile = labelled.agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.count(F.col(LABEL_COLUMN)).alias("labelled"),
+        *profile_expressions(candidates, LABEL_COLUMN),
+    ).first()
+    profile = profile.asDict() if profile is not None else {}
+    unlabelled = int(profile.get("rows", 0)) - int(profile.get("labelled", 0))
+    if unlabelled:
+        notes.append(f"{unlabelled} rows without a {data.target} left out")
+    choice = choose_features(
+        candidates,
+        frame.schema,
+        profile,
+        int(profile.get("labelled", 0)),
+        data.target,
+        settings.categorical,
+        [],
+    )
+    notes += choice.notes
+    labelled = labelled.where(F.col(LABEL_COLUMN).isNotNull())
+    split_settings = settings.split
+    method = split_settings.method or ("random" if problem.kind == "regression" else "stratified")
+    shares = {"validation": split_settings.validation, "test": split_settings.test}
+    described = {"method": method, **{k: str(v) for k, v in shares.items()}}
+    if method == "random":
+        split = split_randomly(labelled, key, **shares, seed=split_settings.seed)
+        described["seed"] = str(split_settings.seed)
+    elif method == "stratified":
+        if problem.kind == "regression":
+            raise ModelError(
+                f"models.models.{name}.split.method: a stratified split needs classes; "
+                f"{data.target!r} is a regression target (use random)"
+            )
+        split = split_stratified(labelled, LABEL_COLUMN, key, **shares, seed=split_settings.seed)
+        described["seed"] = str(split_settings.seed)
+    else:
+        column = split_settings.column or ""
+        if column not in frame.columns:
+            raise ModelError(
+                f"models.models.{name}.split.column: {data.table} has no column {column!r}; "
+                f"{_key_hint(column, frame.columns)}"
+            )
+        if column in choice.features:
+            choice.features.remove(column)
+            choice.categorical = [c for c in choice.categorical if c != column]
+            notes.append(f"column {column} is the split column, not a feature")
+        described["column"] = column
+        if method == "column":
+            split = split_by_column(labelled, column)
+        else:
+            validation_from, test_from = time_bounds(labelled, column, **shares)
+            split = split_by_time_column(labelled, column, validation_from, test_from)
+            described |= {"validation_from": str(validation_from), "test_from": str(test_from)}
+    rows = split.select(
+        *[F.col(f"`{c}`") for c in dict.fromkeys([*key, *choice.features])],
+        F.col(LABEL_COLUMN),
+        F.col(SPLIT_COLUMN),
+        *([F.col(f"`{described['column']}`").alias("_split_source")] if "column" in described else []),
+    )
+    return TrainingData(
+        rows, choice.features, choice.categorical, problem, {data.table: version}, described, notes
+    )
+
+
+def read_model_inputs(
+    tables: DeltaStore, config: LakehouseConfig, name: str, settings: ModelSettings
+) -> ModelInputs:
+    """Each feature table of a model of labels at its latest version, reduced to the features chosen.
+
+    Raises:
+        TableNotFoundError: a feature table is not built yet.
+        FeatureError: a feature table lacks a chosen feature.
+    """
+    frames: dict[str, tuple[DataFrame, str]] = {}
+    chosen: list[str] = []
+    versions: dict[str, int] = {}
+    for feature_table, features in settings.features.items():
+        table_settings = config.features.tables[feature_table]
+        table = feature_table_name(feature_table)
+        if not tables.exists(table):
+            raise TableNotFoundError(
+                f"models.models.{name}.features: feature table {table} does not exist yet; "
+                "run gold_features first"
+            )
+        versions[table] = tables.version(table)
+        frame = tables.read(table, version=versions[table])
+        names = list(table_settings.features) if features == "all" else list(features)
+        missing = [
+            c for c in [*table_settings.entity, table_settings.timestamp, *names] if c not in frame.columns
+        ]
+        if missing:
+            raise FeatureError(f"models.models.{name}.features: {table} lacks columns {missing}")
+        frames[table] = (
+            frame.select(*table_settings.entity, table_settings.timestamp, *names),
+            table_settings.timestamp,
+        )
+        chosen += names
+    return ModelInputs(frames, chosen, versions)
+
+
+def labelled_training_data(
+    tables: DeltaStore, config: LakehouseConfig, name: str, settings: ModelSettings
+) -> TrainingData:
+    """The label rows of a model of labels joined point-in-time with its features, split by time."""
+    labels = settings.labels
+    assert labels is not None
+    if not tables.exists(labels.table):
+        raise TableNotFoundError(
+            f"models.models.{name}.labels.table: {labels.table} does not exist yet; run gold_features first"
+        )
+    label_version = tables.version(labels.table)
+    frame = tables.read(labels.table, version=label_version)
+    needed = [*labels.entity, labels.time, labels.target]
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise ModelError(f"models.models.{name}.labels: {labels.table} lacks columns {missing}")
+    label_rows = frame.select(*needed).where(F.col(f"`{labels.target}`").isNotNull())
+    problem = _target_problem(label_rows, settings, f"models.models.{name}.labels ({labels.table})")
+    inputs = read_model_inputs(tables, config, name, settings)
+    inputs.data_versions[labels.table] = label_version
+    max_age = dt.timedelta(days=duration_days(settings.max_age)) if settings.max_age else None
+    joined = join_features(label_rows, inputs.tables, labels.entity, labels.time, max_age)
+    times = [row[0] for row in label_rows.select(labels.time).distinct().collect()]
+    split = split_by_time(times, settings.split.validation, settings.split.test)
+    rows = with_label(with_split(joined, labels.time, split), problem).drop(f"{LABEL_COLUMN}_text")
+    as_of = {table: f"{table.split('.')[-1]}_as_of" for table in inputs.tables}
+    described = {
+        "method": "time",
+        **split.as_dict(),
+        **{f"{s} times": str(n) for s, n in split.times.items()},
+    }
+    return TrainingData(
+        rows,
+        inputs.features,
+        list(settings.categorical),
+        problem,
+        inputs.data_versions,
+        described,
+        [],
+        as_of,
+        labels.time,
+    )
