@@ -57,6 +57,14 @@ def test_a_bad_parameter_is_refused_before_spark_starts(tmp_path):
     assert not (tmp_path / "tables").exists()
 
 
+def test_an_unknown_source_is_refused_with_a_did_you_mean_before_spark_starts(tmp_path):
+    result = launch([str(BIN / "lakehouse"), "run", "bronze_ingest", "--param", "source=ordres"], tmp_path)
+
+    assert result.returncode == 2
+    assert "job bronze_ingest: --param source=ordres: 'ordres' (did you mean 'orders'?)" in result.stderr
+    assert not (tmp_path / "tables").exists()
+
+
 def adls_environment(client_secret: str) -> dict[str, str]:
     return {
         "ADLS_ACCOUNT": "acct",

@@ -1,23 +1,32 @@
-"""Build the gold tables from silver, incrementally (used by ``gold_features``).
+"""Build the gold business tables of ``gold.tables`` (conf/base/gold.yml) from their sources.
 
-The first run (or ``full_refresh``) builds a table whole. Later runs read the silver changes
-since the versions recorded in ``ops.table_progress`` (Delta's change data feed, old and new side
-of each change) and recompute only what they feed: the order dates touched, for daily sales
-(Delta ``replaceWhere`` of those dates); the customers touched, for customer value (MERGE by
-customer). No change in any source: nothing is read or written. Each write is followed by
-OPTIMIZE with Z-ordering on the columns readers filter by, and the versions read are recorded last.
+Each table names its builder, a ``package.module:function``, and how the builder's rows reach it
+(``mode``); :data:`BUILD_MODES` is the one table of those kinds:
+
+- ``full``: the builder is a pure function of the sources' DataFrames (``{table: DataFrame}``)
+  returning the table's rows; the table is overwritten whole whenever a source has changed.
+- ``incremental``: the builder writes itself, through the table store, from the sources and, after
+  the first run, their changes since the last run (Delta's change data feed, old and new side of
+  each change), e.g. replacing the dates or merging the keys the changes touched.
+
+Either way a table whose sources have not changed since the versions recorded in
+``ops.table_progress`` is skipped without reading anything; each write is followed by OPTIMIZE
+with Z-ordering on ``zorder_by`` (the columns readers filter by), and the versions read are
+recorded last.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import difflib
+import importlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
-from lakehouse.errors import TableNotFoundError
-from lakehouse.gold.sales import customer_value, daily_sales
+from lakehouse.config.model import GoldTableSettings
+from lakehouse.errors import ConfigError, TableNotFoundError
+from lakehouse.io.delta_store import DeltaStore
 from lakehouse.io.progress import last_source_version, record_source_versions
 from lakehouse.io.table_spec import TableSpec
 from lakehouse.runs.context import JobContext
@@ -36,18 +45,133 @@ class GoldResult:
 
 @dataclass(frozen=True)
 class GoldTable:
+    """A gold business table as its builder sees it (from ``gold.tables.<name>``).
+
+    Attributes:
+        name: the table, ``gold.<name>``.
+        sources: the tables it is built from.
+        key: its key columns.
+        zorder_by: the columns OPTIMIZE Z-orders by after each write.
+        comment: the table's comment.
+        mode: ``full`` or ``incremental`` (see the module docstring).
+        build: the builder function.
+    """
+
     name: str
     sources: tuple[str, ...]
     key: tuple[str, ...]
     zorder_by: tuple[str, ...]
     comment: str
-    build: Callable[[JobContext, GoldTable, dict[str, DataFrame], dict[str, DataFrame] | None], tuple]
+    mode: str
+    build: Callable
+
+    @classmethod
+    def from_settings(cls, name: str, settings: GoldTableSettings) -> GoldTable:
+        """The table ``gold.<name>`` declared by ``settings``, with its builder loaded.
+
+        Raises:
+            ConfigError: the builder cannot be loaded (see :func:`load_builder`).
+        """
+        return cls(
+            name=gold_table_name(name),
+            sources=tuple(settings.sources),
+            key=tuple(settings.key),
+            zorder_by=tuple(settings.zorder_by or settings.key),
+            comment=settings.comment,
+            mode=settings.mode,
+            build=load_builder(settings.builder),
+        )
+
+    def spec(self, rows: DataFrame) -> TableSpec:
+        """The declaration of the table for ``rows``: its key and comment, new columns added."""
+        return TableSpec(
+            name=self.name, schema=rows.schema, key=self.key, comment=self.comment, drift="evolve"
+        )
+
+
+def gold_table_name(name: str) -> str:
+    """The table of ``gold.tables.<name>``: ``gold.<name>``."""
+    return f"gold.{name}"
+
+
+def load_builder(reference: str) -> Callable:
+    """The function a builder reference ``package.module:function`` names.
+
+    Args:
+        reference: ``package.module:function``.
+
+    Returns:
+        The function.
+
+    Raises:
+        ConfigError: the reference is malformed, the module cannot be imported, or it has no such
+            callable (with a did-you-mean among the module's functions).
+    """
+    module_name, separator, attribute = reference.partition(":")
+    if not separator or not module_name or not attribute:
+        raise ConfigError(f"builder {reference!r}: expected package.module:function")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ConfigError(
+            f"builder {reference!r}: cannot import module {module_name!r} ({type(error).__name__}: {error})"
+        ) from None
+    function = getattr(module, attribute, None)
+    if not callable(function):
+        public = [
+            name for name, value in vars(module).items() if callable(value) and not name.startswith("_")
+        ]
+        close = difflib.get_close_matches(attribute, public, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"builder {reference!r}: module {module_name} has no function {attribute!r}{hint}")
+    return function
+
+
+def build_full(
+    store: DeltaStore,
+    table: GoldTable,
+    current: Mapping[str, DataFrame],
+    changes: Mapping[str, DataFrame] | None,
+) -> tuple[int, str]:
+    """Mode ``full``: overwrite the table with the builder's rows of the current sources.
+
+    Returns:
+        The rows written, and what they cover (``everything``).
+    """
+    rows = table.build(dict(current))
+    if not isinstance(rows, DataFrame):
+        raise ConfigError(
+            f"gold table {table.name}: builder {table.build.__module__}:{table.build.__name__} returned "
+            f"{type(rows).__name__}, not a DataFrame (a builder of mode full returns the table's rows)"
+        )
+    return store.overwrite(table.name, rows, spec=table.spec(rows)), "everything"
+
+
+def build_incremental(
+    store: DeltaStore,
+    table: GoldTable,
+    current: Mapping[str, DataFrame],
+    changes: Mapping[str, DataFrame] | None,
+) -> tuple[int, str]:
+    """Mode ``incremental``: the builder writes the table itself from the sources and their changes.
+
+    Returns:
+        The builder's ``(rows written, what the changes touched)``.
+    """
+    return table.build(store, table, current, changes)
+
+
+# how a builder's result reaches its table, by gold.tables.<name>.mode
+BUILD_MODES: dict[str, Callable[..., tuple[int, str]]] = {
+    "full": build_full,
+    "incremental": build_incremental,
+}
 
 
 def _versions(context: JobContext, table: GoldTable, full_refresh: bool) -> tuple[dict, dict]:
     missing = [s for s in table.sources if not context.tables.exists(s)]
     if missing:
-        raise TableNotFoundError(f"{table.name}: needs {missing}; run silver_refine first")
+        raise TableNotFoundError(f"{table.name}: needs {missing}; build them first (e.g. run silver_refine)")
     now = {s: context.tables.version(s) for s in table.sources}
     last = {
         s: None if full_refresh else last_source_version(context.spark, context.layout, table.name, s)
@@ -57,101 +181,40 @@ def _versions(context: JobContext, table: GoldTable, full_refresh: bool) -> tupl
 
 
 def build_gold_table(context: JobContext, table: GoldTable, full_refresh: bool = False) -> GoldResult:
-    """Bring one gold table up to date with its silver sources (see the module docstring)."""
+    """Bring one gold table up to date with its sources (see the module docstring).
+
+    Args:
+        context: the running job's context.
+        table: the table, its sources and builder.
+        full_refresh: build the table whole, whatever the versions read before.
+
+    Returns:
+        What the run did: the mode (``full``, ``incremental``, ``skipped``), rows written, what the
+        changes touched, and OPTIMIZE's file counts.
+
+    Raises:
+        TableNotFoundError: a source table does not exist yet.
+    """
     now, last = _versions(context, table, full_refresh)
     result = GoldResult(table.name)
     whole = not context.tables.exists(table.name) or any(v is None for v in last.values())
     if not whole and all(last[s] == now[s] for s in table.sources):
         result.mode = "skipped"
         return result
-    if whole:
+    incremental = table.mode == "incremental"
+    if whole and incremental:
         for source in table.sources:  # so that the next run reads only the changes
             context.tables.enable_change_feed(source)
         now = {s: context.tables.version(s) for s in table.sources}
     current = {s: context.tables.read(s, version=now[s]) for s in table.sources}
     changes = (
         None
-        if whole
+        if whole or not incremental
         else {s: context.tables.changes(s, last[s], now[s], with_old_rows=True) for s in table.sources}
     )
-    result.mode = "full" if whole else "incremental"
-    result.rows, result.touched = table.build(context, table, current, changes)
+    result.mode = "full" if changes is None else "incremental"
+    result.rows, result.touched = BUILD_MODES[table.mode](context.tables, table, current, changes)
     if result.rows:
         result.files = context.tables.optimize(table.name, table.zorder_by)
     record_source_versions(context.spark, context.layout, table.name, now, context.run_id)
     return result
-
-
-def _spec(table: GoldTable, rows: DataFrame) -> TableSpec:
-    return TableSpec(
-        name=table.name, schema=rows.schema, key=table.key, comment=table.comment, drift="evolve"
-    )
-
-
-def _build_daily_sales(context, table, current, changes) -> tuple[int, str]:
-    orders, lines, products = (current[f"silver.{n}"] for n in ("orders", "order_lines", "products"))
-    if changes is None:
-        rows = daily_sales(orders, lines, products)
-        return context.tables.overwrite(table.name, rows, spec=_spec(table, rows)), "everything"
-    # the orders whose lines count differently now: changed orders, lines, or products sold
-    repriced = lines.join(changes["silver.products"].select("product_id"), "product_id").select("order_id")
-    touched = (
-        changes["silver.orders"]
-        .select("order_id")
-        .unionByName(changes["silver.order_lines"].select("order_id"))
-        .unionByName(repriced)
-    )
-    dated = (
-        changes["silver.orders"]
-        .select(F.to_date("ordered_at").alias("d"))
-        .unionByName(orders.join(touched, "order_id", "left_semi").select(F.to_date("ordered_at").alias("d")))
-    )
-    dates = sorted(r["d"] for r in dated.where("d IS NOT NULL").distinct().collect())
-    if not dates:
-        return 0, "no order date"
-    listed = ", ".join(f"DATE'{d}'" for d in dates)
-    rows = daily_sales(orders.where(f"to_date(ordered_at) IN ({listed})"), lines, products)
-    written = context.tables.overwrite_partition(table.name, rows, f"order_date IN ({listed})")
-    return written, f"{len(dates)} order date(s) {dates[0]} .. {dates[-1]}"
-
-
-def _build_customer_value(context, table, current, changes) -> tuple[int, str]:
-    orders, customers = current["silver.orders"], current["silver.customers"]
-    if changes is None:
-        rows = customer_value(orders, customers)
-        return context.tables.overwrite(table.name, rows, spec=_spec(table, rows)), "everything"
-    touched = (
-        changes["silver.orders"]
-        .select("customer_id")
-        .unionByName(changes["silver.customers"].select("customer_id"))
-        .where("customer_id IS NOT NULL")
-        .distinct()
-    )
-    count = touched.count()
-    if not count:
-        return 0, "no customer"
-    rows = customer_value(
-        orders.join(touched, "customer_id", "left_semi"), customers.join(touched, "customer_id", "left_semi")
-    )
-    merged = context.tables.merge(table.name, rows, list(table.key), spec=_spec(table, rows))
-    return merged["inserted"] + merged["updated"], f"{count} customer(s)"
-
-
-GOLD_TABLES = (
-    GoldTable(
-        "gold.daily_sales",
-        ("silver.orders", "silver.order_lines", "silver.products"),
-        ("order_date", "product_id"),
-        ("order_date", "product_id"),
-        "Sales per order date and product (billed orders; returned ones also counted apart)",
-        _build_daily_sales,
-    ),
-    GoldTable(
-        "gold.customer_value",
-        ("silver.orders", "silver.customers"),
-        ("customer_id",),
-        ("customer_id",),
-        "Per current customer: orders, returns, spend, first and last order",
-        _build_customer_value,
-    ),
-)

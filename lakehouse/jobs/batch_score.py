@@ -8,7 +8,7 @@ from lakehouse.errors import LakehouseError
 from lakehouse.models.batch import score_batch
 from lakehouse.models.registry import ModelRegistry
 from lakehouse.runs.context import JobContext
-from lakehouse.runs.job import Job, date_range, raise_collected, selected_names
+from lakehouse.runs.job import Choices, Job, date_range, raise_collected
 
 
 @dataclass(frozen=True)
@@ -24,10 +24,21 @@ class BatchScoreJob(Job):
     summary = "Score feature rows not yet scored by each production model into gold.<model>_predictions."
     Params = BatchScoreParams
 
+    @classmethod
+    def choices(cls, config, params) -> dict[str, Choices]:
+        """``model`` picks models of models.yml."""
+        return {"model": Choices.of(list(config.models.models), "models.models (models.yml)")}
+
+    @classmethod
+    def check(cls, config, params) -> None:
+        """Also refuse start and end dates that are not dates or not in order."""
+        super().check(config, params)
+        date_range(params.start, params.end)
+
     def run(self, context: JobContext) -> None:
         params = context.params
         models = context.config.models.models
-        names = selected_names(list(models), params.model, "gold", "models.models (models.yml)", "model")
+        names = self.selected(context.config, params, "model")
         start, end = date_range(params.start, params.end)
         registry = ModelRegistry(context.config)
         failed: dict[str, Exception] = {}

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from lakehouse.config.model import LakehouseConfig
 from lakehouse.errors import IngestError
 from lakehouse.ingest.result import IngestResult
-from lakehouse.ingest.sources import ingest_source, source_names
+from lakehouse.ingest.sources import ingest_source
 from lakehouse.runs.context import JobContext
-from lakehouse.runs.job import Job, raise_collected
+from lakehouse.runs.job import Choices, Job, raise_collected
 
 
 @dataclass(frozen=True)
 class BronzeIngestParams:
-    source: str = "all"  # a source of sources.yml, a comma-separated list, or all
+    source: str = "all"  # a source of sources.yml (or its table), a comma-separated list, or all enabled
 
 
 class BronzeIngestJob(Job):
@@ -21,8 +23,21 @@ class BronzeIngestJob(Job):
     summary = "Ingest new landed files and changed database rows into bronze tables (one source or all)."
     Params = BronzeIngestParams
 
+    @classmethod
+    def choices(cls, config: LakehouseConfig, params: Any) -> dict[str, Choices]:
+        """``source`` picks sources of sources.yml, by name or table; ``all``: the enabled ones."""
+        sources = config.sources
+        return {
+            "source": Choices.of(
+                list(sources),
+                "sources (sources.yml)",
+                aliases={config.source_table(name): name for name in sources},
+                everything=[name for name, source in sources.items() if source.enabled],
+            )
+        }
+
     def run(self, context: JobContext) -> None:
-        names = source_names(context, context.params.source)
+        names = self.selected(context.config, context.params, "source")
         results: list[IngestResult] = []
         failed: dict[str, Exception] = {}
         for name in names:  # one bad source does not hold the others back

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from lakehouse.config.model import LakehouseConfig
+from lakehouse.jobs.embed_documents import embedding_tables
 from lakehouse.runs.context import JobContext
-from lakehouse.runs.job import Job, for_each, selected_names
+from lakehouse.runs.job import Choices, Job, for_each
 from lakehouse.search.build import build_index
 
 
@@ -20,11 +23,14 @@ class BuildIndexJob(Job):
     summary = "Build or refresh the FAISS HNSW index of each embedding table, at its latest version."
     Params = BuildIndexParams
 
+    @classmethod
+    def choices(cls, config: LakehouseConfig, params: Any) -> dict[str, Choices]:
+        """``table`` picks embedding tables of embeddings.yml."""
+        return {"table": embedding_tables(config)}
+
     def run(self, context: JobContext) -> None:
         params = context.params
-        tables = context.config.embeddings.tables
-        declared = "embeddings.tables (embeddings.yml)"
-        names = selected_names(list(tables), params.table, "gold", declared, "table")
+        names = self.selected(context.config, params, "table")
         for_each(
             names,
             lambda name: build_index(context, name, params.full),

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from lakehouse.config.model import LakehouseConfig
 from lakehouse.embeddings.build import embed_table
 from lakehouse.runs.context import JobContext
-from lakehouse.runs.job import Job, for_each, selected_names
+from lakehouse.runs.job import Choices, Job, for_each
 
 
 @dataclass(frozen=True)
@@ -20,11 +22,14 @@ class EmbedDocumentsJob(Job):
     summary = "Embed new and changed documents of silver tables into gold.<name>_embeddings."
     Params = EmbedDocumentsParams
 
+    @classmethod
+    def choices(cls, config: LakehouseConfig, params: Any) -> dict[str, Choices]:
+        """``table`` picks embedding tables of embeddings.yml."""
+        return {"table": embedding_tables(config)}
+
     def run(self, context: JobContext) -> None:
         params = context.params
-        tables = context.config.embeddings.tables
-        declared = "embeddings.tables (embeddings.yml)"
-        names = selected_names(list(tables), params.table, "gold", declared, "table")
+        names = self.selected(context.config, params, "table")
         for_each(
             names,
             lambda name: embed_table(context, name, params.full_refresh),
@@ -32,3 +37,17 @@ class EmbedDocumentsJob(Job):
             "embedding table",
             "embedding tables",
         )
+
+
+def embedding_tables(config: LakehouseConfig) -> Choices:
+    """The embedding tables of embeddings.yml, by name (``tickets``) or table (``gold.tickets_embeddings``).
+
+    Args:
+        config: the environment's configuration.
+
+    Returns:
+        The choices of a job parameter naming embedding tables.
+    """
+    embeddings = config.embeddings
+    aliases = {embeddings.table(name): name for name in embeddings.tables}
+    return Choices.of(list(embeddings.tables), "embeddings.tables (embeddings.yml)", "gold.", aliases)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from pyspark.sql import types as T
 
+from lakehouse.config.model import LakehouseConfig
 from lakehouse.errors import VectorSearchError
 from lakehouse.io import files
 from lakehouse.io.table_spec import TableSpec
 from lakehouse.runs.context import JobContext
-from lakehouse.runs.job import Job, for_each, selected_names
+from lakehouse.runs.job import Choices, Job, for_each
 from lakehouse.search.api import Searcher
 from lakehouse.search.evaluation import retrieval_metrics
 
@@ -43,10 +45,14 @@ class EvaluateSearchJob(Job):
     summary = "Recall@k, precision@k and MRR of index and exact search on labelled queries."
     Params = EvaluateSearchParams
 
+    @classmethod
+    def choices(cls, config: LakehouseConfig, params: Any) -> dict[str, Choices]:
+        """``evaluation`` picks labelled sets of embeddings.evaluations."""
+        evaluations = list(config.embeddings.evaluations)
+        return {"evaluation": Choices.of(evaluations, "embeddings.evaluations (embeddings.yml)")}
+
     def run(self, context: JobContext) -> None:
-        evaluations = context.config.embeddings.evaluations
-        declared = "embeddings.evaluations (embeddings.yml)"
-        names = selected_names(list(evaluations), context.params.evaluation, "gold", declared, "evaluation")
+        names = self.selected(context.config, context.params, "evaluation")
         evaluated: dict[str, list[tuple]] = {}
 
         def run_one(name: str) -> None:

@@ -1,59 +1,82 @@
-"""The ``gold_features`` job: gold business tables, feature tables and training labels."""
+"""The ``gold_features`` job: gold business tables, feature tables and training labels.
+
+What it builds is declared in configuration: the gold business tables of ``gold.tables``
+(gold.yml), the feature tables of ``features.tables`` and the label sets of ``features.labels``
+(features.yml), in that order. ``table`` picks among them by name or table name; a project that
+declares none of one kind builds none of it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from lakehouse.errors import LakehouseError
-from lakehouse.features.build import BuildResult, build_churn_labels, build_feature_table
-from lakehouse.gold.build import GOLD_TABLES, GoldResult, build_gold_table
+from lakehouse.config.model import LakehouseConfig
+from lakehouse.features.build import BuildResult, build_churn_labels, build_feature_table, feature_table_name
+from lakehouse.gold.build import GoldResult, GoldTable, build_gold_table, gold_table_name
 from lakehouse.runs.context import JobContext
-from lakehouse.runs.job import Job, date_range, raise_collected, selected_names
+from lakehouse.runs.job import Choices, Job, date_range, for_each
+
+DECLARED_IN = "gold.tables (gold.yml), features.tables or features.labels (features.yml)"
 
 
 @dataclass(frozen=True)
 class GoldFeaturesParams:
-    table: str = "all"  # a feature table of features.yml, a comma-separated list, or all
+    # all, or a gold table of gold.yml, a feature table or a label set of features.yml, by name or
+    # table name (daily_sales, gold.customer_activity, churn, gold.churn_labels), or a comma-separated list
+    table: str = "all"
     start: str = ""  # first as-of date of a backfill (YYYY-MM-DD); empty: after the latest one
     end: str = ""  # last as-of date of a backfill; empty: the data's newest day + 1
-    labels: bool = True  # also build the labels of features.labels
-    gold: bool = True  # also bring the gold business tables (daily_sales, customer_value) up to date
-    full_refresh: bool = False  # rebuild the gold business tables whole instead of from silver's changes
+    labels: bool = True  # table=all also builds the labels of features.labels
+    gold: bool = True  # table=all also brings the gold business tables of gold.yml up to date
+    full_refresh: bool = False  # rebuild the gold business tables whole instead of from their changes
 
 
 class GoldFeaturesJob(Job):
     name = "gold_features"
-    summary = "Build gold sales and customer tables from silver changes, feature tables and churn labels."
+    summary = "Build the gold tables of gold.yml from their changes, and the feature tables and labels."
     Params = GoldFeaturesParams
 
+    @classmethod
+    def choices(cls, config: LakehouseConfig, params: Any) -> dict[str, Choices]:
+        """``table`` picks gold tables, feature tables and label sets, named by their table names;
+        ``all`` leaves out the gold tables with ``gold=false`` and the labels with ``labels=false``."""
+        features = config.features
+        gold = {gold_table_name(name): name for name in config.gold.tables}
+        tables = {feature_table_name(name): name for name in features.tables}
+        labels = {label.table: name for name, label in features.labels.items()}
+        names = [*gold, *tables, *labels]
+        short = {table.removeprefix("gold."): table for table in names}
+        everything = [*(gold if params.gold else ()), *tables, *(labels if params.labels else ())]
+        aliases = {**short, **{name: table for table, name in labels.items()}}
+        return {"table": Choices.of(names, DECLARED_IN, aliases=aliases, everything=everything)}
+
+    @classmethod
+    def check(cls, config: LakehouseConfig, params: Any) -> None:
+        """Also refuse start and end dates that are not dates or not in order."""
+        super().check(config, params)
+        date_range(params.start, params.end)
+
     def run(self, context: JobContext) -> None:
-        settings = context.config.features
-        start, end = date_range(context.params.start, context.params.end)
-        declared = "features.tables (conf/base/features.yml)"
-        names = selected_names(list(settings.tables), context.params.table, "gold", declared)
-        failed: dict[str, Exception] = {}
-        golds = GOLD_TABLES if context.params.gold else ()
-        for gold in golds:
-            try:
-                _report_gold(context, build_gold_table(context, gold, context.params.full_refresh))
-            except LakehouseError as error:
-                context.log.error("%s failed: %s", gold.name, error)
-                failed[gold.name] = error
-        for name in names:
-            try:
-                _report(context, build_feature_table(context, name, settings.tables[name], start, end))
-            except LakehouseError as error:
-                context.log.error("feature table %s failed: %s", name, error)
-                failed[name] = error
-        if context.params.labels:
-            for name, label in settings.labels.items():
-                try:
-                    _report(context, build_churn_labels(context, name, label, start, end))
-                except LakehouseError as error:
-                    context.log.error("labels %s failed: %s", name, error)
-                    failed[label.table] = error
-        attempted = len(golds) + len(names) + len(settings.labels)
-        raise_collected(failed, attempted, "gold, feature and label tables", LakehouseError)
+        config, params = context.config, context.params
+        start, end = date_range(params.start, params.end)
+        gold = {gold_table_name(name): name for name in config.gold.tables}
+        tables = {feature_table_name(name): name for name in config.features.tables}
+        labels = {label.table: name for name, label in config.features.labels.items()}
+
+        def build(table: str) -> None:
+            if table in gold:
+                settings = GoldTable.from_settings(gold[table], config.gold.tables[gold[table]])
+                _report_gold(context, build_gold_table(context, settings, params.full_refresh))
+            elif table in tables:
+                name = tables[table]
+                _report(context, build_feature_table(context, name, config.features.tables[name], start, end))
+            else:
+                name = labels[table]
+                _report(context, build_churn_labels(context, name, config.features.labels[name], start, end))
+
+        chosen = self.selected(config, params, "table")
+        for_each(chosen, build, context.log, "table", "gold, feature and label tables")
 
 
 def _report(context: JobContext, result: BuildResult) -> None:
@@ -65,7 +88,7 @@ def _report(context: JobContext, result: BuildResult) -> None:
 
 def _report_gold(context: JobContext, result: GoldResult) -> None:
     if result.mode == "skipped":
-        context.log.info("%s: no silver changes since the last run", result.table)
+        context.log.info("%s: no changes in its sources since the last run", result.table)
         return
     context.log.info(
         "%s: %s build, %d rows written (touched: %s); OPTIMIZE files added %s, removed %s",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from lakehouse.config.model import LakehouseConfig
 from lakehouse.errors import LakehouseError
 from lakehouse.quality.config import QualitySuite, load_environment_suites
 from lakehouse.quality.records import quarantine_table
 from lakehouse.runs.context import JobContext
-from lakehouse.runs.job import Job, raise_collected, selected_names
+from lakehouse.runs.job import Choices, Job, raise_collected
 from lakehouse.silver.refine import RefineResult, check_suites, refine_table, replay_quarantine
 
 
@@ -24,10 +26,16 @@ class SilverRefineJob(Job):
     summary = "Conform, deduplicate and check new bronze rows into silver tables; quarantine bad rows."
     Params = SilverRefineParams
 
+    @classmethod
+    def choices(cls, config: LakehouseConfig, params: Any) -> dict[str, Choices]:
+        """``table`` picks silver tables of silver.yml (``orders`` or ``silver.orders``)."""
+        return {
+            "table": Choices.of(list(config.silver.tables), "silver.tables (silver.yml)", prefix="silver.")
+        }
+
     def run(self, context: JobContext) -> None:
         settings = context.config.silver
-        declared = "silver.tables (conf/base/silver.yml)"
-        names = selected_names(list(settings.tables), context.params.table, "silver", declared)
+        names = self.selected(context.config, context.params, "table")
         suites = load_environment_suites(context.config.conf_folders("quality"))
         check_suites({name: settings.tables[name] for name in names}, suites)
         salt = settings.pii_salt.get_secret_value() if settings.pii_salt else ""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from lakehouse.config.model import LakehouseConfig
 from lakehouse.runs.context import JobContext
-from lakehouse.runs.job import Job, for_each, selected_names
+from lakehouse.runs.job import Choices, Job, for_each
 from lakehouse.search.similar import update_similar
 
 
@@ -19,10 +21,14 @@ class SimilarDocumentsJob(Job):
     summary = "For each new document, its most similar earlier documents (SynapseML KNN) into gold.<join>."
     Params = SimilarDocumentsParams
 
+    @classmethod
+    def choices(cls, config: LakehouseConfig, params: Any) -> dict[str, Choices]:
+        """``join`` picks similarity joins of embeddings.yml (with or without ``gold.``)."""
+        joins = list(config.embeddings.similar)
+        return {"join": Choices.of(joins, "embeddings.similar (embeddings.yml)", prefix="gold.")}
+
     def run(self, context: JobContext) -> None:
-        joins = context.config.embeddings.similar
-        declared = "embeddings.similar (embeddings.yml)"
-        names = selected_names(list(joins), context.params.join, "gold", declared, "join")
+        names = self.selected(context.config, context.params, "join")
         for_each(
             names,
             lambda name: update_similar(context, name),

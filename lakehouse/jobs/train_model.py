@@ -8,7 +8,7 @@ from lakehouse.errors import LakehouseError
 from lakehouse.models.registry import ModelRegistry
 from lakehouse.models.training import train_model
 from lakehouse.runs.context import JobContext
-from lakehouse.runs.job import Job, raise_collected, selected_names
+from lakehouse.runs.job import Choices, Job, raise_collected
 
 SHOWN_METRICS = ("roc_auc", "pr_auc", "log_loss", "f1", "precision", "recall", "rmse", "mae", "r2")
 
@@ -25,11 +25,14 @@ class TrainModelJob(Job):
     )
     Params = TrainModelParams
 
+    @classmethod
+    def choices(cls, config, params) -> dict[str, Choices]:
+        """``model`` picks models of models.yml."""
+        return {"model": Choices.of(list(config.models.models), "models.models (models.yml)")}
+
     def run(self, context: JobContext) -> None:
         models = context.config.models.models
-        names = selected_names(
-            list(models), context.params.model, "gold", "models.models (models.yml)", "model"
-        )
+        names = self.selected(context.config, context.params, "model")
         registry = ModelRegistry(context.config)
         failed: dict[str, Exception] = {}
         for name in names:

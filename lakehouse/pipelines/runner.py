@@ -24,7 +24,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from lakehouse import __version__
-from lakehouse.config.model import JobSettings, LakehouseConfig, PipelineSettings
+from lakehouse.config.model import LakehouseConfig, PipelineSettings
 from lakehouse.display import duration
 from lakehouse.errors import LakehouseError, PipelineError
 from lakehouse.io import files
@@ -46,7 +46,7 @@ from lakehouse.pipelines.records import (
     TaskRun,
 )
 from lakehouse.pipelines.summary import summary, table_sizes
-from lakehouse.runs.job import build_params, find_job
+from lakehouse.runs.job import find_job, prepare_params
 from lakehouse.runs.records import JobRun
 from lakehouse.runs.runner import JobFailedError, read_job_runs, run_job
 from lakehouse.spark.session import session_properties
@@ -139,7 +139,8 @@ def plan_run(
 
     Raises:
         PipelineError: unknown pipeline or task, bad dates, nothing to resume, or a job parameter
-            that its job does not take (named with its key in pipelines.yml).
+            that its job does not take or whose value names something the configuration does not
+            declare (named with its key in pipelines.yml).
     """
     settings = pipeline_settings(config, name)
     mode = resolve_mode(config, settings, options.mode)
@@ -157,7 +158,7 @@ def plan_run(
     for task in plan.tasks:
         job = find_job(task.job)
         try:
-            build_params(job, config.jobs.get(task.job, JobSettings()).params, task.params)
+            prepare_params(job, config, task.job, task.params)
         except LakehouseError as error:
             raise PipelineError(f"pipelines.{name}.tasks.{task.task}: {error}") from None
     return plan

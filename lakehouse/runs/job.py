@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import difflib
 import importlib
 import logging
 import typing
@@ -19,9 +20,11 @@ from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from lakehouse.config.model import JobSettings
 from lakehouse.errors import ConfigError, JobNotFoundError, JobParameterError, LakehouseError
 
 if TYPE_CHECKING:
+    from lakehouse.config.model import LakehouseConfig
     from lakehouse.runs.context import JobContext
 
 ENTRY_POINT_GROUP = "lakehouse.jobs"
@@ -33,12 +36,99 @@ class NoParams:
     """Parameters of a job that takes none."""
 
 
+@dataclasses.dataclass(frozen=True)
+class Choices:
+    """The configured names one job parameter picks from: ``all``, one name or a comma-separated list.
+
+    Attributes:
+        names: every name, in declared order (the order the job runs them in).
+        declared_in: where the names are declared, for messages (``silver.tables (silver.yml)``).
+        aliases: other spellings accepted for a name (``silver.orders`` for ``orders``).
+        everything: the names ``all`` (or an empty value) picks; None: every name.
+    """
+
+    names: tuple[str, ...]
+    declared_in: str
+    aliases: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    everything: tuple[str, ...] | None = None
+
+    @classmethod
+    def of(
+        cls,
+        names: Sequence[str],
+        declared_in: str,
+        prefix: str = "",
+        aliases: Mapping[str, str] | None = None,
+        everything: Sequence[str] | None = None,
+    ) -> Choices:
+        """Choices among ``names``, each also accepted with ``prefix`` (``silver.``) and by ``aliases``.
+
+        Args:
+            names: the names, in declared order.
+            declared_in: where they are declared, for messages.
+            prefix: a prefix a name may be given with, e.g. its layer (``silver.``).
+            aliases: other spellings -> name (a table name for the set that writes it).
+            everything: what ``all`` picks; default every name.
+
+        Returns:
+            The choices.
+        """
+        spelled = {f"{prefix}{name}": name for name in names} if prefix else {}
+        return cls(
+            tuple(names),
+            declared_in,
+            {**spelled, **(aliases or {})},
+            None if everything is None else tuple(everything),
+        )
+
+    def select(self, wanted: str, param: str, job: str = "") -> list[str]:
+        """The names ``wanted`` picks, in declared order.
+
+        Args:
+            wanted: the parameter's value: ``all`` (or empty), a name, or a comma-separated list.
+            param: the parameter's name, for messages.
+            job: the job's name, for messages.
+
+        Returns:
+            The names picked, in declared order, each once.
+
+        Raises:
+            JobParameterError: a name that is not among the choices, with a did-you-mean and the
+                names known.
+        """
+        if wanted.strip() in ("", "all"):
+            return list(self.names if self.everything is None else self.everything)
+        picked: set[str] = set()
+        problems: list[str] = []
+        spellings = [*self.names, *self.aliases]
+        for item in (part.strip() for part in wanted.split(",")):
+            if not item:
+                continue
+            name = item if item in self.names else self.aliases.get(item)
+            if name is not None:
+                picked.add(name)
+                continue
+            close = difflib.get_close_matches(item, spellings, n=1)
+            problems.append(f"{item!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        if problems:
+            where = f"job {job}: " if job else ""
+            known = ", ".join(self.names) or "none"
+            raise JobParameterError(
+                f"{where}--param {param}={wanted}: {', '.join(problems)} not in {self.declared_in}; "
+                f"known: {known}"
+            )
+        return [name for name in self.names if name in picked]
+
+
 class Job(ABC):
     """A unit of work that ``lakehouse run`` and ``spark-submit jobs/<name>.py`` execute.
 
     Subclasses set ``name``, ``summary`` and ``Params`` (a frozen dataclass whose fields are
     the job's parameters, with defaults) and implement :meth:`run`, which wires
-    read -> transform -> check -> write through the context and returns nothing.
+    read -> transform -> check -> write through the context and returns nothing. A job whose
+    parameters pick among configured items (sources, tables, models) declares them once in
+    :meth:`choices`: the runner refuses an unknown name before Spark starts (:meth:`check`) and
+    ``run`` gets the names picked from :meth:`selected`.
     """
 
     name: ClassVar[str]
@@ -49,23 +139,52 @@ class Job(ABC):
     def run(self, context: JobContext) -> None:
         """Do the job's work; raise to fail the run."""
 
+    @classmethod
+    def choices(cls, config: LakehouseConfig, params: Any) -> dict[str, Choices]:
+        """The parameters that name configured items, each with the names it may take.
 
-def selected_names(
-    available: list[str], wanted: str, layer: str, declared_in: str, param: str = "table"
-) -> list[str]:
-    """The names a ``table`` (or ``param``) parameter picks: ``all``, one name or a
-    comma-separated list, with or without the ``<layer>.`` prefix; in declared order.
+        Args:
+            config: the environment's configuration.
+            params: the job's parameters (``all`` may depend on them, e.g. a switch).
 
-    Raises:
-        ConfigError: an unknown name, naming where the known ones are declared.
-    """
-    if wanted.strip() == "all":
-        return available
-    names = [name.strip().removeprefix(f"{layer}.") for name in wanted.split(",") if name.strip()]
-    unknown = [name for name in names if name not in available]
-    if unknown:
-        raise ConfigError(f"--param {param}: {unknown} not in {declared_in}; known: {', '.join(available)}")
-    return [name for name in available if name in names]
+        Returns:
+            Parameter name -> its :class:`Choices`; none by default.
+        """
+        return {}
+
+    @classmethod
+    def check(cls, config: LakehouseConfig, params: Any) -> None:
+        """Refuse parameters that do not fit the configuration, before Spark starts.
+
+        The default checks each parameter of :meth:`choices`; a job may add checks of its own
+        (calling this one too). Called by the job runner and the pipeline runner's plan.
+
+        Args:
+            config: the environment's configuration.
+            params: the job's parameters.
+
+        Raises:
+            JobParameterError: an unknown name (with a did-you-mean), or another bad value.
+        """
+        for param in cls.choices(config, params):
+            cls.selected(config, params, param)
+
+    @classmethod
+    def selected(cls, config: LakehouseConfig, params: Any, param: str) -> list[str]:
+        """The configured names that parameter ``param`` picks, in declared order.
+
+        Args:
+            config: the environment's configuration.
+            params: the job's parameters.
+            param: a parameter of :meth:`choices`.
+
+        Returns:
+            The names picked.
+
+        Raises:
+            JobParameterError: an unknown name.
+        """
+        return cls.choices(config, params)[param].select(str(getattr(params, param)), param, cls.name)
 
 
 def date_range(start: str, end: str) -> tuple[dt.date | None, dt.date | None]:
@@ -160,6 +279,28 @@ def find_job(name: str) -> type[Job]:
     return job
 
 
+def prepare_params(job: type[Job], config: LakehouseConfig, name: str, overrides: Mapping[str, str]) -> Any:
+    """A job's parameters, built from the configuration and ``--param`` strings, and checked
+    against the configuration: everything that can be refused before Spark starts.
+
+    Args:
+        job: the job class.
+        config: the environment's configuration (``jobs.<name>.params`` gives the defaults).
+        name: the name the job was asked for (its registered name or ``module:Class``).
+        overrides: ``--param key=value`` pairs.
+
+    Returns:
+        The job's ``Params``.
+
+    Raises:
+        JobParameterError: an unknown parameter, a value of the wrong type, or a value that names
+            something the configuration does not declare.
+    """
+    params = build_params(job, config.jobs.get(name, JobSettings()).params, overrides)
+    job.check(config, params)
+    return params
+
+
 def build_params(job: type[Job], defaults: Mapping[str, Any], overrides: Mapping[str, str]) -> Any:
     """Build a job's ``Params`` from configured defaults and ``--param`` strings.
 
@@ -179,8 +320,10 @@ def build_params(job: type[Job], defaults: Mapping[str, Any], overrides: Mapping
         for key, raw in given.items():
             if key not in fields:
                 known = ", ".join(fields) or "none"
+                close = difflib.get_close_matches(key, list(fields), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise JobParameterError(
-                    f"job {job.name}: unknown parameter {key!r} (from {source}); parameters: {known}"
+                    f"job {job.name}: unknown parameter {key!r} (from {source}){hint}; parameters: {known}"
                 )
             try:
                 values[key] = _convert(raw, hints[key])

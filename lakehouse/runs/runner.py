@@ -17,12 +17,11 @@ from pyspark.sql import functions as F
 
 from lakehouse import __version__
 from lakehouse.config import LakehouseConfig, load_config
-from lakehouse.config.model import JobSettings
 from lakehouse.errors import JobParameterError, LakehouseError
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.log import configure_logging, scrub
 from lakehouse.runs.context import JobContext
-from lakehouse.runs.job import build_params, find_job, params_as_strings
+from lakehouse.runs.job import find_job, params_as_strings, prepare_params
 from lakehouse.runs.records import FAILED, JOB_RUNS_SPEC, JOB_RUNS_TABLE, SUCCEEDED, JobRun
 from lakehouse.spark.session import build_session
 from lakehouse.storage.layout import StorageLayout
@@ -60,11 +59,12 @@ def run_job(
         The recorded run (status ``succeeded``).
 
     Raises:
-        JobNotFoundError, JobParameterError: before anything runs or is recorded.
+        JobNotFoundError, JobParameterError: before Spark starts, and before anything runs or is
+            recorded (an unknown parameter, a bad value, a name the configuration does not declare).
         JobFailedError: the job raised; the failure is recorded, the cause is chained.
     """
     job_class = find_job(name)
-    job_params = build_params(job_class, config.jobs.get(name, JobSettings()).params, params or {})
+    job_params = prepare_params(job_class, config, name, params or {})
     spark = spark or build_session(config, app_name=f"lakehouse {name}")
     context = make_context(name, config, spark, job_params, run_id)
     context.pipeline_run_id = pipeline_run_id
@@ -213,8 +213,7 @@ def execute(
         config = load_config(env, conf_dir)
         params = parse_params(pairs)
         # refuse an unknown job or a bad parameter before paying for a Spark start
-        job_class = find_job(name)
-        build_params(job_class, config.jobs.get(name, JobSettings()).params, params)
+        prepare_params(find_job(name), config, name, params)
         spark = build_session(config, app_name=f"lakehouse {name}")
         record = run_job(name, config, params, spark, run_id, pipeline_run_id)
     except JobFailedError as error:

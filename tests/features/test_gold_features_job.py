@@ -1,10 +1,12 @@
-"""The gold_features job: new dates only, backfills and reruns that replace their dates only."""
+"""The gold_features job: new dates only, backfills and reruns that replace their dates only; the
+tables named by ``table`` and nothing else."""
 
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
-from lakehouse.config.model import FeatureStoreSettings, LakehouseConfig
+from lakehouse.config.model import FeatureStoreSettings, GoldSettings, LakehouseConfig
 from lakehouse.features.catalog import list_features
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.runs.runner import run_job
@@ -123,3 +125,74 @@ def test_new_dates_only_then_backfill_and_rerun_replace_their_dates_only(spark, 
 
     run_job("gold_features", config, params=backfill, spark=spark)  # the same backfill again
     assert snapshot(spark, config) == after
+
+
+def given_shop(spark, config: LakehouseConfig) -> None:
+    """Silver tables for every kind gold_features builds: the demo's gold tables, features and labels."""
+    tables = store(spark, config)
+    tables.overwrite(
+        "silver.customers",
+        spark.createDataFrame(
+            [(c, "budget", "DE", dt.date(2025, 12, 1), True) for c in (1, 2, 3)],
+            "customer_id bigint, segment string, country string, signup_date date, is_current boolean",
+        ),
+    )
+    tables.overwrite(
+        "silver.orders",
+        spark.createDataFrame(
+            [
+                (o, c, dt.datetime(2026, 1, d, 10), "paid", Decimal(10) * o, 10.0 * o)
+                for o, c, d in [(1, 1, 1), (2, 2, 1), (3, 1, 2), (4, 3, 4), (5, 1, 5)]
+            ],
+            "order_id bigint, customer_id bigint, ordered_at timestamp, status string, "
+            "total_amount decimal(12,2), amount double",
+        ),
+    )
+    tables.overwrite(
+        "silver.order_lines",
+        spark.createDataFrame(
+            [(o, 1, 100, 1, Decimal(10) * o, 0.0) for o in range(1, 6)],
+            "order_id bigint, line_no int, product_id bigint, quantity int, unit_price decimal(10,2), "
+            "discount_pct double",
+        ),
+    )
+    tables.overwrite(
+        "silver.products", spark.createDataFrame([(100, "shoes")], "product_id bigint, category string")
+    )
+
+
+def test_table_builds_the_tables_named_and_nothing_else(spark, lakehouse_config):
+    # the demo's gold tables of conf/base/gold.yml, and the feature table and labels above
+    config = lakehouse_config.model_copy(update={"features": FeatureStoreSettings.model_validate(FEATURES)})
+    given_shop(spark, config)
+    built = ("gold.daily_sales", "gold.customer_value", "gold.activity", "gold.churn_labels")
+
+    def existing() -> set[str]:
+        return {table for table in built if store(spark, config).exists(table)}
+
+    gold = run_job("gold_features", config, params={"table": "customer_value"}, spark=spark)
+    assert set(gold.rows_written) == {"gold.customer_value"} and existing() == {"gold.customer_value"}
+
+    features = run_job("gold_features", config, params={"table": "activity"}, spark=spark)
+    assert set(features.rows_written) == {"gold.activity"}
+    assert existing() == {"gold.customer_value", "gold.activity"}
+
+    # by its label set's table name; named, it is built whatever the labels switch says
+    labels = run_job(
+        "gold_features", config, params={"table": "gold.churn_labels", "labels": "false"}, spark=spark
+    )
+    assert set(labels.rows_written) == {"gold.churn_labels"}
+    assert existing() == {"gold.customer_value", "gold.activity", "gold.churn_labels"}
+
+
+def test_a_project_without_gold_tables_builds_its_features_only(spark, lakehouse_config):
+    # no gold: section, and none of the silver tables the demo's gold tables read
+    config = lakehouse_config.model_copy(
+        update={"features": FeatureStoreSettings.model_validate(FEATURES), "gold": GoldSettings()}
+    )
+    given_silver(spark, config)
+
+    record = run_job("gold_features", config, spark=spark)
+
+    assert set(record.rows_written) == {"gold.activity", "gold.churn_labels"}
+    assert not store(spark, config).exists("gold.daily_sales")

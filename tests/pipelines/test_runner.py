@@ -342,3 +342,21 @@ def test_catch_up_plans_every_logical_date_missed_since_the_last_success(lakehou
     ]
     with pytest.raises(PipelineError, match="--catch-up chooses the dates itself"):
         plan_run(config, "daily", RunOptions(catch_up=True, date=DAY), store, now)
+
+
+def test_an_unknown_table_in_a_task_param_is_refused_when_planning(lakehouse_config):
+    pipeline = {
+        "tasks": {
+            "silver_refine": {"params": {"table": "orders"}},
+            "gold_features": {"params": {"table": "customer_activty"}, "after": ["silver_refine"]},
+        }
+    }
+    config = with_pipelines(lakehouse_config, features_only=pipeline)
+
+    with pytest.raises(PipelineError) as raised:
+        plan_run(config, "features_only", RunOptions(date=DAY))
+
+    assert str(raised.value).startswith(
+        "pipelines.features_only.tasks.gold_features: job gold_features: --param table=customer_activty: "
+        "'customer_activty' (did you mean 'customer_activity'?)"
+    )

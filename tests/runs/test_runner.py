@@ -2,9 +2,10 @@ import dataclasses
 
 import pytest
 
-from lakehouse.errors import JobNotFoundError, JobParameterError, TableNameError
+from lakehouse.errors import ConfigError, JobNotFoundError, JobParameterError, TableNameError
 from lakehouse.io.delta_store import DeltaStore
-from lakehouse.runs.job import build_params, find_job, params_as_strings
+from lakehouse.runs import runner
+from lakehouse.runs.job import build_params, find_job, params_as_strings, prepare_params
 from lakehouse.runs.records import JOB_RUNS_TABLE
 from lakehouse.runs.runner import JobFailedError, parse_params, run_job
 from lakehouse.storage.layout import StorageLayout
@@ -126,3 +127,65 @@ def test_a_job_cannot_write_the_internal_ops_layer(spark, lakehouse_config, lake
     assert "written only by the framework" in str(raised.value.__cause__)
     runs = job_runs(spark, lakehouse_config).collect()
     assert [(row.status, row.error_class) for row in runs] == [("failed", "TableNameError")]
+
+
+UNKNOWN_NAMES = [
+    ("bronze_ingest", "source", "ordres", "orders", "sources (sources.yml)"),
+    ("silver_refine", "table", "silver.ordrs", "silver.orders", "silver.tables (silver.yml)"),
+    ("gold_features", "table", "daily_sale", "daily_sales", "gold.tables (gold.yml)"),
+    ("gold_features", "table", "gold.churn_label", "gold.churn_labels", "features.labels"),
+    ("train_model", "model", "chrn", "churn", "models.models (models.yml)"),
+    ("batch_score", "model", "churn,chrun", "churn", "models.models (models.yml)"),
+    ("embed_documents", "table", "tickts", "tickets", "embeddings.tables (embeddings.yml)"),
+    ("build_index", "table", "product", "products", "embeddings.tables (embeddings.yml)"),
+    ("similar_documents", "join", "similar_ticket", "similar_tickets", "embeddings.similar"),
+    ("evaluate_search", "evaluation", "ticket_topic", "ticket_topics", "embeddings.evaluations"),
+]
+
+
+@pytest.fixture
+def no_spark_start(monkeypatch):
+    """Fail the test if run_job builds a SparkSession (it must refuse the parameters first)."""
+
+    def no_session(*args, **kwargs):
+        raise AssertionError("run_job built a SparkSession before checking the parameters")
+
+    monkeypatch.setattr(runner, "build_session", no_session)
+
+
+@pytest.mark.parametrize(("job", "param", "value", "meant", "declared"), UNKNOWN_NAMES)
+def test_an_unknown_name_in_a_param_gets_a_did_you_mean_before_spark_starts(
+    lakehouse_config, no_spark_start, job, param, value, meant, declared
+):
+    with pytest.raises(JobParameterError) as raised:
+        run_job(job, lakehouse_config, {param: value})
+
+    message = str(raised.value)
+    assert message.startswith(f"job {job}: --param {param}={value}: ")
+    assert f"(did you mean {meant!r}?)" in message and declared in message
+
+
+def test_names_are_picked_in_declared_order_by_name_or_table_and_all_by_the_switches(lakehouse_config):
+    gold_features = find_job("gold_features")
+
+    def picked(job, param, **params):
+        built = prepare_params(job, lakehouse_config, job.name, params)
+        return job.selected(lakehouse_config, built, param)
+
+    assert picked(gold_features, "table") == [
+        "gold.daily_sales", "gold.customer_value", "gold.customer_activity", "gold.churn_labels"
+    ]  # fmt: skip
+    assert picked(gold_features, "table", table="churn, gold.daily_sales") == [
+        "gold.daily_sales", "gold.churn_labels"
+    ]  # fmt: skip
+    assert picked(gold_features, "table", gold="false", labels="false") == ["gold.customer_activity"]
+    # the switches thin out all only: a table named is built
+    assert picked(gold_features, "table", table="customer_value", gold="false") == ["gold.customer_value"]
+    bronze = find_job("bronze_ingest")
+    assert picked(bronze, "source", source="bronze.tickets,orders") == ["orders", "tickets"]
+    assert picked(find_job("embed_documents"), "table", table="gold.products_embeddings") == ["products"]
+
+
+def test_bad_dates_are_refused_before_spark_starts(lakehouse_config, no_spark_start):
+    with pytest.raises(ConfigError, match=r"--param end=2026-01-01 is before --param start=2026-01-05"):
+        run_job("gold_features", lakehouse_config, {"start": "2026-01-05", "end": "2026-01-01"})
