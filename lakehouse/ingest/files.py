@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.config.model import SourceSettings
-from lakehouse.errors import IngestError, SchemaDriftError
+from lakehouse.errors import IngestError, SchemaDriftError, SourceFolderNotFoundError
 from lakehouse.ingest import metadata
 from lakehouse.ingest.result import IngestResult
 from lakehouse.ingest.schema import conform, declared_schema, evolved, parse_header, plan_header
@@ -74,11 +74,19 @@ class FileIngest:
         self._app_id: str | None = None
 
     def run(self) -> IngestResult:
-        """Ingest every file not ingested yet; return what was written."""
+        """Ingest every file not ingested yet.
+
+        Returns:
+            What was written: rows, files, malformed rows, new columns (all 0 for an empty folder).
+
+        Raises:
+            SourceFolderNotFoundError: the source's folder does not exist.
+            SchemaDriftError: a file brings columns that the source's drift policy refuses.
+            IngestError: the file stream failed.
+        """
         if not landed.exists(self.spark, self.path):
-            log.warning("source %s: no landing folder %s; nothing to ingest", self.name, self.path)
-            self.result.detail = f"no landing folder {self.path}"
-            return self.result
+            # a typo in a path must not pass for "nothing new": only an existing folder can be empty
+            raise SourceFolderNotFoundError(self.name, self.path)
         tracking = {k: v for k, v in self.options.items() if k in TRACKING_OPTIONS}
         tracking.setdefault("recursiveFileLookup", "true")
         tracking.setdefault("maxFileAge", DEFAULT_MAX_FILE_AGE)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
 
-from lakehouse.errors import SchemaDriftError
+from lakehouse.errors import SchemaDriftError, SourceFolderNotFoundError
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.storage.layout import StorageLayout
+from tests.conftest import PROJECT_DIR
 from tests.ingest.conftest import ingest, land, with_sources
 
 ORDERS = {
@@ -164,9 +168,43 @@ def test_a_batch_replayed_after_its_delta_commit_is_not_written_twice(
     assert read(spark, config).count() == 2
 
 
-def test_a_missing_landing_folder_ingests_nothing(lakehouse_session, lakehouse_config):
+def test_a_missing_folder_fails_naming_the_source_and_the_path(lakehouse_session, lakehouse_config):
+    config = orders_config(lakehouse_config, path="landing/ordres")  # a typo in the path
+    folder = StorageLayout.from_config(config).files_location("landing/ordres")
+
+    with pytest.raises(SourceFolderNotFoundError) as raised:
+        ingest(lakehouse_session, config, "orders")
+
+    assert (raised.value.source, raised.value.path) == ("orders", folder)
+    assert f"source orders: its folder {folder} does not exist" in str(raised.value)
+    assert "sources.orders.path" in str(raised.value)
+    assert not DeltaStore(lakehouse_session, StorageLayout.from_config(config)).exists("bronze.orders")
+
+
+def test_an_empty_folder_ingests_nothing_and_succeeds(lakehouse_session, lakehouse_config, landing):
+    (landing / "orders").mkdir()
+
     result = ingest(lakehouse_session, orders_config(lakehouse_config), "orders")
-    assert (result.rows, result.files) == (0, 0) and "no landing folder" in result.detail
+
+    assert (result.rows, result.files, result.malformed) == (0, 0, 0)
+
+
+@pytest.mark.slow
+def test_lakehouse_run_exits_non_zero_when_a_source_folder_is_missing(tmp_path, spark):
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "lakehouse"), "run", "bronze_ingest", "--param", "source=orders"],
+        cwd=PROJECT_DIR,
+        env={**os.environ, "LAKEHOUSE_ROOT": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+    assert result.returncode == 1, result.stderr[-4000:]
+    assert "SourceFolderNotFoundError" in result.stderr
+    assert f"source orders: its folder {tmp_path}/files/landing/orders does not exist" in result.stderr
+    run = spark.read.format("delta").load(f"{tmp_path}/tables/ops/job_runs").first()
+    assert (run.job, run.status, run.error_class) == ("bronze_ingest", "failed", "SourceFolderNotFoundError")
 
 
 def test_ingest_metadata_columns_carry_comments(lakehouse_session, lakehouse_config, landing):
