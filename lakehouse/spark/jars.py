@@ -1,29 +1,47 @@
-"""The JVM libraries lakehouse adds to Spark: resolve them once, then start offline.
+"""The JVM jars a session loads: where they are found, resolving them once, then starting offline.
 
-``jars/pom.xml`` declares them (Delta, SynapseML LightGBM with its native jar, hadoop-azure).
-``resolve_jars`` asks Maven to copy them and their dependencies from Maven Central into
-``jars/lib``, then drops every artifact that Spark already ships (Spark's copy must win), and
-writes ``jars/spark-defaults.conf`` so that a plain ``spark-submit`` sees the same classpath.
+With ``spark.jars: local`` (the default) a session's jars are looked up in this order:
 
-Run it as ``lakehouse jars resolve`` (``make setup`` does).
+1. **A source checkout** (``make setup``, an editable install): ``<checkout>/jars/lib``, which
+   ``lakehouse jars resolve`` fills with the Maven dependencies of ``jars/pom.xml`` and the jar
+   compiled from ``jars/src``; it also writes ``jars/spark-defaults.conf`` and installs it as the
+   pip Spark's defaults, so that a plain ``spark-submit`` sees the same classpath.
+2. **An installed wheel**: our jar from the package (``lakehouse/jvm/lakehouse-catalog.jar``) plus
+   the dependencies resolved into the user cache (``<cache>/jars/<key>``, see
+   :mod:`lakehouse.jvm.maven`). When that folder is not resolved yet, the first session start
+   resolves it with Maven (``lakehouse jars resolve`` does it ahead of time); later starts are offline.
+3. **No Maven** on PATH and nothing resolved: Spark resolves the pom's coordinates itself
+   (``spark.jars.packages``), with Ivy's cache under the user cache (``<cache>/ivy``).
+
+``spark.jars: packages`` always takes the third way; ``provided`` adds no jar (the platform has them).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
-import re
 import shutil
-import subprocess
 import sys
-import tempfile
-import xml.etree.ElementTree as ElementTree
-import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
-import pyspark
-
 from lakehouse.errors import JarsNotFoundError
+from lakehouse.jvm import CATALOG_JAR, bundled_catalog_jar, bundled_pom, source_checkout
+from lakehouse.jvm.build import compile_jar
+from lakehouse.jvm.maven import (
+    artifact_of,
+    cached_dependencies_dir,
+    is_resolved,
+    maven_coordinates,
+    maven_exclusions,
+    resolve_dependencies,
+    resolved_jars,
+    spark_jars_dir,
+    user_cache_dir,
+)
+
+log = logging.getLogger(__name__)
 
 # What a session must be able to load, by the library that provides it.
 REQUIRED_CLASSES = {
@@ -39,25 +57,32 @@ DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 # Our own small catalog (jars/src): resolves <layer>.<table> from storage, see storage/catalog.py
 LAKEHOUSE_CATALOG = "io.lakehouse.spark.LakehouseCatalog"
-CATALOG_JAR = "lakehouse-catalog.jar"
 
-_POM_NAMESPACE = {"m": "http://maven.apache.org/POM/4.0.0"}
-_VERSIONED_JAR = re.compile(r"^(?P<artifact>.+?)-(?P<version>\d[^-]*(?:-[A-Za-z0-9.]+)*)\.jar$")
+__all__ = [
+    "CATALOG_JAR",
+    "DELTA_CATALOG",
+    "DELTA_EXTENSION",
+    "LAKEHOUSE_CATALOG",
+    "REQUIRED_CLASSES",
+    "artifact_of",
+    "ensure_jars",
+    "jar_properties",
+    "local_jars",
+    "maven_coordinates",
+    "missing_jvm_classes",
+    "resolve_jars",
+    "setup_hint",
+    "spark_home",
+]
 
 
 def spark_home() -> Path:
     """The Spark installation of the pip ``pyspark`` package in use."""
-    return Path(pyspark.__file__).resolve().parent
-
-
-def artifact_of(jar_file: str) -> str:
-    """The artifact name of a jar file, without its version (``delta-spark_2.12-3.3.3.jar``)."""
-    match = _VERSIONED_JAR.match(jar_file)
-    return match.group("artifact") if match else jar_file.removesuffix(".jar")
+    return spark_jars_dir().resolve().parent
 
 
 def local_jars(jars_dir: Path) -> list[str]:
-    """The jar files that ``make setup`` resolved, as absolute paths.
+    """The jar files that ``make setup`` resolved into a checkout's ``jars/lib``, as absolute paths.
 
     Raises:
         JarsNotFoundError: the folder is missing or holds no jar.
@@ -71,134 +96,161 @@ def local_jars(jars_dir: Path) -> list[str]:
     return jars
 
 
-def maven_coordinates(pom: Path) -> list[str]:
-    """``group:artifact:version`` of the pom's direct dependencies that Spark does not provide.
-
-    Used by ``spark.jars: packages``, where Spark resolves them itself at start.
-    """
-    root = ElementTree.parse(pom).getroot()
-    properties = {
-        element.tag.split("}")[1]: (element.text or "").strip()
-        for element in root.find("m:properties", _POM_NAMESPACE) or []
-    }
-
-    def expand(text: str) -> str:
-        return re.sub(r"\$\{([^}]+)\}", lambda m: properties.get(m.group(1), m.group(0)), text.strip())
-
-    coordinates = []
-    for dependency in root.iterfind("m:dependencies/m:dependency", _POM_NAMESPACE):
-        scope = dependency.findtext("m:scope", default="compile", namespaces=_POM_NAMESPACE)
-        if scope.strip() == "provided":
-            continue
-        parts = [
-            dependency.findtext(f"m:{tag}", namespaces=_POM_NAMESPACE)
-            for tag in ("groupId", "artifactId", "version")
-        ]
-        coordinates.append(":".join(expand(part) for part in parts))
-    return coordinates
+def setup_hint(checkout: Path | None) -> str:
+    """How to get the jars in place, for messages: ``make setup`` in a checkout, else the command."""
+    if checkout is not None:
+        return f"run `make setup` (or `lakehouse jars resolve`) in {checkout}"
+    return "run `lakehouse jars resolve` once (it needs Maven and Maven Central, or your mirror)"
 
 
-def resolve_jars(project_dir: Path, maven: str = "mvn") -> list[Path]:
-    """Copy the jars of ``jars/pom.xml`` and their dependencies into ``jars/lib``.
+def jar_properties(
+    mode: str, checkout: Path | None, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The Spark properties that put the JVM jars on a session's classpath.
+
+    Pure: reads folders, starts and downloads nothing (see :func:`ensure_jars` for that).
 
     Args:
-        project_dir: folder that holds ``jars/pom.xml``.
-        maven: the Maven executable.
+        mode: ``spark.jars``: ``local``, ``packages`` or ``provided``.
+        checkout: the source checkout the package runs from (:func:`lakehouse.jvm.source_checkout`),
+            or None for an installed wheel.
+        environ: the environment (``LAKEHOUSE_CACHE``); default ``os.environ``.
 
     Returns:
-        The jar files now in ``jars/lib``.
+        ``spark.jars`` (and, resolving through Spark, ``spark.jars.packages``, ``spark.jars.ivy``,
+        ``spark.jars.excludes``); empty for ``provided``.
 
     Raises:
-        JarsNotFoundError: Maven is missing or the resolution failed (its output is included).
+        JarsNotFoundError: ``local`` jars are not resolved yet (naming the fix).
     """
-    jars_dir = project_dir / "jars"
-    pom = jars_dir / "pom.xml"
-    if shutil.which(maven) is None:
-        raise JarsNotFoundError(f"Maven ({maven}) is not on PATH; it is needed once to resolve {pom}")
-    local_repository = project_dir / ".cache" / "maven"
-    with tempfile.TemporaryDirectory(dir=jars_dir) as staging:
-        command = [
-            maven,
-            "-B",
-            "-q",
-            "-f",
-            str(pom),
-            f"-Dmaven.repo.local={local_repository}",
-            "dependency:copy-dependencies",
-            "-DincludeScope=runtime",
-            f"-DoutputDirectory={staging}",
-        ]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise JarsNotFoundError(
-                f"Maven could not resolve {pom} (exit {result.returncode}):\n"
-                f"{(result.stdout + result.stderr)[-4000:]}"
-            )
-        spark_artifacts = {artifact_of(jar.name) for jar in (spark_home() / "jars").glob("*.jar")}
-        target = jars_dir / "lib"
-        if target.exists():
-            shutil.rmtree(target)
-        target.mkdir()
-        for jar in sorted(Path(staging).glob("*.jar")):
-            if artifact_of(jar.name) not in spark_artifacts:
-                shutil.move(str(jar), target / jar.name)
-    build_catalog_jar(jars_dir / "src", target)
-    jars = sorted(target.glob("*.jar"))
-    write_spark_defaults(project_dir, [str(jar.resolve()) for jar in jars])
+    if mode == "provided":
+        return {}
+    if mode == "packages":
+        return _packages_properties(checkout, environ)
+    if checkout is not None:
+        return {"spark.jars": ",".join(local_jars(checkout / "jars" / "lib"))}
+    folder = cached_dependencies_dir(bundled_pom(), environ)
+    if is_resolved(folder):
+        catalog = bundled_catalog_jar(checkout)
+        return {"spark.jars": ",".join(str(jar) for jar in [catalog, *resolved_jars(folder)])}
+    if shutil.which("mvn") is None:
+        return _packages_properties(checkout, environ)
+    raise JarsNotFoundError(f"the JVM jars are not resolved yet in {folder}; {setup_hint(checkout)}")
+
+
+def _packages_properties(checkout: Path | None, environ: Mapping[str, str] | None) -> dict[str, str]:
+    """Spark resolves the pom's coordinates at start (Ivy, cached under the user cache); our own jar,
+    which is on no Maven repository, ships as a file."""
+    pom = bundled_pom()
+    properties = {
+        "spark.jars.packages": ",".join(maven_coordinates(pom)),
+        "spark.jars.ivy": str(user_cache_dir(environ) / "ivy"),
+        "spark.jars": str(bundled_catalog_jar(checkout)),
+    }
+    excludes = maven_exclusions(pom)
+    if excludes:
+        properties["spark.jars.excludes"] = ",".join(excludes)
+    return properties
+
+
+def ensure_jars(mode: str, checkout: Path | None, environ: Mapping[str, str] | None = None) -> Path | None:
+    """Resolve an installed package's Maven dependencies into the user cache, once, if a session needs them.
+
+    Does nothing for a source checkout (``make setup`` resolves ``jars/lib``), for ``packages`` and
+    ``provided``, and when the cache is already resolved (then a start needs no network). Without
+    Maven it does nothing either: :func:`jar_properties` then lets Spark resolve them through Ivy.
+
+    Args:
+        mode: ``spark.jars``.
+        checkout: the source checkout, or None for an installed wheel.
+        environ: the environment (``LAKEHOUSE_CACHE``, ``LAKEHOUSE_MAVEN_SETTINGS``).
+
+    Returns:
+        The resolved folder of the user cache, or None when none is used.
+
+    Raises:
+        JarsNotFoundError: Maven failed (its output is included).
+    """
+    if mode != "local" or checkout is not None:
+        return None
+    pom = bundled_pom()
+    folder = cached_dependencies_dir(pom, environ)
+    if is_resolved(folder):
+        return folder
+    if shutil.which("mvn") is None:
+        log.warning(
+            "Maven (mvn) is not on PATH: Spark resolves the JVM jars itself (spark.jars.packages), "
+            "caching them in %s",
+            user_cache_dir(environ) / "ivy",
+        )
+        return None
+    log.info("resolving the JVM jars once with Maven into %s (later starts are offline)", folder)
+    resolve_dependencies(pom, folder, user_cache_dir(environ) / "maven", environ)
+    return folder
+
+
+def resolve_jars(checkout: Path | None, environ: Mapping[str, str] | None = None) -> list[Path]:
+    """Resolve the JVM jars: what ``lakehouse jars resolve`` (and ``make setup``) does.
+
+    In a source checkout: the Maven dependencies of ``jars/pom.xml`` and the jar compiled from
+    ``jars/src`` into ``jars/lib``, then ``jars/spark-defaults.conf``, also installed as the pip
+    Spark's defaults. For an installed wheel: the dependencies into the user cache, with a
+    ``spark-defaults.conf`` there (for ``spark-submit --properties-file``).
+
+    Args:
+        checkout: the source checkout, or None for an installed wheel.
+        environ: the environment (``LAKEHOUSE_CACHE``, ``LAKEHOUSE_MAVEN_SETTINGS``).
+
+    Returns:
+        Every jar a session then loads.
+
+    Raises:
+        JarsNotFoundError: Maven or javac is missing, or one of them failed.
+    """
+    if checkout is not None:
+        target = checkout / "jars" / "lib"
+        resolve_dependencies(checkout / "jars" / "pom.xml", target, checkout / ".cache" / "maven", environ)
+        compile_jar(checkout / "jars" / "src", [spark_jars_dir() / "*", target / "*"], target / CATALOG_JAR)
+        jars = sorted(target.glob("*.jar"))
+        write_spark_defaults(checkout / "jars" / "spark-defaults.conf", jars, install=True)
+        return jars
+    pom = bundled_pom()
+    folder = cached_dependencies_dir(pom, environ)
+    resolve_dependencies(pom, folder, user_cache_dir(environ) / "maven", environ)
+    jars = [bundled_catalog_jar(checkout), *resolved_jars(folder)]
+    write_spark_defaults(folder / "spark-defaults.conf", jars, install=False)
     return jars
 
 
-def build_catalog_jar(sources: Path, target: Path) -> Path:
-    """Compile the Java sources of ``jars/src`` against Spark's and the resolved jars.
+def write_spark_defaults(defaults: Path, jars: list[Path], install: bool) -> Path:
+    """Write a Spark defaults file naming the jars, the Delta extension and our catalog.
+
+    A plain ``spark-submit jobs/<name>.py`` starts the driver JVM before any Python runs, so the
+    jars must be on its command line or in its defaults file. Other Spark installations can use
+    the file with ``spark-submit --properties-file``.
+
+    Args:
+        defaults: the file to write.
+        jars: the jar files.
+        install: also copy it to the pip Spark's ``conf/spark-defaults.conf`` (a checkout's own
+            venv only: an installed package never rewrites a Spark it may share).
 
     Returns:
-        The jar written into ``target``.
-
-    Raises:
-        JarsNotFoundError: no ``javac`` (a JDK, not only a JRE, is needed once) or it failed.
-    """
-    java_home = os.environ.get("JAVA_HOME")
-    javac = str(Path(java_home) / "bin" / "javac") if java_home else shutil.which("javac")
-    if not javac or not Path(javac).exists():
-        raise JarsNotFoundError("javac is not found (set JAVA_HOME to a JDK 17); it compiles jars/src once")
-    classpath = os.pathsep.join([str(spark_home() / "jars" / "*"), str(target / "*")])
-    java_files = sorted(str(path) for path in sources.rglob("*.java"))
-    if not java_files:
-        raise JarsNotFoundError(f"no *.java under {sources}: the lakehouse catalog cannot be built")
-    with tempfile.TemporaryDirectory() as classes:
-        # Java 8 bytecode, like Spark's own, so the jar also loads on older cluster JVMs
-        command = [javac, "--release", "8", "-Xlint:-options", "-cp", classpath, "-d", classes, *java_files]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise JarsNotFoundError(f"javac failed on {sources}:\n{(result.stdout + result.stderr)[-4000:]}")
-        jar = target / CATALOG_JAR
-        with zipfile.ZipFile(jar, "w", zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\nCreated-By: lakehouse\n")
-            for class_file in sorted(Path(classes).rglob("*.class")):
-                archive.write(class_file, class_file.relative_to(classes).as_posix())
-    return jar
-
-
-def write_spark_defaults(project_dir: Path, jars: list[str]) -> Path:
-    """Write ``jars/spark-defaults.conf`` and install it as the pip Spark's defaults.
-
-    A plain ``spark-submit jobs/<name>.py`` starts the driver JVM before any Python runs, so
-    the jars must be on its command line or in its defaults file: this puts them there.
-    Other Spark installations can use it with ``spark-submit --properties-file``.
+        ``defaults``.
     """
     lines = [
         "# Written by `lakehouse jars resolve` (make setup); do not edit.",
-        f"spark.jars {','.join(jars)}",
+        f"spark.jars {','.join(str(jar.resolve()) for jar in jars)}",
         f"spark.sql.extensions {DELTA_EXTENSION}",
         f"spark.sql.catalog.spark_catalog {LAKEHOUSE_CATALOG}",
         f"spark.pyspark.python {sys.executable}",
         f"spark.pyspark.driver.python {sys.executable}",
     ]
-    defaults = project_dir / "jars" / "spark-defaults.conf"
     defaults.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    conf_dir = spark_home() / "conf"
-    conf_dir.mkdir(exist_ok=True)
-    shutil.copyfile(defaults, conf_dir / "spark-defaults.conf")
+    if install:
+        conf_dir = spark_home() / "conf"
+        conf_dir.mkdir(exist_ok=True)
+        shutil.copyfile(defaults, conf_dir / "spark-defaults.conf")
     return defaults
 
 
@@ -208,6 +260,9 @@ def missing_jvm_classes(spark, classes: dict[str, str] | None = None) -> dict[st
     Args:
         spark: a running SparkSession.
         classes: library -> class name; defaults to :data:`REQUIRED_CLASSES`.
+
+    Returns:
+        library -> class name of each class that does not load; empty when all do.
     """
     jvm = spark.sparkContext._jvm
     loader = jvm.org.apache.spark.util.Utils.getContextOrSparkClassLoader()
@@ -221,20 +276,24 @@ def missing_jvm_classes(spark, classes: dict[str, str] | None = None) -> dict[st
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lakehouse.spark.jars", description=__doc__)
+    """``lakehouse jars resolve|list|coordinates``; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="lakehouse jars", description=__doc__)
     parser.add_argument("command", choices=["resolve", "list", "coordinates"])
-    parser.add_argument("--project-dir", type=Path, default=Path(os.getcwd()))
     args = parser.parse_args(argv)
-    project_dir = args.project_dir.resolve()
+    checkout = source_checkout()
     try:
         if args.command == "resolve":
-            jars = resolve_jars(project_dir)
+            jars = resolve_jars(checkout, os.environ)
             size = sum(jar.stat().st_size for jar in jars) / 2**20
-            print(f"resolved {len(jars)} jars ({size:.0f} MiB) into {project_dir / 'jars' / 'lib'}")
+            where = checkout / "jars" / "lib" if checkout else cached_dependencies_dir(bundled_pom())
+            print(f"resolved {len(jars)} jars ({size:.0f} MiB) into {where}")
         elif args.command == "list":
-            print("\n".join(local_jars(project_dir / "jars" / "lib")))
+            properties = jar_properties("local", checkout, os.environ)
+            if "spark.jars.packages" in properties:
+                print(f"not resolved (no Maven): Spark resolves {properties['spark.jars.packages']}")
+            print("\n".join(properties["spark.jars"].split(",")))
         else:
-            print("\n".join(maven_coordinates(project_dir / "jars" / "pom.xml")))
+            print("\n".join(maven_coordinates(bundled_pom())))
     except JarsNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -5,19 +5,21 @@ from __future__ import annotations
 import os
 import sys
 
+from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
 from lakehouse.config.model import LakehouseConfig, is_secret_property
 from lakehouse.errors import JarsNotFoundError, SessionError
+from lakehouse.jvm import source_checkout
 from lakehouse.spark.jars import (
-    CATALOG_JAR,
     DELTA_CATALOG,
     DELTA_EXTENSION,
     LAKEHOUSE_CATALOG,
     REQUIRED_CLASSES,
-    local_jars,
-    maven_coordinates,
+    ensure_jars,
+    jar_properties,
     missing_jvm_classes,
+    setup_hint,
 )
 from lakehouse.storage.azure import abfs_oauth_settings
 from lakehouse.storage.catalog import LAYERS_PROPERTY, TABLES_ROOT_PROPERTY, ensure_layers
@@ -27,13 +29,20 @@ from lakehouse.storage.layout import StorageLayout
 def session_properties(config: LakehouseConfig) -> dict[str, str]:
     """The Spark properties a session of this environment starts with.
 
-    Pure: reads the configuration and the jar folder, starts nothing. The user's
-    ``spark.config`` comes last, so it can override any default set here. Secrets are left
-    out: pyspark passes these properties on the ``spark-submit`` command line, where any
-    process could read them; :func:`runtime_properties` carries them instead.
+    Pure: reads the configuration and the jar folders, starts nothing. The jars come from
+    :func:`lakehouse.spark.jars.jar_properties` (a checkout's ``jars/lib``, else the package's jar and
+    the user cache). The user's ``spark.config`` comes last, so it can override any default set
+    here. Secrets are left out: pyspark passes these properties on the ``spark-submit`` command
+    line, where any process could read them; :func:`runtime_properties` carries them instead.
+
+    Args:
+        config: the loaded environment.
+
+    Returns:
+        Spark property -> value.
 
     Raises:
-        JarsNotFoundError: ``spark.jars`` is ``local`` and ``make setup`` has not resolved them.
+        JarsNotFoundError: ``spark.jars`` is ``local`` and the jars are not resolved (naming the fix).
     """
     settings = config.spark
     layout = StorageLayout.from_config(config)
@@ -42,15 +51,7 @@ def session_properties(config: LakehouseConfig) -> dict[str, str]:
         "spark.sql.extensions": DELTA_EXTENSION,
         "spark.sql.catalog.spark_catalog": LAKEHOUSE_CATALOG if from_storage else DELTA_CATALOG,
     }
-    jars_dir = config.project_dir / "jars" / "lib"
-    if settings.jars == "local":
-        properties["spark.jars"] = ",".join(local_jars(jars_dir))
-    elif settings.jars == "packages":
-        properties["spark.jars.packages"] = ",".join(
-            maven_coordinates(config.project_dir / "jars" / "pom.xml")
-        )
-        if from_storage:  # our catalog is not on Maven Central: ship the jar that setup built
-            properties["spark.jars"] = str((jars_dir / CATALOG_JAR).resolve())
+    properties.update(jar_properties(settings.jars, source_checkout()))
     if from_storage:
         # Spark's in-memory catalog holds only the layer databases; tables resolve from storage,
         # so no metastore, no lock, and any number of sessions can share one lakehouse
@@ -119,6 +120,9 @@ def build_session(config: LakehouseConfig, app_name: str | None = None) -> Spark
         SessionError: a joined session was started without Delta's extension or our catalog.
     """
     settings = config.spark
+    checkout = source_checkout()
+    if SparkContext._active_spark_context is None:  # a joined session has its jars already
+        ensure_jars(settings.jars, checkout)
     properties = session_properties(config)
     if _runs_python_on_this_machine(settings.master):
         # Python workers run PYSPARK_PYTHON, else `python3` from PATH, which lacks our packages
@@ -139,7 +143,8 @@ def build_session(config: LakehouseConfig, app_name: str | None = None) -> Spark
     if missing:
         raise JarsNotFoundError(
             f"the Spark JVM cannot load {', '.join(missing.values())} (spark.jars: {settings.jars}); "
-            "run `make setup`, or launch spark-submit with --properties-file jars/spark-defaults.conf"
+            f"{setup_hint(checkout)}, or launch spark-submit with the properties of "
+            "`lakehouse.spark.session_properties` (--properties-file jars/spark-defaults.conf in a checkout)"
         )
     _check_static_properties(spark, properties)
     ensure_layers(spark, StorageLayout.from_config(config), with_location=config.storage.catalog == "storage")
