@@ -1,4 +1,8 @@
-"""Read ``conf/base`` and ``conf/<env>`` into one validated :class:`LakehouseConfig`.
+"""Find the project, then read its ``conf/base`` and ``conf/<env>`` into one :class:`LakehouseConfig`.
+
+A project is a folder with ``conf/base`` (``lakehouse init DIR`` makes one). It is found from
+``--project DIR`` (or ``--conf-dir DIR/conf``), else ``$LAKEHOUSE_PROJECT`` (or
+``$LAKEHOUSE_CONF_DIR``), else the current folder; see :func:`find_conf_dir`.
 
 Layering follows Kedro: every ``*.yml`` under ``conf/base`` is read, then every ``*.yml``
 under ``conf/<env>`` is merged on top (mappings merge key by key, any other value replaces).
@@ -12,6 +16,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,10 +26,12 @@ from pydantic import BaseModel, ValidationError
 
 from lakehouse.config.model import LakehouseConfig, is_secret_property
 from lakehouse.errors import ConfigError, UnknownEnvironmentError
+from lakehouse.jvm import source_checkout
 
 DEFAULT_ENV = "local"
 ENV_VARIABLE = "LAKEHOUSE_ENV"
 CONF_DIR_VARIABLE = "LAKEHOUSE_CONF_DIR"
+PROJECT_VARIABLE = "LAKEHOUSE_PROJECT"
 BASE = "base"
 
 # Keys the loader fills in itself; a YAML file may not set them.
@@ -38,14 +45,19 @@ def load_config(
     env: str | None = None,
     conf_dir: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
+    project: str | os.PathLike[str] | None = None,
 ) -> LakehouseConfig:
-    """Load the configuration of one environment.
+    """Load the configuration of one environment of a project.
+
+    The project folder is also put on ``sys.path`` (after the installed packages), so that jobs
+    of its own named ``package.module:JobClass`` in ``pipelines.yml`` (e.g. ``jobs.profile:...``)
+    load when run from anywhere.
 
     Args:
         env: environment folder under ``conf/``; defaults to ``$LAKEHOUSE_ENV``, then ``local``.
-        conf_dir: the ``conf`` folder; defaults to ``$LAKEHOUSE_CONF_DIR``, then ``./conf``,
-            then the ``conf`` folder of the source checkout this package was installed from.
-        environ: variables for ``${VAR}`` references; defaults to ``os.environ``.
+        conf_dir: the ``conf`` folder (``--conf-dir``); give this or ``project``, not both.
+        environ: variables for ``${VAR}`` references and the search; defaults to ``os.environ``.
+        project: the project folder (``--project``), whose ``conf`` is read.
 
     Returns:
         The validated configuration, with relative paths resolved against the project folder
@@ -53,11 +65,12 @@ def load_config(
 
     Raises:
         UnknownEnvironmentError: ``conf/<env>`` does not exist.
-        ConfigError: a file cannot be parsed, or a key is unknown, of the wrong type, missing,
-            refers to an unset variable, or holds a secret written into the file.
+        ConfigError: no project is found (see :func:`find_conf_dir`), a file cannot be parsed, or
+            a key is unknown, of the wrong type, missing, refers to an unset variable, or holds a
+            secret written into the file.
     """
     environ = os.environ if environ is None else environ
-    conf_path = find_conf_dir(conf_dir, environ)
+    conf_path = find_conf_dir(conf_dir, environ, project)
     env = env or environ.get(ENV_VARIABLE) or DEFAULT_ENV
     environments = available_environments(conf_path)
     if env not in environments:
@@ -94,26 +107,81 @@ def load_config(
     problems += [f"{_locate(origins, path)}: {'.'.join(path)}: {message}" for path, message in config.check()]
     if problems:
         raise ConfigError(problems)
+    _make_importable(config.project_dir)
     return config
 
 
-def find_conf_dir(conf_dir: str | os.PathLike[str] | None, environ: Mapping[str, str]) -> Path:
-    """Return the ``conf`` folder to read (see :func:`load_config` for the search order)."""
-    candidates: list[Path] = []
+def find_conf_dir(
+    conf_dir: str | os.PathLike[str] | None,
+    environ: Mapping[str, str],
+    project: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Return the ``conf`` folder of the project to read.
+
+    The first of these that is given decides; it must then hold ``base/``:
+
+    1. ``conf_dir`` (``--conf-dir``) or ``project`` (``--project``: its ``conf``);
+    2. ``$LAKEHOUSE_CONF_DIR``, else ``$LAKEHOUSE_PROJECT`` (its ``conf``);
+    3. the current folder's ``conf``. Inside this package's own source checkout (a subfolder
+       of it) that checkout's ``conf`` is read; a folder elsewhere never falls back to it.
+
+    Args:
+        conf_dir: the ``conf`` folder, or None.
+        environ: the environment to read the variables from.
+        project: the project folder, or None.
+
+    Returns:
+        The ``conf`` folder, resolved.
+
+    Raises:
+        ConfigError: both ``conf_dir`` and ``project``, or no ``conf/base`` where the search
+            ended, naming the folder and the ways to point at a project.
+    """
+    if conf_dir is not None and project is not None:
+        raise ConfigError(
+            f"--conf-dir {conf_dir} and --project {project}: give one (a project's configuration "
+            "is its conf folder)"
+        )
     if conf_dir is not None:
-        candidates = [Path(conf_dir)]
+        candidate, source = Path(conf_dir), "--conf-dir"
+    elif project is not None:
+        candidate, source = Path(project) / "conf", "--project"
     elif environ.get(CONF_DIR_VARIABLE):
-        candidates = [Path(environ[CONF_DIR_VARIABLE])]
+        candidate, source = Path(environ[CONF_DIR_VARIABLE]), CONF_DIR_VARIABLE
+    elif environ.get(PROJECT_VARIABLE):
+        candidate, source = Path(environ[PROJECT_VARIABLE]) / "conf", PROJECT_VARIABLE
     else:
-        candidates = [Path.cwd() / "conf", Path(__file__).resolve().parents[2] / "conf"]
-    for candidate in candidates:
-        if (candidate / BASE).is_dir():
-            return candidate.resolve()
-    tried = ", ".join(str(candidate) for candidate in candidates)
+        candidate, source = _conf_of_current_folder(), "the current folder"
+    candidate = candidate.expanduser()
+    if (candidate / BASE).is_dir():
+        return candidate.resolve()
     raise ConfigError(
-        f"no configuration folder with a base/ subfolder at {tried}; run from the project folder "
-        f"or set {CONF_DIR_VARIABLE}"
+        f"no lakehouse project at {candidate.parent} (from {source}): {candidate / BASE} does not "
+        f"exist; run from a project folder, pass --project DIR, set {PROJECT_VARIABLE}, or create "
+        "one with `lakehouse init DIR`"
     )
+
+
+def _conf_of_current_folder() -> Path:
+    """``./conf``; inside the source checkout this package runs from, the checkout's ``conf``."""
+    here = Path.cwd()
+    if (here / "conf" / BASE).is_dir():
+        return here / "conf"
+    checkout = source_checkout()
+    if checkout is not None and here.resolve().is_relative_to(checkout.resolve()):
+        return checkout / "conf"
+    return here / "conf"
+
+
+def _make_importable(project_dir: Path) -> None:
+    """Put a project folder that holds Python code at the end of ``sys.path``: its own job modules
+    then import by name, and never shadow an installed package."""
+    folder = str(project_dir)
+    if folder in sys.path:
+        return
+    has_code = any(project_dir.glob("*.py")) or any(project_dir.glob("*/__init__.py"))
+    if has_code:
+        sys.path.append(folder)
 
 
 def available_environments(conf_dir: Path) -> list[str]:

@@ -182,6 +182,9 @@ def parse_params(pairs: Sequence[str]) -> dict[str, str]:
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """The options shared by ``lakehouse run`` and every ``jobs/<name>.py``."""
     parser.add_argument("--env", help="configuration environment (default: $LAKEHOUSE_ENV or local)")
+    parser.add_argument(
+        "--project", help="the project folder (default: $LAKEHOUSE_PROJECT or the current folder)"
+    )
     parser.add_argument("--conf-dir", help="configuration folder (default: $LAKEHOUSE_CONF_DIR or ./conf)")
     parser.add_argument(
         "--param", action="append", default=[], metavar="KEY=VALUE", help="job parameter (repeatable)"
@@ -206,11 +209,16 @@ def execute(
     pairs: Sequence[str],
     run_id: str | None = None,
     pipeline_run_id: str | None = None,
+    project: str | None = None,
 ) -> int:
-    """Run a job from the command line; print the outcome and return the process exit code."""
+    """Run a job from the command line; print the outcome and return the process exit code.
+
+    ``project`` (``--project``) or ``conf_dir`` (``--conf-dir``) names the project; see
+    :func:`lakehouse.config.loader.find_conf_dir`.
+    """
     spark = None
     try:
-        config = load_config(env, conf_dir)
+        config = load_config(env, conf_dir, project=project)
         params = parse_params(pairs)
         # refuse an unknown job or a bad parameter before paying for a Spark start
         prepare_params(find_job(name), config, name, params)
@@ -238,4 +246,6 @@ def main(name: str, argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"jobs/{name}.py", description=f"Run the lakehouse job {name}.")
     add_run_arguments(parser)
     args = parser.parse_args(argv)
-    return execute(name, args.env, args.conf_dir, param_pairs(args), args.run_id, args.pipeline_run_id)
+    return execute(
+        name, args.env, args.conf_dir, param_pairs(args), args.run_id, args.pipeline_run_id, args.project
+    )

@@ -366,8 +366,76 @@ def test_unknown_environment_lists_available_ones(tmp_path):
 
 
 def test_conf_dir_without_base_folder_is_refused(tmp_path):
-    with pytest.raises(ConfigError, match="no configuration folder with a base/ subfolder"):
+    with pytest.raises(ConfigError, match=r"no lakehouse project at .* \(from --conf-dir\): .*/conf/base"):
         load_config("local", conf_dir=tmp_path / "conf", environ={})
+
+
+# --- finding the project ------------------------------------------------------------------------
+
+
+def project(tmp_path: Path, name: str, app_name: str) -> Path:
+    """A project folder whose spark.app_name tells which one was read."""
+    write_conf(tmp_path / name, {"base/spark.yml": f"spark:\n  app_name: {app_name}\n"})
+    return tmp_path / name
+
+
+def test_project_comes_from_the_argument_then_the_variables_then_the_current_folder(tmp_path, monkeypatch):
+    given, elsewhere, here = (project(tmp_path, name, name) for name in ("given", "elsewhere", "here"))
+    monkeypatch.chdir(here)
+    by_project = {"LAKEHOUSE_PROJECT": str(elsewhere)}
+    by_conf_dir = {"LAKEHOUSE_CONF_DIR": str(elsewhere / "conf")}
+
+    assert load_config("local", project=given, environ={}).spark.app_name == "given"
+    assert load_config("local", project=given, environ=by_project).project_dir == given
+    assert load_config("local", environ=by_project).spark.app_name == "elsewhere"
+    assert load_config("local", environ=by_conf_dir).project_dir == elsewhere
+    assert load_config("local", environ={}).spark.app_name == "here"
+    assert load_config("local", environ={}).conf_dir == here / "conf"
+
+
+def test_project_and_conf_dir_together_are_refused(tmp_path):
+    folder = project(tmp_path, "one", "one")
+
+    with pytest.raises(ConfigError, match="give one"):
+        load_config("local", conf_dir=folder / "conf", project=folder, environ={})
+
+
+def test_a_folder_outside_the_checkout_never_reads_the_checkouts_conf(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    with pytest.raises(ConfigError) as caught:
+        load_config("local", environ={})
+
+    message = str(caught.value)
+    assert f"no lakehouse project at {tmp_path} (from the current folder)" in message
+    assert "--project DIR" in message and "LAKEHOUSE_PROJECT" in message and "lakehouse init DIR" in message
+    with pytest.raises(ConfigError, match=r"from LAKEHOUSE_PROJECT"):
+        load_config("local", environ={"LAKEHOUSE_PROJECT": str(tmp_path / "missing")})
+
+
+def test_a_subfolder_of_the_source_checkout_reads_its_conf(monkeypatch):
+    monkeypatch.chdir(PROJECT_DIR / "tests")
+
+    config = load_config("local", environ={})
+
+    assert config.conf_dir == SHIPPED_CONF and config.project_dir == PROJECT_DIR
+
+
+def test_a_project_with_python_code_goes_on_the_path_after_the_installed_packages(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys, "path", list(sys.path))  # restored after the test
+    folder = project(tmp_path, "coded", "coded")
+    (folder / "jobs").mkdir()
+    (folder / "jobs" / "__init__.py").write_text("")
+    plain = project(tmp_path, "plain", "plain")
+
+    load_config("local", project=folder, environ={})
+    load_config("local", project=folder, environ={})
+    load_config("local", project=plain, environ={})
+
+    assert sys.path[-1] == str(folder) and sys.path.count(str(folder)) == 1
+    assert str(plain) not in sys.path
 
 
 def test_several_problems_are_reported_together(tmp_path):
