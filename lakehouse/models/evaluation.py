@@ -176,8 +176,8 @@ def evaluate_regressor(scored: DataFrame, target: str, prediction: str) -> dict[
 
 def argmax(probabilities: str) -> F.Column:
     """The class number (0-based) of the largest probability in an array column."""
-    column = F.col(probabilities)
-    return (F.array_position(column, F.array_max(column)) - 1).cast("int")
+    column = f"`{probabilities}`"
+    return F.expr(f"array_position({column}, array_max({column})) - 1").cast("int")
 
 
 @dataclass

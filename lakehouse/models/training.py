@@ -268,6 +268,9 @@ def search(
     searched_names = list(settings.search.space) if settings.search else []
 
     def fit(index: int, params: dict[str, Any]) -> Trial:
+        return _engine_call(name, data, lambda: fit_trial(index, params))
+
+    def fit_trial(index: int, params: dict[str, Any]) -> Trial:
         trial_started = time.monotonic()
         pipeline = build_pipeline(
             data.problem.task,
@@ -281,12 +284,8 @@ def search(
             settings.early_stopping_rounds,
             key=f"models.models.{name}.params",
         )
-        model = _engine_call(name, data, lambda: pipeline.fit(fit_rows))
-        metrics, _ = _engine_call(
-            name,
-            data,
-            lambda: split_metrics(_scored(model, validation, data.problem, settings), data.problem, 0.5),
-        )
+        model = pipeline.fit(fit_rows)
+        metrics, _ = split_metrics(_scored(model, validation, data.problem, settings), data.problem, 0.5)
         trial = Trial(
             index,
             params,

@@ -107,11 +107,20 @@ def training_data(
 
 def row_key(config: LakehouseConfig, data: ModelDataSettings) -> list[str]:
     """The columns identifying a row of a table model's table: ``data.key``, else the key of the
-    silver table of silver.yml (the configuration check makes sure one of them is there)."""
+    silver table of silver.yml.
+
+    Raises:
+        ModelError: neither is there.
+    """
     if data.key:
         return list(data.key)
     silver = config.silver.tables.get(data.table.removeprefix("silver."))
-    return list(silver.key) if silver is not None and data.table.startswith("silver.") else []
+    if silver is None or not data.table.startswith("silver."):
+        raise ModelError(
+            f"data.key: {data.table} is not a silver table of silver.yml, whose key would be used; name "
+            "the columns that identify a row"
+        )
+    return list(silver.key)
 
 
 def _key_hint(column: str, columns: list[str]) -> str:
