@@ -10,7 +10,18 @@ from lakehouse.models.training import train_model
 from lakehouse.runs.context import JobContext
 from lakehouse.runs.job import Choices, Job, raise_collected
 
-SHOWN_METRICS = ("roc_auc", "pr_auc", "log_loss", "f1", "precision", "recall", "rmse", "mae", "r2")
+SHOWN_METRICS = (
+    "roc_auc",
+    "pr_auc",
+    "log_loss",
+    "accuracy",
+    "f1",
+    "precision",
+    "recall",
+    "rmse",
+    "mae",
+    "r2",
+)
 
 
 @dataclass(frozen=True)
@@ -21,7 +32,8 @@ class TrainModelParams:
 class TrainModelJob(Job):
     name = "train_model"
     summary = (
-        "Train models with SynapseML LightGBM (time split, search), register them in MLflow, promote winners."
+        "Train models with SynapseML LightGBM (from a table, or labels and feature tables; search), "
+        "register them in MLflow, promote winners."
     )
     Params = TrainModelParams
 

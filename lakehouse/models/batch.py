@@ -91,16 +91,16 @@ def score_batch(
     (see the module docstring); ``start .. end`` are the as-of dates of a model of labels.
 
     Raises:
-        ModelError: no production version (and no ``version`` given), or dates for a table model.
+        ModelError: no production version (and no ``version`` given).
         MissingFeaturesError: the rows lack features the model was trained on.
     """
     chosen = _chosen_version(registry, name, version)
     if settings.data is not None:
         if start is not None or end is not None:
-            raise ModelError(
-                f"--param start/end: model {name} trains from {settings.data.table}, whose new and changed "
-                "rows are scored; dates are for models of feature tables"
-            )
+            context.log.warning(
+                "model %s: start/end are as-of dates of feature tables; %s is scored where its rows are "
+                "new or changed", name, settings.data.table,
+            )  # fmt: skip
         return score_table_rows(context, name, settings, registry, chosen)
     problem = Problem.from_tags(chosen.tags, settings.task or "classification", settings.target)
     inputs = read_model_inputs(context.tables, context.config, name, settings)
