@@ -11,7 +11,7 @@ AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
 JARS_STAMP := jars/lib/.resolved
 JAVA_SOURCES := $(shell find jars/src -name "*.java")
 
-.PHONY: setup airflow-venv postgres-binaries demo db-down test test-quick lint format cluster-up cluster-down cluster-status benchmarks clean help
+.PHONY: setup airflow-venv postgres-binaries demo db-down test test-quick lint format cluster-up cluster-down cluster-status benchmarks wheel examples clean help
 
 help:
 	@echo "make demo          run the demo pipeline (lakehouse pipeline run demo) on the embedded local Spark"
@@ -19,6 +19,8 @@ help:
 	@echo "make test-quick    the tests not marked slow"
 	@echo "make setup         venv + pinned packages + JVM jars (idempotent; network only the first time)"
 	@echo "make cluster-up    start a Spark standalone master and worker on 127.0.0.1 (cluster-down stops them)"
+	@echo "make wheel         build dist/lakehouse-*.whl (the JVM part inside: needs a JDK, and Maven without jars/lib)"
+	@echo "make examples      rewrite examples/ from the templates of \`lakehouse init\` (a test checks they match)"
 	@echo "make lint          ruff"
 	@echo "make benchmarks    run every benchmark with --quick"
 
@@ -100,8 +102,20 @@ cluster-status:
 db-down:
 	$(BIN)/lakehouse db down --env $(LAKEHOUSE_ENV)
 
+# A wheel that works outside this repository: setup.py's build hook compiles jars/src into
+# lakehouse/jvm/lakehouse-catalog.jar and adds the pom; the Maven dependencies resolve at first use.
+wheel: setup
+	$(BIN)/python -m pip wheel --no-deps --no-build-isolation --wheel-dir dist .
+
+# examples/<name> is what `lakehouse init --example <name>` writes (tests/project checks it)
+EXAMPLES := breast_cancer diabetes
+examples: setup
+	for example in $(EXAMPLES); do \
+		rm -rf examples/$$example && $(BIN)/lakehouse init examples/$$example --example $$example >/dev/null || exit 1; \
+	done
+
 benchmarks: setup
 	for script in benchmarks/*.py; do $(BIN)/python $$script --quick || exit 1; done
 
 clean:
-	rm -rf data spark-warehouse metastore_db derby.log .pytest_cache .ruff_cache
+	rm -rf data spark-warehouse metastore_db derby.log .pytest_cache .ruff_cache build dist

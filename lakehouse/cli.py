@@ -1,4 +1,9 @@
-"""The ``lakehouse`` command: run jobs, list tables and jobs, show configuration, run a local cluster."""
+"""The ``lakehouse`` command: create a project, run jobs and pipelines, list tables and jobs, show
+configuration, run a local cluster.
+
+Every command that reads configuration finds the project from ``--project DIR`` (or
+``--conf-dir``), else ``$LAKEHOUSE_PROJECT`` (or ``$LAKEHOUSE_CONF_DIR``), else the current folder.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from lakehouse.display import text_table
 from lakehouse.errors import LakehouseError
 from lakehouse.log import configure_logging
 from lakehouse.runs.runner import add_run_arguments, execute, param_pairs
+from lakehouse.scaffold import DEFAULT_EXAMPLE, examples
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -32,12 +38,30 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lakehouse {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
 
+    init = commands.add_parser(
+        "init", help="create a project: configuration, a jobs package, a test, and an example on real data"
+    )
+    init.add_argument("directory", help="the project folder to create (new or empty)")
+    init.add_argument(
+        "--example",
+        default=DEFAULT_EXAMPLE,
+        choices=examples(),
+        help=f"the example data set, bundled with scikit-learn (default: {DEFAULT_EXAMPLE})",
+    )
+    init.set_defaults(handler=_init)
+
     run = commands.add_parser("run", help="run one job and record it in ops.job_runs")
     run.add_argument("job", help="job name (see `lakehouse jobs`)")
     add_run_arguments(run)
     run.set_defaults(
         handler=lambda args: execute(
-            args.job, args.env, args.conf_dir, param_pairs(args), args.run_id, args.pipeline_run_id
+            args.job,
+            args.env,
+            args.conf_dir,
+            param_pairs(args),
+            args.run_id,
+            args.pipeline_run_id,
+            project=args.project,
         )
     )
 
@@ -202,7 +226,30 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_env_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env", help="configuration environment (default: $LAKEHOUSE_ENV or local)")
+    parser.add_argument(
+        "--project", help="the project folder (default: $LAKEHOUSE_PROJECT or the current folder)"
+    )
     parser.add_argument("--conf-dir", help="configuration folder (default: $LAKEHOUSE_CONF_DIR or ./conf)")
+
+
+def _init(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from lakehouse.scaffold import init_project
+
+    folder = Path(args.directory).expanduser().resolve()
+    written = init_project(folder, args.example)
+    print(f"created project {folder.name} in {folder} ({len(written)} files, example: {args.example})")
+    for path in written:
+        print(f"  {path.relative_to(folder)}")
+    print(
+        "next:\n"
+        f"  cd {args.directory}\n"
+        "  lakehouse pipeline run example   # land the data set, ingest, refine, train and score it\n"
+        "  pytest                           # the same pipeline, as a test\n"
+        "then replace the example with your own tables: see its README.md"
+    )
+    return 0
 
 
 def _list_jobs(args: argparse.Namespace) -> int:
@@ -221,7 +268,7 @@ def _list_tables(args: argparse.Namespace) -> int:
     from lakehouse.spark.session import build_session
     from lakehouse.storage.layout import StorageLayout
 
-    config = load_config(args.env, args.conf_dir)
+    config = load_config(args.env, args.conf_dir, project=args.project)
     spark = build_session(config, app_name="lakehouse tables")
     try:
         layout = StorageLayout.from_config(config)
@@ -244,7 +291,7 @@ def _quality_report(args: argparse.Namespace) -> int:
     from lakehouse.quality.report import write_quality_report
     from lakehouse.spark.session import build_session
 
-    config = load_config(args.env, args.conf_dir)
+    config = load_config(args.env, args.conf_dir, project=args.project)
     spark = build_session(config, app_name="lakehouse quality report")
     try:
         written = write_quality_report(spark, config, args.output, args.runs)
@@ -262,7 +309,7 @@ def _list_features(args: argparse.Namespace) -> int:
     from lakehouse.features.catalog import list_features
     from lakehouse.spark.session import build_session
 
-    config = load_config(args.env, args.conf_dir)
+    config = load_config(args.env, args.conf_dir, project=args.project)
     if not config.features.tables:
         print("no feature tables declared (features.tables in conf/base/features.yml)")
         return 0
@@ -283,14 +330,15 @@ def _list_models(args: argparse.Namespace) -> int:
     from lakehouse.config import load_config
     from lakehouse.models.registry import ModelRegistry
 
-    config = load_config(args.env, args.conf_dir)
+    config = load_config(args.env, args.conf_dir, project=args.project)
     registry = ModelRegistry(config)
     names = [args.model] if args.model else registry.names()
     rows = [("MODEL", "VERSION", "CREATED (UTC)", "METRIC", "TEST", "ALIASES", "TRAINED ON")]
     for name in names:
         settings = config.models.models.get(name)
-        metric = settings.selection_metric() if settings else "roc_auc"
+        configured = settings.selection_metric() if settings else "roc_auc"
         for version in registry.versions(name):
+            metric = version.tags.get("metric", configured)  # the metric it was chosen by
             created = dt.datetime.fromtimestamp(version.created_at_ms / 1000, dt.UTC).strftime(
                 "%Y-%m-%d %H:%M"
             )
@@ -309,7 +357,7 @@ def _promote_model(args: argparse.Namespace) -> int:
     from lakehouse.config import load_config
     from lakehouse.models.registry import ModelRegistry
 
-    registry = ModelRegistry(load_config(args.env, args.conf_dir))
+    registry = ModelRegistry(load_config(args.env, args.conf_dir, project=args.project))
     before = registry.production(args.model)
     promoted = registry.promote(args.model, args.version, "promoted by `lakehouse models promote`")
     was = f"v{before.version}" if before else "none"
@@ -322,7 +370,7 @@ def _search(args: argparse.Namespace) -> int:
     from lakehouse.search.api import Searcher, format_result
     from lakehouse.spark.session import build_session
 
-    config = load_config(args.env, args.conf_dir)
+    config = load_config(args.env, args.conf_dir, project=args.project)
     spark = build_session(config, app_name=f"lakehouse search {args.table}")
     try:
         results = Searcher(config, spark, args.table).search(args.text, args.k, args.filter, args.exact)
@@ -350,7 +398,7 @@ def _pipeline_run(args: argparse.Namespace) -> int:
     from lakehouse.pipelines.records import SUCCEEDED
     from lakehouse.pipelines.runner import RunOptions, plan_run, run_pipeline
 
-    config = load_config(args.env, args.conf_dir)
+    config = load_config(args.env, args.conf_dir, project=args.project)
     only = tuple(task.strip() for value in args.only for task in value.split(",") if task.strip())
     options = RunOptions(
         date=args.date, start=args.start, end=args.end, catch_up=args.catch_up, from_task=args.from_task,
@@ -382,7 +430,7 @@ def _pipeline_run(args: argparse.Namespace) -> int:
 def _pipeline_list(args: argparse.Namespace) -> int:
     from lakehouse.config import load_config
 
-    config = load_config(args.env, args.conf_dir)
+    config = load_config(args.env, args.conf_dir, project=args.project)
     if not config.pipelines:
         print("no pipelines declared (conf/base/pipelines.yml)")
         return 0
@@ -407,7 +455,7 @@ def _pipeline_export(args: argparse.Namespace) -> int:
     from lakehouse.config import load_config
     from lakehouse.pipelines.schedule import airflow_dag
 
-    config = load_config(args.env, args.conf_dir)
+    config = load_config(args.env, args.conf_dir, project=args.project)
     source = airflow_dag(config, args.name, args.start_date)
     output = (
         Path(args.output) if args.output else Path("dags") / f"lakehouse_{args.name.replace('-', '_')}.py"
@@ -425,7 +473,7 @@ def _pipeline_cron(args: argparse.Namespace) -> int:
     from lakehouse.config import load_config
     from lakehouse.pipelines.schedule import crontab_line
 
-    print(crontab_line(load_config(args.env, args.conf_dir), args.name))
+    print(crontab_line(load_config(args.env, args.conf_dir, project=args.project), args.name))
     return 0
 
 
@@ -434,7 +482,7 @@ def _runs(args: argparse.Namespace) -> int:
     from lakehouse.pipelines.monitor import describe_run, list_job_runs, list_pipeline_runs
     from lakehouse.pipelines.runner import bookkeeping_session
 
-    config = load_config(args.env, args.conf_dir)
+    config = load_config(args.env, args.conf_dir, project=args.project)
     with bookkeeping_session(config, "lakehouse runs") as spark:
         if args.run:
             text = describe_run(spark, config, args.run)
@@ -452,7 +500,7 @@ def _report(args: argparse.Namespace) -> int:
     from lakehouse.pipelines.report import write_report
     from lakehouse.pipelines.runner import bookkeeping_session
 
-    config = load_config(args.env, args.conf_dir)
+    config = load_config(args.env, args.conf_dir, project=args.project)
     with bookkeeping_session(config, "lakehouse report") as spark:
         written = write_report(spark, config, find_run(spark, config, args.run, args.pipeline), args.output)
     print(written)
@@ -472,7 +520,7 @@ def _positive_int(text: str) -> int:
 def _show_config(args: argparse.Namespace) -> int:
     from lakehouse.config import load_config
 
-    config = load_config(args.env, args.conf_dir)
+    config = load_config(args.env, args.conf_dir, project=args.project)
     print(yaml.safe_dump(config.masked_dump(), sort_keys=False), end="")
     return 0
 
@@ -481,7 +529,7 @@ def _cluster(args: argparse.Namespace) -> int:
     from lakehouse.cluster.standalone import StandaloneCluster
     from lakehouse.config import load_config
 
-    config = load_config(args.env, args.conf_dir)
+    config = load_config(args.env, args.conf_dir, project=args.project)
     cluster = StandaloneCluster(config.cluster, config.resolve_path(config.cluster.state_dir))
     if args.action == "up":
         cluster.start()
@@ -506,7 +554,7 @@ def _database(args: argparse.Namespace) -> int:
     from lakehouse.config import load_config
     from lakehouse.demo.postgres import local_server
 
-    server = local_server(load_config(args.env, args.conf_dir))
+    server = local_server(load_config(args.env, args.conf_dir, project=args.project))
     if args.action == "up":
         server.start()
         print(f"PostgreSQL up: {server.jdbc_url} (user {server.user}; data {server.data_dir})")

@@ -198,3 +198,7 @@ class PipelineError(LakehouseError):
 
 class PipelineLockedError(PipelineError):
     """Another run of the same pipeline and environment holds its lock."""
+
+
+class ProjectExistsError(LakehouseError):
+    """``lakehouse init`` was pointed at a folder that is not empty; nothing was written."""
