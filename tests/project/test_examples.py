@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 
 import pytest
@@ -83,3 +85,19 @@ def test_an_example_lands_ingests_refines_and_profiles_its_data_once(
         counts = {row[0]: row[1] for row in silver.groupBy("diagnosis").count().collect()}
         assert counts == {"benign": 357, "malignant": 212}
         assert (profile["diagnosis"].distinct, profile["diagnosis"].mean) == (2, None)
+
+
+@pytest.mark.slow
+def test_the_diabetes_projects_own_test_runs_its_pipeline_to_predictions(tmp_path):
+    """`pytest` in examples/diabetes, as its user would: land, ingest, refine, profile, train a
+    regression from the table, score. (The acceptance test in test_wheel.py does breast_cancer.)"""
+    environ = {key: value for key, value in os.environ.items() if not key.startswith("LAKEHOUSE_")}
+    environ |= {"PYTHONDONTWRITEBYTECODE": "1", "LAKEHOUSE_LOG_LEVEL": "WARNING"}
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp", str(tmp_path)]
+
+    result = subprocess.run(
+        command, cwd=EXAMPLES_DIR / "diabetes", env=environ, capture_output=True, text=True, timeout=900
+    )
+
+    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+    assert "1 passed" in result.stdout
