@@ -136,6 +136,7 @@ def test_a_wheel_installed_elsewhere_runs_a_new_project_from_init_to_predictions
 
     assert Path(checked["package"]).is_relative_to(venv) and checked["checkout"] == "None"
     jars = checked["jars"].split(",")
+    assert run([lakehouse, "jars", "list"], work, run_environ).split() == jars  # resolved: from any folder
     assert jars and not [jar for jar in jars if str(PROJECT_DIR) in jar], jars
     assert jars[0] == str(new_site / "lakehouse" / "jvm" / "lakehouse-catalog.jar")
     assert all(Path(jar).is_relative_to(tmp_path / "cache" / "jars") for jar in jars[1:])

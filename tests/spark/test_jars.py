@@ -22,7 +22,7 @@ from lakehouse.jvm.maven import (
     spark_jars_dir,
     user_cache_dir,
 )
-from lakehouse.spark.jars import ensure_jars, jar_properties
+from lakehouse.spark.jars import ensure_jars, jar_properties, resolve_jars
 from tests.conftest import PROJECT_DIR
 
 # Maven answers from the repository's own filled local repository (make setup), as it would from a
@@ -99,6 +99,12 @@ def test_an_installed_package_resolves_once_into_the_user_cache_then_starts_offl
     spark_artifacts = {artifact_of(jar.name) for jar in spark_jars_dir().glob("*.jar")}
     assert not {artifact_of(name) for name in names} & spark_artifacts
     assert not list(folder.parent.glob(".*"))  # no staging folder left behind
+
+    # `lakehouse jars resolve` of an installed package: the same folder, and a defaults file beside it
+    # for spark-submit --properties-file (pyspark's own conf/ is left alone)
+    assert [str(jar) for jar in resolve_jars(None, environ)] == jars
+    defaults = (folder / "spark-defaults.conf").read_text()
+    assert f"spark.jars {','.join(jars)}\n" in defaults
 
     # resolved: no Maven is needed any more
     monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))
