@@ -75,10 +75,17 @@ def test_the_shipped_pipelines_load():
     assert {"demo", "daily"} <= set(config.pipelines)
 
 
-def test_the_demo_pipeline_covers_every_registered_job():
+def test_the_demo_pipeline_and_the_example_projects_cover_every_registered_job():
     from lakehouse.runs.job import available_jobs
-    from tests.conftest import CONF_DIR
+    from tests.conftest import CONF_DIR, PROJECT_DIR
 
     config = load_config("local", conf_dir=CONF_DIR, environ={"LAKEHOUSE_ROOT": "/tmp/unused"})
     demo = config.pipelines["demo"]
-    assert {task.job_name(name) for name, task in demo.tasks.items()} == set(available_jobs())
+    covered = {task.job_name(name) for name, task in demo.tasks.items()}
+    # sample_data lands the example projects' data sets (`lakehouse init`, examples/*): their pipeline runs it
+    for example in sorted((PROJECT_DIR / "examples").iterdir()):
+        pipeline = load_config("local", project=example, environ={}).pipelines["example"]
+        covered |= {
+            task.job_name(name) for name, task in pipeline.tasks.items() if ":" not in task.job_name(name)
+        }
+    assert covered == set(available_jobs())
