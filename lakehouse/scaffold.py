@@ -26,7 +26,11 @@ _PROBLEMS = {"binary": "binary classification", "multiclass": "multiclass classi
 
 
 def examples() -> list[str]:
-    """The examples ``lakehouse init --example`` knows: one per bundled data set with a template."""
+    """The examples ``lakehouse init --example`` knows.
+
+    Returns:
+        The names of the bundled data sets that have a template, sorted.
+    """
     return sorted(path.name for path in EXAMPLE_TEMPLATES.iterdir() if path.name in SAMPLE_DATASETS)
 
 

@@ -60,6 +60,9 @@ def user_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
 def spark_jars_dir() -> Path:
     """The ``jars`` folder of the installed pip ``pyspark``, found without importing it.
 
+    Returns:
+        The folder of Spark's own jars (``.../site-packages/pyspark/jars``).
+
     Raises:
         JarsNotFoundError: pyspark is not installed in this environment.
     """
@@ -141,7 +144,17 @@ def maven_coordinates(pom: Path) -> list[str]:
 
 
 def maven_exclusions(pom: Path) -> list[str]:
-    """``group:artifact`` of every exclusion of the pom's dependencies (``spark.jars.excludes``)."""
+    """The exclusions of the pom's dependencies, for ``spark.jars.excludes``.
+
+    Args:
+        pom: the pom file.
+
+    Returns:
+        ``group:artifact`` of each exclusion, once, in the pom's order.
+
+    Raises:
+        JarsNotFoundError: the pom cannot be read.
+    """
     found = [
         item for scope, _, exclusions in _pom_dependencies(pom) if scope != "provided" for item in exclusions
     ]
@@ -153,6 +166,15 @@ def dependencies_key(pom: Path) -> str:
 
     Another pom (a new Delta version) or another pyspark (which decides what is dropped) gets a
     folder of its own; comments and formatting of the pom do not count.
+
+    Args:
+        pom: the pom file.
+
+    Returns:
+        16 hexadecimal digits.
+
+    Raises:
+        JarsNotFoundError: the pom cannot be read.
     """
     lines = [f"spark {spark_version()}"]
     lines += [
@@ -163,7 +185,15 @@ def dependencies_key(pom: Path) -> str:
 
 
 def cached_dependencies_dir(pom: Path, environ: Mapping[str, str] | None = None) -> Path:
-    """The folder of the user cache that holds (or will hold) the resolved jars of ``pom``."""
+    """The folder of the user cache that holds (or will hold) the resolved jars of ``pom``.
+
+    Args:
+        pom: the pom file.
+        environ: the environment (``LAKEHOUSE_CACHE``, ``XDG_CACHE_HOME``); default ``os.environ``.
+
+    Returns:
+        ``<user cache>/jars/<key>`` (:func:`dependencies_key`).
+    """
     return user_cache_dir(environ) / "jars" / dependencies_key(pom)
 
 

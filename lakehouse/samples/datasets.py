@@ -51,7 +51,14 @@ class SampleDataset:
 
 
 def snake_case(name: str) -> str:
-    """``"mean concave points"`` -> ``"mean_concave_points"``."""
+    """A column name in snake_case: ``"mean concave points"`` -> ``"mean_concave_points"``.
+
+    Args:
+        name: any name.
+
+    Returns:
+        Lower case letters and digits, runs of anything else as one ``_``.
+    """
     return re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_")
 
 
@@ -109,6 +116,12 @@ SAMPLE_DATASETS: dict[str, SampleDataset] = {
 
 def sample_dataset(name: str) -> SampleDataset:
     """The bundled data set of that name.
+
+    Args:
+        name: ``breast_cancer`` or ``diabetes``.
+
+    Returns:
+        Its description and loader.
 
     Raises:
         ValueError: an unknown name, with the known ones and a did-you-mean.

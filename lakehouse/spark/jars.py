@@ -84,6 +84,12 @@ def spark_home() -> Path:
 def local_jars(jars_dir: Path) -> list[str]:
     """The jar files that ``make setup`` resolved into a checkout's ``jars/lib``, as absolute paths.
 
+    Args:
+        jars_dir: the folder (``<checkout>/jars/lib``).
+
+    Returns:
+        The jar files, sorted.
+
     Raises:
         JarsNotFoundError: the folder is missing or holds no jar.
     """
