@@ -526,16 +526,23 @@ def _show_config(args: argparse.Namespace) -> int:
 
 
 def _cluster(args: argparse.Namespace) -> int:
+    from lakehouse.cluster.secret import SECRET_FILE
     from lakehouse.cluster.standalone import StandaloneCluster
     from lakehouse.config import load_config
+    from lakehouse.processes import descendants, listening_sockets
 
     config = load_config(args.env, args.conf_dir, project=args.project)
     cluster = StandaloneCluster(config.cluster, config.resolve_path(config.cluster.state_dir))
     if args.action == "up":
         cluster.start()
+        auth = (
+            f"RPC authentication on, secret in {cluster.state_dir / SECRET_FILE}"
+            if config.cluster.authenticate
+            else "RPC authentication off (cluster.authenticate: false)"
+        )
         print(
-            f"Spark standalone cluster up: {cluster.master_url} (web UI {cluster.master_webui}); "
-            f"run jobs on it with --env cluster"
+            f"Spark standalone cluster up: {cluster.master_url} (web UI {cluster.master_webui}); {auth}; "
+            f"run jobs on it with --env {config.env}"
         )
     elif args.action == "down":
         stopped = cluster.stop()
@@ -545,7 +552,17 @@ def _cluster(args: argparse.Namespace) -> int:
     else:
         for process in cluster.status():
             state = f"running, pid {process.pid}" if process.running else "stopped"
-            print(f"{process.role}: {state}; log {process.log_file}")
+            listening = (
+                ", ".join(
+                    f"{address}:{port}" for _, address, port in listening_sockets(descendants(process.pid))
+                )
+                if process.running
+                else ""
+            )
+            print(
+                f"{process.role}: {state}; log {process.log_file}"
+                + (f"; listens on {listening}" if listening else "")
+            )
         print(f"alive workers: {cluster.alive_workers()} ({cluster.master_url})")
     return 0
 

@@ -363,3 +363,17 @@ def test_dockerfile_runs_as_a_non_root_user(instructions):
     users = [arguments for keyword, arguments in instructions if keyword == "USER"]
     assert users, "the image runs as root"
     assert users[-1].split(":")[0] not in ("root", "0"), f"the image runs as {users[-1]}"
+
+
+def test_published_ports_are_on_loopback_and_rpc_authentication_is_on(services):
+    for name, service in services.items():
+        for port in service.get("ports") or []:
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} on every interface"
+    for name in ("spark-master", *WORKERS):
+        options = environment_of(services[name]).get("SPARK_DAEMON_JAVA_OPTS", "")
+        assert "-Dspark.authenticate=true" in options, f"{name} does not require authentication"
+        # the secret comes from the environment at `docker compose up`, never from the file
+        assert "-Dspark.authenticate.secret=${LAKEHOUSE_SPARK_AUTH_SECRET:?" in options
+    assert environment_of(services["runner"])["LAKEHOUSE_SPARK_AUTH_SECRET"].startswith(
+        "${LAKEHOUSE_SPARK_AUTH_SECRET:?"
+    )

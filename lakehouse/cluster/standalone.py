@@ -3,12 +3,20 @@
 The pip ``pyspark`` package has no ``sbin/start-master.sh``; the master and worker start
 with ``bin/spark-class``. Their pids and logs live in ``cluster.state_dir`` so that ``stop``
 kills exactly the processes ``start`` made (and nothing that reused their pid).
+
+Everything listens on ``cluster.host`` (127.0.0.1): the RPC ports through ``--host``, the web
+UIs and the executors the worker launches through ``SPARK_LOCAL_IP``. With
+``cluster.authenticate`` the daemons require Spark's RPC authentication: the first start writes
+a random secret to ``<state_dir>/auth/secret`` and a properties file for the daemons beside it
+(both readable by this user only), so the secret is on no command line and in no log; drivers of
+the environment read it from there (:func:`cluster_secret`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import time
@@ -16,6 +24,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from lakehouse.cluster.secret import DAEMON_PROPERTIES, SECRET_FILE, cluster_secret, write_private
 from lakehouse.config.model import ClusterSettings
 from lakehouse.errors import ClusterError
 from lakehouse.processes import alive, command_line, port_open
@@ -67,6 +76,8 @@ class StandaloneCluster:
         """
         (self.state_dir / "logs").mkdir(parents=True, exist_ok=True)
         (self.state_dir / "work").mkdir(parents=True, exist_ok=True)
+        if self.settings.authenticate:
+            self._ensure_secret()
         already_running = {process.role for process in self.status() if process.running}
         try:
             self._start_daemons()
@@ -74,6 +85,17 @@ class StandaloneCluster:
             # leave nothing half-started behind, but never stop what ran before this call
             self.stop(roles=[role for role in ("worker", "master") if role not in already_running])
             raise
+
+    def _ensure_secret(self) -> None:
+        """Generate the secret on the first start and write the daemons' properties file."""
+        secret = cluster_secret(self.state_dir)
+        if secret is None:
+            secret = secrets.token_hex(32)
+            write_private(self.state_dir / SECRET_FILE, secret + "\n")
+        write_private(
+            self.state_dir / DAEMON_PROPERTIES,
+            f"spark.authenticate true\nspark.authenticate.secret {secret}\n",
+        )
 
     def _start_daemons(self) -> None:
         settings = self.settings
@@ -158,7 +180,11 @@ class StandaloneCluster:
 
     def _spawn(self, role: str, arguments: list[str]) -> subprocess.Popen:
         spark_class = spark_home() / "bin" / "spark-class"
-        environment = {**os.environ, "SPARK_HOME": str(spark_home())}
+        # the web UIs (and the executors the worker starts) bind to SPARK_LOCAL_IP, else to every
+        # interface
+        environment = {**os.environ, "SPARK_HOME": str(spark_home()), "SPARK_LOCAL_IP": self.settings.host}
+        if self.settings.authenticate:
+            arguments = [*arguments, "--properties-file", str(self.state_dir / DAEMON_PROPERTIES)]
         log_file = self._log_file(role)
         with open(log_file, "ab") as log:
             # a session of its own: the daemon outlives `make cluster-up` and ignores its Ctrl-C

@@ -141,6 +141,12 @@ class ClusterSettings(Section):
     worker_memory: str = Field(default="4g", pattern=r"^\d+[kmgt]$")
     state_dir: str = "data/cluster"
     start_timeout_seconds: float = Field(default=90, gt=0)
+    authenticate: bool = Field(
+        default=True,
+        description="Spark RPC authentication: `cluster up` generates a secret into <state_dir>/auth "
+        "(mode 600) that the daemons and every driver of the environment use; an unauthenticated "
+        "client is refused.",
+    )
 
 
 SourceFormat = Literal["csv", "json", "parquet", "jdbc"]

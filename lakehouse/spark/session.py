@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import sys
 
-from pyspark import SparkContext
+from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
+from lakehouse.cluster.secret import cluster_secret
 from lakehouse.config.model import LakehouseConfig, is_secret_property
 from lakehouse.errors import JarsNotFoundError, SessionError
 from lakehouse.jvm import source_checkout
@@ -24,6 +25,9 @@ from lakehouse.spark.jars import (
 from lakehouse.storage.azure import abfs_oauth_settings
 from lakehouse.storage.catalog import LAYERS_PROPERTY, TABLES_ROOT_PROPERTY, ensure_layers
 from lakehouse.storage.layout import StorageLayout
+
+# the RPC authentication secret: set when the SparkContext starts, never on a command line
+AUTH_SECRET = "spark.authenticate.secret"
 
 
 def session_properties(config: LakehouseConfig) -> dict[str, str]:
@@ -81,12 +85,57 @@ def runtime_properties(config: LakehouseConfig) -> dict[str, str]:
         for key, value in abfs_oauth_settings(config.storage.auth, layout.account_host).items()
     }
     properties.update(
-        {key: _spark_value(value) for key, value in config.spark.config.items() if is_secret_property(key)}
+        {
+            key: _spark_value(value)
+            for key, value in config.spark.config.items()
+            if is_secret_property(key) and key != AUTH_SECRET
+        }
     )
     if config.storage.catalog == "storage":
         properties[TABLES_ROOT_PROPERTY] = layout.tables_root
         properties[LAYERS_PROPERTY] = ",".join(layout.layers)
     return properties
+
+
+def start_secrets(config: LakehouseConfig) -> dict[str, str]:
+    """Secrets the SparkContext needs when it starts: the RPC authentication secret.
+
+    With ``spark.authenticate`` on, the secret is ``spark.authenticate.secret`` (from the
+    environment), else the one ``lakehouse cluster up`` generated in ``cluster.state_dir``.
+    Values are secrets: never log them.
+
+    Raises:
+        SessionError: authentication is on and no secret is found, naming where it was looked for.
+    """
+    if str(config.spark.config.get("spark.authenticate", "false")).lower() != "true":
+        return {}
+    configured = str(config.spark.config.get(AUTH_SECRET) or "")
+    if configured:
+        return {AUTH_SECRET: configured}
+    state_dir = config.resolve_path(config.cluster.state_dir)
+    secret = cluster_secret(state_dir)
+    if secret is None:
+        raise SessionError(
+            f"spark.authenticate is on (env {config.env}) but there is no secret: start the local "
+            f"cluster with `lakehouse cluster up --env {config.env}` (it writes {state_dir}/auth/secret), "
+            "or set LAKEHOUSE_SPARK_AUTH_SECRET to the cluster's secret"
+        )
+    return {AUTH_SECRET: secret}
+
+
+def _launch_without_secrets(properties: dict[str, str], master: str | None, app_name: str) -> None:
+    """Start the driver JVM with the public properties only.
+
+    pyspark starts the JVM with every builder option on its ``spark-submit`` command line, where
+    any process could read them; once the JVM runs, the SparkContext takes its options over py4j,
+    so the secrets given to the builder afterwards never reach a command line.
+    """
+    if SparkContext._gateway is not None:
+        return
+    public = SparkConf(loadDefaults=False).setAll(list(properties.items())).setAppName(app_name)
+    if master:
+        public.setMaster(master)
+    SparkContext._ensure_initialized(conf=public)
 
 
 def apply_runtime_properties(spark: SparkSession, properties: dict[str, str]) -> None:
@@ -127,10 +176,13 @@ def build_session(config: LakehouseConfig, app_name: str | None = None) -> Spark
     if _runs_python_on_this_machine(settings.master):
         # Python workers run PYSPARK_PYTHON, else `python3` from PATH, which lacks our packages
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    secrets = start_secrets(config)
+    if secrets:
+        _launch_without_secrets(properties, settings.master, app_name or settings.app_name)
     builder = SparkSession.builder.appName(app_name or settings.app_name)
     if settings.master:
         builder = builder.master(settings.master)
-    for key, value in properties.items():
+    for key, value in {**properties, **secrets}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(settings.log_level)

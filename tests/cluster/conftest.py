@@ -51,6 +51,8 @@ def submit(
             **os.environ,
             "LAKEHOUSE_ROOT": str(root),
             "LAKEHOUSE_SPARK_MASTER": cluster.master_url,
+            # where the driver finds the RPC authentication secret that the cluster's start wrote
+            "LAKEHOUSE_CLUSTER_DIR": str(cluster.state_dir),
             **environment,
         },
         capture_output=True,

@@ -15,6 +15,7 @@ from pyspark.testing import assertDataFrameEqual
 import lakehouse.demo.postgres as postgres_module
 from lakehouse.demo.postgres import LocalPostgres, parse_jdbc_url
 from lakehouse.errors import DatabaseError
+from lakehouse.processes import descendants, listening_sockets
 from tests.postgres_server import free_loopback_port
 
 # starts server processes; the `postgres` and `postgres_binaries` fixtures skip them where PostgreSQL
@@ -87,6 +88,9 @@ def test_the_server_runs_as_described(postgres):
     assert (postgres.data_dir / f".s.PGSQL.{postgres.port}").is_socket()
     listen_address = (postgres.cluster_dir / "postmaster.pid").read_text().splitlines()[5]
     assert listen_address == "127.0.0.1"
+    # and the only TCP socket its processes listen on is that loopback address and port
+    sockets = listening_sockets(descendants(status.pid))
+    assert {(address, port) for _, address, port in sockets} == {("127.0.0.1", postgres.port)}
 
 
 @server_test

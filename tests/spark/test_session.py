@@ -178,3 +178,31 @@ def test_joining_a_session_without_the_expected_catalog_is_refused(spark, sessio
     finally:  # getOrCreate copied the metastore config's options into the shared session
         spark.conf.set("spark.sql.catalog.spark_catalog", "io.lakehouse.spark.LakehouseCatalog")
         spark.conf.set("spark.sql.shuffle.partitions", "2")
+
+
+def test_the_cluster_secret_comes_from_the_environment_or_the_cluster_and_never_joins_the_command_line(
+    tmp_path,
+):
+    from lakehouse.cluster.secret import SECRET_FILE, write_private
+    from lakehouse.config import load_config
+    from lakehouse.errors import SessionError
+    from lakehouse.spark.session import runtime_properties, start_secrets
+
+    state = tmp_path / "cluster"
+    environ = {"LAKEHOUSE_CLUSTER_DIR": str(state), "LAKEHOUSE_ROOT": str(tmp_path / "lake")}
+    config = load_config("cluster", conf_dir=PROJECT_DIR / "conf", environ=environ)
+    assert session_properties(config)["spark.authenticate"] == "true"
+    with pytest.raises(SessionError, match="lakehouse cluster up --env cluster"):
+        start_secrets(config)
+
+    write_private(state / SECRET_FILE, "from-cluster-up\n")
+    assert start_secrets(config) == {"spark.authenticate.secret": "from-cluster-up"}
+    given = load_config(
+        "cluster", conf_dir=PROJECT_DIR / "conf", environ={**environ, "LAKEHOUSE_SPARK_AUTH_SECRET": "given"}
+    )
+    assert start_secrets(given) == {"spark.authenticate.secret": "given"}
+    # pyspark puts session properties on the JVM's command line; runtime ones are set too late for it
+    for properties in (session_properties(given), runtime_properties(given)):
+        assert "spark.authenticate.secret" not in properties and "given" not in properties.values()
+    local = load_config("local", conf_dir=PROJECT_DIR / "conf", environ=environ)
+    assert start_secrets(local) == {} and session_properties(local)["spark.driver.bindAddress"] == "127.0.0.1"
