@@ -8,8 +8,10 @@ aliases replace the deprecated stages); only :meth:`ModelRegistry.promote` moves
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -101,6 +103,26 @@ class ModelRegistry:
         self._mlflow = mlflow
         self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
 
+    @contextlib.contextmanager
+    def _fluent(self):
+        """MLflow's fluent API (``log_model``, ``load_model``) pointed at this registry, one thread
+        at a time. ``mlflow.set_tracking_uri`` also exports MLFLOW_TRACKING_URI to the process's
+        environment, where every later configuration load (and every subprocess) would take it
+        for the user's own server: the variables are put back as they were."""
+        names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+        with _LOCK:
+            saved = {name: os.environ.get(name) for name in names}
+            try:
+                self._mlflow.set_tracking_uri(self.tracking_uri)
+                self._mlflow.set_registry_uri(self.registry_uri)
+                yield
+            finally:
+                for name, value in saved.items():
+                    if value is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = value
+
     def _experiment_id(self) -> str:
         found = self.client.get_experiment_by_name(self.experiment)
         if found is not None:
@@ -138,24 +160,21 @@ class ModelRegistry:
             **(tags or {}),
         }
         requirements = [f"pyspark=={pyspark.__version__}", "synapseml==1.1.3"]
-        with _LOCK:
-            mlflow.set_tracking_uri(self.tracking_uri)
-            mlflow.set_registry_uri(self.registry_uri)
-            with mlflow.start_run(experiment_id=self._experiment_id(), run_name=f"train {name}"):
-                mlflow.log_params({key: str(value)[:6000] for key, value in params.items()})
-                mlflow.log_metrics(
-                    {k: float(v) for k, v in metrics.items() if v is not None and not math.isnan(v)}
-                )
-                mlflow.set_tags({"lakehouse.model": name, **version_tags})
-                for file_name, text in (texts or {}).items():
-                    mlflow.log_text(text, file_name)
-                # explicit requirements: MLflow would otherwise load the model again to infer them
-                info = mlflow.spark.log_model(
-                    model,
-                    artifact_path=MODEL_ARTIFACT,
-                    registered_model_name=name,
-                    pip_requirements=requirements,
-                )
+        with self._fluent(), mlflow.start_run(experiment_id=self._experiment_id(), run_name=f"train {name}"):
+            mlflow.log_params({key: str(value)[:6000] for key, value in params.items()})
+            mlflow.log_metrics(
+                {k: float(v) for k, v in metrics.items() if v is not None and not math.isnan(v)}
+            )
+            mlflow.set_tags({"lakehouse.model": name, **version_tags})
+            for file_name, text in (texts or {}).items():
+                mlflow.log_text(text, file_name)
+            # explicit requirements: MLflow would otherwise load the model again to infer them
+            info = mlflow.spark.log_model(
+                model,
+                artifact_path=MODEL_ARTIFACT,
+                registered_model_name=name,
+                pip_requirements=requirements,
+            )
         version = int(info.registered_model_version)
         for key, value in version_tags.items():
             self.client.set_model_version_tag(name, str(version), key, value)
@@ -236,7 +255,5 @@ class ModelRegistry:
         # classes (otherwise: No module named 'com')
         import synapse.ml.lightgbm  # noqa: F401
 
-        with _LOCK:
-            self._mlflow.set_tracking_uri(self.tracking_uri)
-            self._mlflow.set_registry_uri(self.registry_uri)
+        with self._fluent():
             return mlflow.spark.load_model(version.uri)

@@ -7,6 +7,7 @@ Everything runs for real: Spark, Delta, SynapseML LightGBM and MLflow's SQLite r
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -66,7 +67,11 @@ def test_a_string_label_trains_by_configuration_and_scores_new_and_changed_rows(
         lakehouse_config, cancer=table_model("silver.breast_cancer", split={"method": "random", "seed": 11})
     )
 
+    tracking_before = os.environ.get("MLFLOW_TRACKING_URI")
     run = run_job("train_model", config, spark=spark)
+    # MLflow's set_tracking_uri exports the variable; the registry puts it back, or every later
+    # configuration load and subprocess would take this lakehouse's store for the user's server
+    assert os.environ.get("MLFLOW_TRACKING_URI") == tracking_before
 
     registry = ModelRegistry(config)
     [version] = registry.versions("cancer")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from lakehouse.config import load_config
@@ -75,13 +77,14 @@ def test_the_shipped_pipelines_load():
     assert {"demo", "daily"} <= set(config.pipelines)
 
 
-def test_the_demo_pipeline_and_the_example_projects_cover_every_registered_job():
+def test_the_demo_pipeline_and_the_example_projects_cover_every_registered_job(monkeypatch):
     from lakehouse.runs.job import available_jobs
     from tests.conftest import CONF_DIR, PROJECT_DIR
 
     config = load_config("local", conf_dir=CONF_DIR, environ={"LAKEHOUSE_ROOT": "/tmp/unused"})
     demo = config.pipelines["demo"]
     covered = {task.job_name(name) for name, task in demo.tasks.items()}
+    monkeypatch.setattr(sys, "path", list(sys.path))  # loading a project puts it on sys.path
     # sample_data lands the example projects' data sets (`lakehouse init`, examples/*): their pipeline runs it
     for example in sorted((PROJECT_DIR / "examples").iterdir()):
         pipeline = load_config("local", project=example, environ={}).pipelines["example"]
