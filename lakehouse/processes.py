@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import sys
 
 
 def port_open(host: str, port: int) -> bool:
@@ -65,6 +66,8 @@ def descendants(pid: int) -> list[int]:
 def _address(hex_address: str) -> str:
     """An address of ``/proc/net/tcp{,6}`` (32-bit words in host order) as text."""
     raw = bytes.fromhex(hex_address)
+    if sys.byteorder == "big":
+        return str(ipaddress.ip_address(raw))
     ordered = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
     return str(ipaddress.ip_address(ordered))
 

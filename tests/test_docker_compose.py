@@ -370,10 +370,17 @@ def test_published_ports_are_on_loopback_and_rpc_authentication_is_on(services):
         for port in service.get("ports") or []:
             assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} on every interface"
     for name in ("spark-master", *WORKERS):
-        options = environment_of(services[name]).get("SPARK_DAEMON_JAVA_OPTS", "")
-        assert "-Dspark.authenticate=true" in options, f"{name} does not require authentication"
-        # the secret comes from the environment at `docker compose up`, never from the file
-        assert "-Dspark.authenticate.secret=${LAKEHOUSE_SPARK_AUTH_SECRET:?" in options
+        service = services[name]
+        words = command_tokens(service.get("command"))
+        properties = words[words.index("--properties-file") + 1]
+        # the entrypoint writes the secret from the environment into that file, with a builtin
+        entrypoint = " ".join(service.get("entrypoint") or [])
+        assert (
+            f"> {properties}" in entrypoint and "umask 077" in entrypoint and 'exec "$$@"' in entrypoint
+        )  # compose's $$ is a literal $
+        assert "spark.authenticate true" in entrypoint
+        assert "LAKEHOUSE_SPARK_AUTH_SECRET" in environment_of(service)
+        assert "spark.authenticate.secret=" not in " ".join(words)  # never on a command line
     assert environment_of(services["runner"])["LAKEHOUSE_SPARK_AUTH_SECRET"].startswith(
         "${LAKEHOUSE_SPARK_AUTH_SECRET:?"
     )

@@ -103,11 +103,12 @@ def load_config(
     except ValidationError as error:
         raise ConfigError(_describe_validation_errors(error, tree, origins)) from None
 
+    # before the checks: they import the project's own builders and jobs (package.module:name)
+    _make_importable(config.project_dir)
     problems = _secrets_written_in_files(config, origins, from_environment)
     problems += [f"{_locate(origins, path)}: {'.'.join(path)}: {message}" for path, message in config.check()]
     if problems:
         raise ConfigError(problems)
-    _make_importable(config.project_dir)
     return config
 
 
@@ -122,8 +123,9 @@ def find_conf_dir(
 
     1. ``conf_dir`` (``--conf-dir``) or ``project`` (``--project``: its ``conf``);
     2. ``$LAKEHOUSE_CONF_DIR``, else ``$LAKEHOUSE_PROJECT`` (its ``conf``);
-    3. the current folder's ``conf``. Inside this package's own source checkout (a subfolder
-       of it) that checkout's ``conf`` is read; a folder elsewhere never falls back to it.
+    3. the ``conf`` of the current folder or of its nearest parent that has one. Inside this
+       package's own source checkout (a subfolder of it) that checkout's ``conf`` is read; a
+       folder elsewhere never falls back to it.
 
     Args:
         conf_dir: the ``conf`` folder, or None.
@@ -163,10 +165,13 @@ def find_conf_dir(
 
 
 def _conf_of_current_folder() -> Path:
-    """``./conf``; inside the source checkout this package runs from, the checkout's ``conf``."""
+    """``./conf`` of the current folder or of the nearest parent that has one (run from a project's
+    subfolder, e.g. its ``jobs/``); inside the source checkout this package runs from, the
+    checkout's ``conf``."""
     here = Path.cwd()
-    if (here / "conf" / BASE).is_dir():
-        return here / "conf"
+    for folder in (here, *here.parents):
+        if (folder / "conf" / BASE).is_dir():
+            return folder / "conf"
     checkout = source_checkout()
     if checkout is not None and here.resolve().is_relative_to(checkout.resolve()):
         return checkout / "conf"

@@ -1031,8 +1031,15 @@ class LakehouseConfig(Section):
         return found
 
     def secret_values(self) -> list[str]:
-        """The non-empty secrets of this configuration, so that messages can be scrubbed of them."""
-        return [value for _, value in self.secrets() if value]
+        """The non-empty secrets of this configuration, so that messages can be scrubbed of them;
+        with Spark's RPC authentication on, also the secret the local cluster generated."""
+        values = [value for _, value in self.secrets() if value]
+        if str(self.spark.config.get("spark.authenticate", "false")).lower() == "true":
+            from lakehouse.cluster.secret import cluster_secret
+
+            generated = cluster_secret(self.resolve_path(self.cluster.state_dir))
+            values += [generated] if generated else []
+        return values
 
     def masked_dump(self) -> dict[str, Any]:
         """The configuration as plain data with every secret replaced by ``**********``."""
@@ -1095,6 +1102,17 @@ class LakehouseConfig(Section):
                             "(it contains @ / ? # or a space)",
                         )
                     )
+        local_cluster = f"spark://{self.cluster.host}:{self.cluster.master_port}"
+        authenticates = str(self.spark.config.get("spark.authenticate", "false")).lower() == "true"
+        if self.spark.master == local_cluster and authenticates != self.cluster.authenticate:
+            problems.append(
+                (
+                    ("spark", "config", "spark.authenticate"),
+                    f"is {str(authenticates).lower()} but cluster.authenticate is "
+                    f"{str(self.cluster.authenticate).lower()}: the local cluster at {local_cluster} and "
+                    "its drivers must agree; set both the same",
+                )
+            )
         problems += self._check_sources()
         problems += self._check_features()
         problems += self._check_gold()

@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.config.model import ModelSettings
-from lakehouse.errors import ModelError, TableNotFoundError
+from lakehouse.errors import ChangeFeedError, ModelError, TableNotFoundError
 from lakehouse.io.progress import last_source_version, record_source_version
 from lakehouse.io.table_spec import TableSpec
 from lakehouse.models.dataset import join_features
@@ -102,7 +102,6 @@ def score_batch(
                 "new or changed", name, settings.data.table,
             )  # fmt: skip
         return score_table_rows(context, name, settings, registry, chosen)
-    problem = Problem.from_tags(chosen.tags, settings.task or "classification", settings.target)
     inputs = read_model_inputs(context.tables, context.config, name, settings)
     first_table, (first_rows, as_of) = next(iter(inputs.tables.items()))
     entity = settings.labels.entity
@@ -127,7 +126,7 @@ def score_batch(
         todo.withColumn(SCORE_TIME, F.col(as_of).cast("timestamp")), inputs.tables, entity, SCORE_TIME, None
     )
     check_features(rows, chosen.features, f"{name} v{chosen.version}", ", ".join(inputs.tables))
-    written = _write_predictions(context, name, settings, registry, chosen, problem, rows, keys)
+    written = _write_predictions(context, name, settings, registry, chosen, rows, keys)
     context.log.info(
         "%s: %d rows scored by %s v%d from %s (as-of %s .. %s)",
         table, written, name, chosen.version, first_table, start, end,
@@ -141,11 +140,12 @@ def _write_predictions(
     settings: ModelSettings,
     registry: ModelRegistry,
     chosen: ModelVersion,
-    problem: Problem,
     rows: DataFrame,
     keys: list[str],
 ) -> int:
-    """Score ``rows`` with ``chosen`` and upsert them by key and model version; rows written."""
+    """Score ``rows`` with ``chosen`` and upsert them by key and model version, with the labels of
+    the problem it was trained on; rows written."""
+    problem = Problem.from_tags(chosen.tags, settings.task or "classification", settings.target)
     model = registry.load(chosen)
     threshold = chosen.metrics.get("test_threshold") if problem.kind == "binary" else None
     scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
@@ -186,23 +186,36 @@ def score_table_rows(
     table = predictions_table(name, settings)
     progress = f"{table}#{name}.v{chosen.version}"
     last = last_source_version(context.spark, context.layout, progress, source)
-    if last is None:
-        tables.enable_change_feed(source)  # so that the next run reads only the changes
     now = tables.version(source)
-    if last is not None and last >= now:
+    if last is not None and last > now:
+        context.log.warning(
+            "%s: %s is at v%d, before the v%d last scored: the table was recreated; scoring every row",
+            table, source, now, last,
+        )  # fmt: skip
+        last = None
+    if last is None:
+        if tables.enable_change_feed(source):  # so that the next run reads only the changes
+            now = tables.version(source)
+    elif last == now:
         context.log.info(
             "%s: nothing to score, %s v%d has scored %s up to v%d", table, name, chosen.version, source, now
         )
         return ScoringResult(name, chosen.version, table, (None, None), 0)
     rows = tables.read(source, version=now)
     if last is not None:  # the current rows of the keys the changes touched
-        changed = tables.changes(source, last, now).select(*[F.col(f"`{k}`") for k in keys]).distinct()
-        rows = rows.join(changed, keys, "left_semi")
+        try:
+            changes = tables.changes(source, last, now)
+        except ChangeFeedError as error:
+            # the feed was off or vacuumed for some of those versions: every row again (the
+            # predictions are upserted by key, so nothing is duplicated)
+            context.log.warning("%s: %s; scoring every row of %s v%d", table, error, source, now)
+        else:
+            changed = changes.select(*[F.col(f"`{k}`") for k in keys]).distinct()
+            rows = rows.join(changed, keys, "left_semi")
     if all(column in rows.columns for column in HISTORY_COLUMNS):
         rows = rows.where(F.col("is_current"))
     check_features(rows, chosen.features, f"{name} v{chosen.version}", source)
-    problem = Problem.from_tags(chosen.tags, settings.task or "classification", settings.target)
-    written = _write_predictions(context, name, settings, registry, chosen, problem, rows, keys)
+    written = _write_predictions(context, name, settings, registry, chosen, rows, keys)
     record_source_version(context.spark, context.layout, progress, source, now, context.run_id)
     context.log.info(
         "%s: %d rows scored by %s v%d from %s (%s v%d)",

@@ -168,6 +168,7 @@ def candidate_columns(
     key: Sequence[str],
     features: Sequence[str] | str,
     exclude: Sequence[str],
+    where: str = "data",
 ) -> tuple[list[str], list[str]]:
     """The columns that may be features, and notes on those skipped for their type.
 
@@ -196,14 +197,14 @@ def candidate_columns(
         return usable, notes
     missing = [name for name in features if name not in types]
     if missing:
-        raise ModelError(f"data.features: no columns {missing} in the table; columns: {list(types)}")
+        raise ModelError(f"{where}.features: no columns {missing} in the table; columns: {list(types)}")
     clashing = [name for name in features if name in (target, *key)]
     if clashing:
-        raise ModelError(f"data.features: {clashing} are the target or the key, never features")
+        raise ModelError(f"{where}.features: {clashing} are the target or the key, never features")
     unusable = [f"{name} ({types[name].simpleString()})" for name in features if not _usable(types[name])]
     if unusable:
         raise ModelError(
-            f"data.features: {', '.join(unusable)} cannot be features; a feature is a number, a "
+            f"{where}.features: {', '.join(unusable)} cannot be features; a feature is a number, a "
             "boolean or a string"
         )
     return [name for name in features if name not in exclude], notes
@@ -214,18 +215,20 @@ def _usable(data_type: T.DataType) -> bool:
 
 
 def profile_expressions(columns: Sequence[str], label: str) -> list[Column]:
-    """One aggregate's expressions per column: non-null count, distinct-ness, and how many rows
-    differ from the label (0: the column is the target under another name)."""
+    """One aggregate's expressions per column, over the rows with a label only: non-null count,
+    whether its non-null values are all one, and how many rows differ from the label (0: the
+    column is the target under another name)."""
+    labelled = F.col(label).isNotNull()
     expressions: list[Column] = []
     for index, name in enumerate(columns):
-        column = F.col(f"`{name}`")
+        column = F.when(labelled, F.col(f"`{name}`"))
+        same_number = column.cast("double").eqNullSafe(F.col(label))
+        same_text = _as_text(column).eqNullSafe(F.col(f"`{label}_text`"))
         expressions += [
             F.count(column).alias(f"n{index}"),
             (F.min(column) == F.max(column)).alias(f"c{index}"),
-            F.sum(F.when(column.cast("double").eqNullSafe(F.col(label)), 0).otherwise(1)).alias(f"d{index}"),
-            F.sum(F.when(_as_text(column).eqNullSafe(F.col(f"`{label}_text`")), 0).otherwise(1)).alias(
-                f"t{index}"
-            ),
+            F.sum(F.when(labelled & same_number, 0).when(labelled, 1)).alias(f"d{index}"),
+            F.sum(F.when(labelled & same_text, 0).when(labelled, 1)).alias(f"t{index}"),
         ]
     return expressions
 
@@ -238,6 +241,7 @@ def choose_features(
     target: str,
     categorical: Sequence[str],
     notes: Sequence[str] = (),
+    where: str = "data",
 ) -> FeatureChoice:
     """The features kept from the profile of :func:`profile_expressions` (pure).
 
@@ -252,17 +256,19 @@ def choose_features(
     for index, name in enumerate(columns):
         if rows and (profile[f"d{index}"] == 0 or profile[f"t{index}"] == 0):
             raise ModelError(
-                f"column {name!r} equals the target {target!r} on every row: it would leak the answer; "
-                "add it to data.exclude"
+                f"{where}: column {name!r} equals the target {target!r} on every row: it would leak the "
+                "answer; add it to data.exclude"
             )
         if profile[f"n{index}"] == 0:
             notes.append(f"column {name} dropped: null in every row")
-        elif profile[f"c{index}"]:
+        elif profile[f"c{index}"] and profile[f"n{index}"] == rows:  # a value or null tells something
             notes.append(f"column {name} dropped: the same value in every row")
         else:
             kept.append(name)
     if not kept:
-        raise ModelError(f"no feature left to learn {target!r} from: {'; '.join(notes) or 'no column'}")
+        raise ModelError(
+            f"{where}: no feature left to learn {target!r} from: {'; '.join(notes) or 'no column'}"
+        )
     strings = [name for name in kept if isinstance(types[name], T.StringType)]
     chosen_categorical = [name for name in kept if name in categorical or name in strings]
     return FeatureChoice(kept, chosen_categorical, notes)

@@ -45,22 +45,36 @@ def split_randomly(
     return frame.withColumn(SPLIT_COLUMN, _by_position(key_draw(key, seed), validation, test))
 
 
+# Rows of a class ranked in one window partition: a class of more rows is ranked in buckets of
+# about this many (by its key's hash), so that no task sorts a whole class of a large table
+STRATUM_ROWS = 200_000
+
+
 def split_stratified(
     frame: DataFrame, label: str, key: Sequence[str], validation: float, test: float, seed: int
 ) -> DataFrame:
-    """The ``validation`` and ``test`` shares of each class, exactly (to a row).
+    """The ``validation`` and ``test`` shares of each class, exactly (to a row per bucket).
 
     Rows of a class are ordered by their key's lot; the first ``test`` share of them is the test
-    set, the next ``validation`` share validation. A class of one row trains.
+    set, the next ``validation`` share validation. A class of one row trains. A class of more
+    than ``STRATUM_ROWS`` rows is ranked in buckets of its rows (by a second hash of the key), each
+    bucket split in the same shares, so the shares stay exact to a row per bucket.
     """
-    window = Window.partitionBy(_q(label)).orderBy("_draw", *[_q(c) for c in key])
-    size = Window.partitionBy(_q(label))
-    position = (F.row_number().over(window) - 1) / F.count(F.lit(1)).over(size)
-    single = F.count(F.lit(1)).over(size) < 2
+    sizes = frame.groupBy(_q(label)).agg(F.count(F.lit(1)).alias("_class_rows"))
+    buckets = F.greatest(F.lit(1), F.ceil(F.col("_class_rows") / F.lit(STRATUM_ROWS)))
+    bucket = F.pmod(F.xxhash64(F.lit(seed + 1), *[_q(c) for c in key]), buckets)
+    stratum = [_q(label), F.col("_bucket")]
+    window = Window.partitionBy(*stratum).orderBy("_draw", *[_q(c) for c in key])
+    size = F.count(F.lit(1)).over(Window.partitionBy(*stratum))
+    position = (F.row_number().over(window) - 1) / size
     return (
-        frame.withColumn("_draw", key_draw(key, seed))
-        .withColumn(SPLIT_COLUMN, F.when(single, "train").otherwise(_by_position(position, validation, test)))
-        .drop("_draw")
+        frame.join(F.broadcast(sizes), label, "left")
+        .withColumn("_draw", key_draw(key, seed))
+        .withColumn("_bucket", bucket)
+        .withColumn(
+            SPLIT_COLUMN, F.when(size < 2, "train").otherwise(_by_position(position, validation, test))
+        )
+        .drop("_draw", "_bucket", "_class_rows")
     )
 
 

@@ -20,17 +20,21 @@ that names the model and, where the engine names one, the column.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from py4j.protocol import Py4JError
+from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.config.model import LOWER_IS_BETTER, METRICS_OF_TASK, MULTICLASS_METRICS, ModelSettings
-from lakehouse.errors import LakehouseError, ModelError, ModelTrainingError, TrainingDataError
+from lakehouse.errors import ModelError, ModelTrainingError, TrainingDataError
 from lakehouse.io import files
 from lakehouse.models.dataset import SPLIT_COLUMN, SPLITS
 from lakehouse.models.evaluation import (
@@ -49,6 +53,7 @@ from lakehouse.models.search import run_trials, trial_params, trials_at_once
 from lakehouse.models.training_data import TrainingData, training_data
 from lakehouse.runs.context import JobContext
 
+log = logging.getLogger(__name__)
 VALIDATION_FLAG = "_is_validation"
 SCORE = "_score"
 PROBABILITIES = "probabilities"
@@ -74,6 +79,7 @@ class SplitCounts:
     rows: dict[str, int]
     missing: dict[str, dict[str, int]]
     outside: int  # rows in no split (an unknown fold value, no time)
+    classes: dict[str, dict[int, int]] = field(default_factory=dict)  # split -> class number -> rows
 
 
 @dataclass
@@ -110,31 +116,38 @@ def executor_cores(spark) -> int:
 
 
 def count_splits(data: TrainingData) -> SplitCounts:
-    """Rows per split and rows without a feature row per table and split (one aggregate)."""
+    """Rows per split (and per class, for a classification) and rows without a feature row per
+    table and split, in one aggregate."""
     missing = {
         table: F.sum(F.when(F.col(f"`{column}`").isNull(), 1).otherwise(0)).alias(f"_missing_{index}")
         for index, (table, column) in enumerate(data.as_of_columns.items())
     }
-    found = data.rows.groupBy(SPLIT_COLUMN).agg(F.count(F.lit(1)).alias("_rows"), *missing.values()).collect()
-    rows = {split: 0 for split in SPLITS}
+    by_class = data.problem.kind != "regression"
+    groups = [SPLIT_COLUMN, *([LABEL_COLUMN] if by_class else [])]
+    found = data.rows.groupBy(*groups).agg(F.count(F.lit(1)).alias("_rows"), *missing.values()).collect()
+    rows = dict.fromkeys(SPLITS, 0)
     by_table: dict[str, dict[str, int]] = {table: dict.fromkeys(SPLITS, 0) for table in missing}
+    classes: dict[str, dict[int, int]] = {split: {} for split in SPLITS} if by_class else {}
     outside = 0
     for row in found:
         split = row[SPLIT_COLUMN]
         if split is None:
             outside += int(row["_rows"])
             continue
-        rows[split] = int(row["_rows"])
+        rows[split] += int(row["_rows"])
+        if by_class:
+            classes[split][int(row[LABEL_COLUMN])] = int(row["_rows"])
         for index, table in enumerate(missing):
-            by_table[table][split] = int(row[f"_missing_{index}"] or 0)
-    return SplitCounts(rows, by_table, outside)
+            by_table[table][split] += int(row[f"_missing_{index}"] or 0)
+    return SplitCounts(rows, by_table, outside, classes)
 
 
 def check_training_data(name: str, settings: ModelSettings, data: TrainingData, counts: SplitCounts) -> None:
     """Refuse training rows that would make a meaningless model, before any fit.
 
     Raises:
-        TrainingDataError: rows outside every split, an empty split, or a split whose share of
+        TrainingDataError: rows outside every split, an empty split, a class without training
+            rows, or a split whose share of
             label rows without a feature row exceeds ``max_missing_share`` (naming the feature
             table and the label dates to backfill).
     """
@@ -163,6 +176,18 @@ def check_training_data(name: str, settings: ModelSettings, data: TrainingData, 
             f"model {name}: the {', '.join(empty)} split has no labelled rows ({counts.rows}); "
             "label more rows or change split"
         )
+    if counts.classes:
+        absent = [c for i, c in enumerate(data.problem.classes) if not counts.classes["train"].get(i)]
+        if absent:
+            totals = {
+                data.problem.classes[i]: sum(by_split.get(i, 0) for by_split in counts.classes.values())
+                for i in range(len(data.problem.classes))
+            }
+            raise TrainingDataError(
+                f"model {name}: the classes {absent} of {data.problem.target!r} have no row in the train "
+                f"split (rows per class: {totals}); a model cannot learn a class it never sees: use "
+                f"{key}.split.method stratified, or label more rows of those classes"
+            )
     for table, by_split in counts.missing.items():
         for split, missing in by_split.items():
             share = missing / counts.rows[split]
@@ -268,7 +293,7 @@ def search(
     searched_names = list(settings.search.space) if settings.search else []
 
     def fit(index: int, params: dict[str, Any]) -> Trial:
-        return _engine_call(name, data, lambda: fit_trial(index, params))
+        return _engine_call(name, lambda: fit_trial(index, params), data.features, data.problem.target)
 
     def fit_trial(index: int, params: dict[str, Any]) -> Trial:
         trial_started = time.monotonic()
@@ -340,25 +365,48 @@ def evaluate(name: str, settings: ModelSettings, data: TrainingData, model: Any)
             details = {"class_confusion": report.confusion, "per_class": report.per_class}
         return Evaluation(threshold, validation_metrics, test_metrics, details)
 
-    return _engine_call(name, data, run)
+    return _engine_call(name, run, data.features, data.problem.target)
 
 
-def _engine_call(name: str, data: TrainingData, action):
-    """Run a Spark ML / LightGBM step; turn its errors into a ModelTrainingError."""
+# Errors of the engine (the JVM through py4j, pyspark's own): anything else is a bug of ours and
+# keeps its traceback
+ENGINE_ERRORS = (Py4JError, PySparkException)
+
+
+def _engine_call(name: str, action, columns: Sequence[str] = (), target: str | None = None):
+    """Run a Spark ML / LightGBM step; turn an engine error into a ModelTrainingError that names
+    the model, the column the engine names (``columns``, the target) and the root cause's first
+    line, never the JVM's stack trace (logged at debug level)."""
     try:
         return action()
-    except LakehouseError:
-        raise
-    except Exception as error:
-        raise ModelTrainingError(_describe_engine_error(name, data, error)) from None
+    except ENGINE_ERRORS as error:
+        log.debug("model %s: the engine failed", name, exc_info=True)
+        raise ModelTrainingError(_describe_engine_error(name, error, columns, target)) from None
 
 
-def _describe_engine_error(name: str, data: TrainingData, error: Exception) -> str:
-    java = getattr(error, "java_exception", None)
-    text = str(java.toString()) if java is not None else (getattr(error, "desc", None) or str(error))
-    first = next((line.strip() for line in str(text).splitlines() if line.strip()), type(error).__name__)
-    columns = [*data.features, data.problem.target, LABEL_COLUMN]
-    named = [c for c in columns if re.search(rf"(?<![\w]){re.escape(c)}(?![\w])", first)]
+def _root_message(error: Exception) -> str:
+    """The first line of the innermost Java cause (what failed), else of the error itself."""
+    java = getattr(error, "java_exception", None) or getattr(error, "_origin", None)
+    text = ""
+    try:
+        while java is not None:
+            text = str(java.toString())
+            java = java.getCause()
+    except Exception:  # the JVM is gone: keep what was read
+        pass
+    text = text or getattr(error, "desc", None) or str(error)
+    return next((line.strip() for line in str(text).splitlines() if line.strip()), type(error).__name__)
+
+
+def _describe_engine_error(name: str, error: Exception, columns: Sequence[str], target: str | None) -> str:
+    first = _root_message(error)
+    named = [
+        c
+        for c in [*columns, *([target] if target else [])]
+        if re.search(rf"(?<!\w){re.escape(c)}(?!\w)", first)
+    ]
+    if not named and target and re.search(rf"(?<!\w){LABEL_COLUMN}(?!\w)", first):
+        named = [target]  # the learner's label is the target
     column = f" (column {named[0]})" if named else ""
     return f"model {name}: training failed{column}: {first[:500]}"
 
@@ -421,13 +469,15 @@ def train_model(
             parameter, or a string feature of a model of labels not declared categorical.
     """
     started = time.monotonic()
-    data = training_data(context.tables, context.config, name, settings)
+    data = _engine_call(
+        name, lambda: training_data(context.tables, context.config, name, settings), target=settings.target
+    )
     for note in data.notes:
         context.log.info("model %s: %s", name, note)
     metric = selection_metric(name, settings, data.problem)
     data.rows = data.rows.withColumn(VALIDATION_FLAG, F.col(SPLIT_COLUMN) == "validation").persist()
     try:
-        counts = _engine_call(name, data, lambda: count_splits(data))
+        counts = _engine_call(name, lambda: count_splits(data), data.features, data.problem.target)
         check_training_data(name, settings, data, counts)
         context.log.info(
             "model %s: %s %s, %d features, rows by split %s; without feature rows %s",

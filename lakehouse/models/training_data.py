@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from lakehouse.config.model import LakehouseConfig, ModelDataSettings, ModelSettings, duration_days
 from lakehouse.errors import FeatureError, ModelError, TableNotFoundError
@@ -177,7 +178,15 @@ def table_training_data(
         notes.append(f"{data.table} keeps history (SCD2): its current rows are the examples")
     where = f"{key_path} ({data.table})"
     problem = _target_problem(frame, settings, where)
-    candidates, type_notes = candidate_columns(frame.schema, data.target, key, data.features, data.exclude)
+    target_type = frame.schema[data.target].dataType
+    if problem.kind == "regression" and settings.task is None and isinstance(target_type, T.IntegralType):
+        notes.append(
+            f"{data.target} holds whole numbers: learned as a regression; declare task: classification "
+            "to learn its values as classes"
+        )
+    candidates, type_notes = candidate_columns(
+        frame.schema, data.target, key, data.features, data.exclude, key_path
+    )
     notes += type_notes
     labelled = with_label(frame, problem)
     profile = labelled.agg(
@@ -197,6 +206,7 @@ def table_training_data(
         data.target,
         settings.categorical,
         [],
+        where,
     )
     notes += choice.notes
     labelled = labelled.where(F.col(LABEL_COLUMN).isNotNull())

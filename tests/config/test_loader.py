@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 import textwrap
 from pathlib import Path
 
@@ -587,3 +588,37 @@ def test_a_secret_spark_property_must_come_from_the_environment(tmp_path):
     assert "abc123" not in str(error)
     assert config.secret_values() == ["abc123"]
     assert config.masked_dump()["spark"]["config"][key] == "**********"
+
+
+def test_a_project_builder_imports_from_the_project_folder_and_subfolders_find_the_project(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    project = tmp_path / "shop"
+    write_conf(
+        project,
+        {
+            "base/sources.yml": "sources:\n  orders: {format: parquet, path: landing/orders}\n",
+            "base/gold.yml": """\
+                gold:
+                  tables:
+                    order_count:
+                      comment: Orders
+                      sources: [bronze.orders]
+                      key: [n]
+                      builder: shop_gold.tables:order_count
+            """,
+        },
+    )
+    (project / "shop_gold").mkdir()
+    (project / "shop_gold" / "__init__.py").write_text("")
+    (project / "shop_gold" / "tables.py").write_text(
+        "def order_count(tables):\n"
+        "    return tables['bronze.orders'].groupBy().count().withColumnRenamed('count', 'n')\n"
+    )
+    # the builder imports from the project folder, which the loader puts on sys.path before checking
+    config = load_config("local", project=project, environ={})
+    assert list(config.gold.tables) == ["order_count"]
+    # from a subfolder of the project, its conf is found too
+    monkeypatch.chdir(project / "shop_gold")
+    assert load_config("local", environ={}).project_dir == project

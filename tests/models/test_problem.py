@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.config.model import ModelSettings
@@ -85,7 +86,9 @@ def test_a_split_missing_too_many_feature_rows_fails_naming_the_table_and_dates(
         )
         for i, split in enumerate(["train"] * 10 + ["validation"] * 10 + ["test"] * 10)
     ]
-    frame = spark.createDataFrame(rows, "id int, label_time timestamp, split string, activity_as_of date")
+    frame = spark.createDataFrame(
+        rows, "id int, label_time timestamp, split string, activity_as_of date"
+    ).withColumn("_label", (F.col("id") % 2).cast("double"))
     data = TrainingData(
         frame, ["x"], [], Problem("binary", "y", ("0", "1")), {}, {"method": "time"}, [],
         {"gold.activity": "activity_as_of"}, "label_time",
@@ -127,3 +130,20 @@ def test_a_split_without_rows_fails_before_any_fit(spark):
     inside = TrainingData(data.rows.where("split IS NOT NULL"), ["x"], [], data.problem, {}, data.split)
     with pytest.raises(TrainingDataError, match="the validation split has no labelled rows"):
         check_training_data("m", settings, inside, count_splits(inside))
+
+
+def test_a_class_absent_from_the_train_split_is_refused(spark):
+    rows = [(i, "train" if i < 8 else "test", 0.0 if i < 8 else 2.0) for i in range(10)]
+    rows += [(10, "validation", 1.0), (11, "train", 1.0)]
+    frame = spark.createDataFrame(rows, "id int, split string, _label double")
+    data = TrainingData(
+        frame, ["x"], [], Problem("multiclass", "grade", ("a", "b", "c")), {}, {"method": "column"}
+    )
+    settings = ModelSettings.model_validate({"data": {"table": "silver.t", "target": "grade", "key": ["id"]}})
+    counts = count_splits(data)
+    assert counts.rows == {"train": 9, "validation": 1, "test": 2}
+    assert counts.classes["train"] == {0: 8, 1: 1}
+    with pytest.raises(
+        TrainingDataError, match=r"the classes \['c'\] of 'grade' have no row in the train split"
+    ):
+        check_training_data("grades", settings, data, counts)

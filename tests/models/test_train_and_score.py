@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lakehouse.config.model import FeatureStoreSettings, LakehouseConfig, ModelsSettings
-from lakehouse.errors import MissingFeaturesError
+from lakehouse.errors import MissingFeaturesError, TrainingDataError
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.models.registry import ModelRegistry
 from lakehouse.models.scoring import score
@@ -219,3 +219,21 @@ def test_a_regression_target_trains_a_regressor_and_scores_values(spark, lakehou
     assert len(scored) == ENTITIES
     assert all(r["predicted_class"] is None and r["threshold"] is None for r in scored)
     assert min(r["score"] for r in scored) > -1 and max(r["score"] for r in scored) < 15
+
+
+def test_label_rows_without_a_feature_row_stop_training_naming_the_table_and_dates(spark, lakehouse_config):
+    config = configured(lakehouse_config, search=False)
+    given_tables(spark, config)
+    # a quarter of the customers never got a feature row (a backfill that did not run)
+    tables = store(spark, config)
+    tables.overwrite("gold.activity", tables.read("gold.activity").where("customer_id > 50"))
+
+    with pytest.raises(JobFailedError) as failure:
+        run_job("train_model", config, spark=spark)
+
+    cause = failure.value.__cause__
+    assert isinstance(cause, TrainingDataError), repr(cause)
+    message = str(cause)
+    assert "200 of 800 train rows (25.0%) have no row of gold.activity as of their label time" in message
+    assert "the label dates 2026-02-01, 2026-02-02, 2026-02-03, 2026-02-04" in message
+    assert ModelRegistry(config).versions("risk") == []  # nothing was fitted or registered
