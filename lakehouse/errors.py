@@ -7,6 +7,17 @@ and key, table, column, job or file at fault and, where the fix is obvious, says
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
+
+def did_you_mean(word: str, known: Iterable[str], listing: str = "known") -> str:
+    """The end of an error message about an unknown name: ``did you mean 'x'?`` for the closest
+    known name, else the known names (``known: a, b``; ``listing`` names them, e.g. ``columns``)."""
+    names = list(known)
+    close = difflib.get_close_matches(word, names, n=1)
+    return f"did you mean {close[0]!r}?" if close else f"{listing}: {', '.join(names) or 'none'}"
+
 
 class LakehouseError(Exception):
     """Base class of every error raised by the lakehouse framework."""

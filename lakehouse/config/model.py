@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from lakehouse.errors import did_you_mean
+
 Scalar = str | int | float | bool
 # Spark property names that hold secrets: Spark's own redaction pattern plus storage keys.
 SECRET_PROPERTY = re.compile(r"(?i)secret|password|token|credential|access[.]key|account[.]key")
@@ -1141,8 +1143,7 @@ class LakehouseConfig(Section):
         }
         if table in known or table.startswith("gold."):
             return None
-        hint = difflib.get_close_matches(table, sorted(known), n=1)
-        return f"unknown table {table!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
+        return f"unknown table {table!r}; {did_you_mean(table, sorted(known), 'tables')}"
 
     def _check_features(self) -> list[tuple[tuple[str, ...], str]]:
         """Feature and label tables read tables this configuration builds: silver tables of
@@ -1198,8 +1199,7 @@ class LakehouseConfig(Section):
         tables = self.features.tables
 
         def hint(name: str, known: list[str]) -> str:
-            close = difflib.get_close_matches(name, known, n=1)
-            return f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known) or 'none'}"
+            return f"; {did_you_mean(name, known)}"
 
         for name, model in self.models.models.items():
             key = ("models", "models", name)
@@ -1242,9 +1242,8 @@ class LakehouseConfig(Section):
         silver = {f"silver.{name}": table for name, table in self.silver.tables.items()}
         known = sorted(set(silver) | {self.source_table(name) for name in self.sources})
         if data.table not in known and not data.table.startswith("gold."):
-            close = difflib.get_close_matches(data.table, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; tables: {', '.join(known) or 'none'}"
-            problems.append(((*key, "data", "table"), f"unknown table {data.table!r}{hint}"))
+            hint = did_you_mean(data.table, known, "tables")
+            problems.append(((*key, "data", "table"), f"unknown table {data.table!r}; {hint}"))
         elif data.key is None and data.table not in silver:
             problems.append(
                 (
@@ -1261,12 +1260,9 @@ class LakehouseConfig(Section):
             for field, names in named:
                 for column in names:
                     if column not in columns:
-                        close = difflib.get_close_matches(column, columns, n=1)
-                        hint = (
-                            f"; did you mean {close[0]!r}?" if close else f"; columns: {', '.join(columns)}"
-                        )
+                        hint = did_you_mean(column, columns, "columns")
                         problems.append(
-                            ((*key, "data", field), f"{data.table} has no column {column!r}{hint}")
+                            ((*key, "data", field), f"{data.table} has no column {column!r}; {hint}")
                         )
         if isinstance(data.features, list):
             for feature in categorical:
@@ -1287,18 +1283,18 @@ class LakehouseConfig(Section):
             if not name.isidentifier() or name != name.lower():
                 problems.append((key, f"embedding table name {name!r} must be a lower-case identifier"))
             if table.source not in known and not table.source.startswith("gold."):
-                close = difflib.get_close_matches(table.source, sorted(known), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                problems.append(((*key, "source"), f"unknown table {table.source!r}{hint}"))
+                hint = did_you_mean(table.source, sorted(known), "tables")
+                problems.append(((*key, "source"), f"unknown table {table.source!r}; {hint}"))
             silver = self.silver.tables.get(table.source.removeprefix("silver."))
             if silver is not None and table.source.startswith("silver."):
                 columns = list(silver.columns)
                 for field, names in (("id", [table.id]), ("text", table.text), ("metadata", table.metadata)):
                     for column in names:
                         if column not in columns:
-                            close = difflib.get_close_matches(column, columns, n=1)
-                            hint = f"; did you mean {close[0]!r}?" if close else ""
-                            problems.append(((*key, field), f"{table.source} has no column {column!r}{hint}"))
+                            hint = did_you_mean(column, columns, "columns")
+                            problems.append(
+                                ((*key, field), f"{table.source} has no column {column!r}; {hint}")
+                            )
             reserved = set(EMBEDDING_COLUMNS) & {*table.metadata}
             if reserved:
                 problems.append(

@@ -98,7 +98,7 @@ def dependency_jars_for_build(source_root: Path, environ: Mapping[str, str] | No
     pom = source_root / "jars" / POM
     folder = cached_dependencies_dir(pom, environ)
     if not is_resolved(folder):
-        resolve_dependencies(pom, folder, user_cache_dir(environ) / "maven", environ)
+        resolve_dependencies(pom, folder, user_cache_dir(environ) / "maven", environ, replace=False)
     return resolved_jars(folder)
 
 

@@ -213,6 +213,7 @@ def resolve_dependencies(
     local_repository: Path,
     environ: Mapping[str, str] | None = None,
     maven: str = "mvn",
+    replace: bool = True,
 ) -> list[Path]:
     """Copy the jars of ``pom`` and their runtime dependencies into ``target``, minus Spark's own.
 
@@ -227,6 +228,10 @@ def resolve_dependencies(
         environ: the environment; ``$LAKEHOUSE_MAVEN_SETTINGS`` names a Maven settings file (a
             mirror, a proxy), else Maven reads its own (``~/.m2/settings.xml``).
         maven: the Maven executable.
+        replace: replace a ``target`` that is already resolved (a checkout's ``jars/lib`` after
+            the pom changed). False for a folder named after its pom (the user cache): when
+            another process resolved it meanwhile, its folder is kept, so the jar paths that
+            process put in ``spark.jars`` stay valid.
 
     Returns:
         The jar files now in ``target``.
@@ -265,7 +270,8 @@ def resolve_dependencies(
             if artifact_of(jar.name) not in spark_artifacts:
                 shutil.move(str(jar), kept / jar.name)
         (kept / RESOLVED_STAMP).write_text(f"{pom}\n", encoding="utf-8")
-        _replace_folder(kept, target)
+        if replace or not is_resolved(target):
+            _replace_folder(kept, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return resolved_jars(target)

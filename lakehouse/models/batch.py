@@ -35,6 +35,9 @@ SCORE_TIME = "_score_time"
 
 @dataclass
 class ScoringResult:
+    """What one scoring of a model wrote: the version, the table, the as-of dates (models of
+    labels) and the rows written."""
+
     model: str
     version: int
     table: str

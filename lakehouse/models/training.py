@@ -94,6 +94,9 @@ class Evaluation:
 
 @dataclass
 class TrainingResult:
+    """What one ``train_model`` of a model did: the version, its metrics, the search, the split,
+    the promotion decision, the report's path and the notes on the data."""
+
     model: str
     version: ModelVersion
     metric: str

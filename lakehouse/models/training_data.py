@@ -16,7 +16,6 @@ the training log and report show.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame
@@ -24,7 +23,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.config.model import LakehouseConfig, ModelDataSettings, ModelSettings, duration_days
-from lakehouse.errors import FeatureError, ModelError, TableNotFoundError
+from lakehouse.errors import FeatureError, ModelError, TableNotFoundError, did_you_mean
 from lakehouse.features.build import feature_table_name
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.models.dataset import SPLIT_COLUMN, join_features, split_by_time, with_split
@@ -87,6 +86,7 @@ class TrainingData:
 
     @property
     def string_features(self) -> list[str]:
+        """The features whose type is string (indexed into categories before the assembler)."""
         types = dict(self.rows.dtypes)
         return [name for name in self.features if types[name] == "string"]
 
@@ -125,8 +125,7 @@ def row_key(config: LakehouseConfig, data: ModelDataSettings) -> list[str]:
 
 
 def _key_hint(column: str, columns: list[str]) -> str:
-    close = difflib.get_close_matches(column, columns, n=1)
-    return f"did you mean {close[0]!r}?" if close else f"columns: {', '.join(columns)}"
+    return did_you_mean(column, columns, "columns")
 
 
 def _target_problem(frame: DataFrame, settings: ModelSettings, where: str) -> Problem:

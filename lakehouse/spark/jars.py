@@ -191,7 +191,7 @@ def ensure_jars(mode: str, checkout: Path | None, environ: Mapping[str, str] | N
         )
         return None
     log.info("resolving the JVM jars once with Maven into %s (later starts are offline)", folder)
-    resolve_dependencies(pom, folder, user_cache_dir(environ) / "maven", environ)
+    resolve_dependencies(pom, folder, user_cache_dir(environ) / "maven", environ, replace=False)
     return folder
 
 
@@ -222,7 +222,7 @@ def resolve_jars(checkout: Path | None, environ: Mapping[str, str] | None = None
         return jars
     pom = bundled_pom()
     folder = cached_dependencies_dir(pom, environ)
-    resolve_dependencies(pom, folder, user_cache_dir(environ) / "maven", environ)
+    resolve_dependencies(pom, folder, user_cache_dir(environ) / "maven", environ, replace=False)
     jars = [bundled_catalog_jar(checkout), *resolved_jars(folder)]
     write_spark_defaults(folder / "spark-defaults.conf", jars, install=False)
     return jars
