@@ -203,6 +203,23 @@ class VectorSearchError(LakehouseError):
     """A vector search or index cannot run: no index, wrong dimension, unknown filter column."""
 
 
+class IndexUnreadableError(VectorSearchError):
+    """A table's vector index is missing files or cannot be read (truncated, corrupt).
+
+    Attributes:
+        table: the embedding table.
+        location: the index's version folder.
+    """
+
+    def __init__(self, table: str, location: str, reason: str):
+        self.table, self.location = table, location
+        super().__init__(
+            f"the index of {table} at {location} cannot be read ({reason}); rebuild it with "
+            f"`lakehouse run build_index --param table={table.split('.')[-1].removesuffix('_embeddings')} "
+            "--param full=true` (searches meanwhile run exactly)"
+        )
+
+
 class PipelineError(LakehouseError):
     """A pipeline cannot be planned or run (unknown pipeline or task, bad dates, nothing to resume)."""
 

@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 from lakehouse.config.model import LakehouseConfig
 from lakehouse.display import text_table
 from lakehouse.embeddings.model import load_model
-from lakehouse.errors import VectorSearchError
+from lakehouse.errors import IndexUnreadableError, VectorSearchError
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.search import filters as filtering
 from lakehouse.search.exact import exact_search
@@ -77,7 +77,11 @@ class Searcher:
         self.store = store or DeltaStore(spark, layout)
         if not self.store.exists(self.table):
             raise VectorSearchError(f"no table {self.table}: run `lakehouse run embed_documents` first")
-        self.index: VectorIndex | None = load_index(spark, index_location(layout, self.table))
+        self.unreadable: str | None = None  # why the index could not be loaded
+        try:
+            self.index: VectorIndex | None = load_index(spark, index_location(layout, self.table), self.table)
+        except IndexUnreadableError as error:
+            self.index, self.unreadable = None, str(error)
         self.model = load_model(self.model_settings)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -109,7 +113,11 @@ class Searcher:
             )
             index = None
         elif index is None and not exact:
-            notes.append(f"no index of {self.table}: searched exactly; run `lakehouse run build_index`")
+            notes.append(
+                f"{self.unreadable}: searched exactly"
+                if self.unreadable
+                else f"no index of {self.table}: searched exactly; run `lakehouse run build_index`"
+            )
         if exact or index is None:
             return self._exact(texts, queries, k, conditions, version, notes)
         stale = index.manifest.table_version < version

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import functions as F
 
-from lakehouse.errors import VectorSearchError
+from lakehouse.errors import IndexUnreadableError, VectorSearchError
 from lakehouse.runs.context import JobContext
 from lakehouse.search.index import IDENTITY, VectorIndex
 from lakehouse.search.storage import collect_arrow, index_location, load_index, rows_and_vectors, save_index
@@ -45,7 +45,12 @@ def build_index(context: JobContext, name: str, full: bool = False) -> IndexResu
     version = context.tables.version(table)
     location = index_location(context.layout, table)
     spark = context.spark
-    index = None if full else load_index(spark, location)
+    index = None
+    if not full:
+        try:
+            index = load_index(spark, location, table)
+        except IndexUnreadableError as error:
+            context.log.warning("%s; building it again from %s v%d", error, table, version)
     snapshot = context.tables.read(table, version=version)
     columns = [*IDENTITY, *metadata]
     model = embeddings.model_of(name).name

@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 
+from lakehouse.errors import IndexUnreadableError, VectorSearchError
 from lakehouse.io import files
 from lakehouse.search.exact import vectors_of
 from lakehouse.search.index import VectorIndex
@@ -47,13 +48,31 @@ def save_index(spark: SparkSession, location: str, index: VectorIndex) -> str:
     return folder
 
 
-def load_index(spark: SparkSession, location: str) -> VectorIndex | None:
-    """The current index under ``location``, or None when none was built."""
+def load_index(spark: SparkSession, location: str, table: str = "") -> VectorIndex | None:
+    """The current index under ``location``, or None when none was built.
+
+    Args:
+        table: the embedding table, named in errors.
+
+    Raises:
+        IndexUnreadableError: the current version's files are missing, truncated or corrupt.
+    """
     pointer = files.read_text(spark, f"{location}/{POINTER}")
     if pointer is None:
         return None
     folder = f"{location}/{pointer.strip()}"
-    return VectorIndex.from_files({name: files.read_bytes(spark, f"{folder}/{name}") for name in FILES})
+    content = {name: files.read_bytes(spark, f"{folder}/{name}") for name in FILES}
+    missing = [name for name, data in content.items() if not data]
+    if missing:
+        raise IndexUnreadableError(table or location, folder, f"{', '.join(missing)} missing or empty")
+    try:
+        return VectorIndex.from_files(content)  # type: ignore[arg-type]
+    except VectorSearchError as error:
+        raise IndexUnreadableError(table or location, folder, str(error)) from None
+    except Exception as error:  # faiss, pyarrow and json each fail in their own way on bad bytes
+        first = (str(error).strip().splitlines() or [""])[0][:200]
+        reason = f"{type(error).__name__}: {first}"
+        raise IndexUnreadableError(table or location, folder, reason) from None
 
 
 def _versions(spark: SparkSession, location: str) -> list[int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +12,7 @@ from lakehouse.errors import VectorSearchError
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.runs.runner import run_job
 from lakehouse.search.api import Searcher
+from lakehouse.search.storage import index_location
 from lakehouse.storage.layout import StorageLayout
 
 from .conftest import write_tickets
@@ -127,3 +129,31 @@ def test_a_stale_index_says_so_and_a_refresh_catches_up(indexed):
     assert not result.stale and result.hits[0].document_id == 999
     damaged = fresh.search(QUERIES[1], k=240)[0]
     assert 2 not in {h.document_id for h in damaged.hits}
+
+
+def test_a_truncated_or_missing_index_is_searched_exactly_and_rebuilt(indexed):
+    spark, config = indexed
+    layout = StorageLayout.from_config(config)
+    location = Path(index_location(layout, "gold.tickets_embeddings"))
+    good = Searcher(config, spark, "tickets").search(QUERIES[0], k=5)[0]
+    assert good.method == "index"
+
+    for damage in ("truncate index.faiss", "delete rows.parquet"):
+        folder = location / (location / "CURRENT").read_text().strip()
+        if damage.startswith("truncate"):
+            data = (folder / "index.faiss").read_bytes()
+            (folder / "index.faiss").write_bytes(data[: len(data) // 2])
+        else:
+            (folder / "rows.parquet").unlink()
+
+        result = Searcher(config, spark, "tickets").search(QUERIES[0], k=5)[0]
+        assert result.method == "exact", damage
+        assert [h.document_id for h in result.hits] == [h.document_id for h in good.hits]
+        [note] = result.notes
+        assert "the index of gold.tickets_embeddings" in note and "cannot be read" in note
+        assert "build_index --param table=tickets --param full=true" in note
+
+        rebuilt = run_job("build_index", config, spark=spark)  # rebuilds from the Delta table
+        assert rebuilt.succeeded, damage
+        healed = Searcher(config, spark, "tickets").search(QUERIES[0], k=5)[0]
+        assert healed.method == "index" and healed.notes == []
