@@ -368,7 +368,8 @@ class DeltaStore:
         and ``is_current``. For each key, the batch's latest row (greatest ``changed_at``)
         becomes the current version when a tracked column differs from the current one: the old
         version is closed at the new ``changed_at``. Unchanged rows and rows older than the
-        current version change nothing, so a rerun of a batch is a no-op.
+        current version change nothing, so a rerun of a batch is a no-op. The first write is a
+        MERGE into the newly created table too, so two first writes at once keep one history.
 
         Args:
             keys: the business key.
@@ -395,8 +396,9 @@ class DeltaStore:
             F.lit(True).alias("is_current"),
         )
         if not DeltaTable.isDeltaTable(self.spark, location.location):
-            inserted = self._write(table, versioned, "append")
-            return {"inserted": inserted, "closed": 0}
+            # created empty, then merged into like any later batch: two first writes at once
+            # conflict and the retried one finds the other's rows, instead of appending them twice
+            self.create(TableSpec(str(location.table), versioned.schema, key=(*keys, "valid_from")))
         self._check_drift(location, versioned, None)
 
         differs = " OR ".join(f"NOT (current.`{c}` <=> source.`{c}`)" for c in tracked) or "false"

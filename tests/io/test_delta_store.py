@@ -1,4 +1,5 @@
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from pyspark.sql.types import IntegerType, StringType, StructField, StructType
@@ -282,3 +283,16 @@ def test_an_empty_merge_reports_nothing_written(spark, store):
         store.merge("silver.customers", rows(spark, [(1, "a", 5)]), ["id"], "version", spec())["inserted"]
         == 0
     )
+
+
+def test_two_first_writes_of_an_scd2_table_at_once_keep_one_current_version_per_key(spark, store):
+    batch = scd2_batch(spark, [(i, f"city {i}", 1) for i in range(1, 41)])
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(
+            pool.map(lambda _: store.merge_scd2("silver.people", batch, ["id"], "changed_at"), range(2))
+        )
+
+    history = store.read("silver.people")
+    assert history.count() == 40 and history.where("is_current").select("id").distinct().count() == 40
+    assert sorted(result["inserted"] for result in results) == [0, 40]  # the second found the first's rows
