@@ -305,6 +305,38 @@ class DeltaStore:
             "source_rows": metrics["numSourceRows"],
         }
 
+    def insert_new(
+        self, table: str | TableName, frame: DataFrame, keys: Sequence[str], spec: TableSpec | None = None
+    ) -> int:
+        """Insert the rows whose key the table does not hold yet; rows it holds stay as they are.
+
+        For append-only records identified by content (quarantined rows): writing the same rows
+        again, from a rerun, a replay or a re-read of the source, inserts nothing. Safe to retry.
+
+        Returns:
+            Rows inserted.
+        """
+        location = self._writable(table)
+        unique = frame.dropDuplicates(list(keys))
+        if not DeltaTable.isDeltaTable(self.spark, location.location):
+            if spec is None:
+                raise ValueError(f"insert_new {table}: give the table's spec to create it")
+            self.create(spec)
+        self._check_drift(location, unique, spec)
+
+        def run_merge() -> None:
+            condition = " AND ".join(f"target.`{key}` <=> source.`{key}`" for key in keys)
+            builder = (
+                DeltaTable.forPath(self.spark, location.location)
+                .alias("target")
+                .merge(unique.alias("source"), condition)
+            )
+            if spec is not None and spec.drift == "evolve":
+                builder = builder.withSchemaEvolution()
+            builder.whenNotMatchedInsertAll().execute()
+
+        return self._run_merge("insert_new", location, run_merge)["numTargetRowsInserted"]
+
     def sync(
         self,
         table: str | TableName,

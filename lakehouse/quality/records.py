@@ -122,13 +122,13 @@ def previous_row_count(spark: SparkSession, layout: StorageLayout, table: str) -
 def to_quarantine(dropped: DataFrame, run_id: str, quarantined_at: dt.datetime) -> DataFrame:
     """Rows refused by a ``drop`` expectation as quarantine rows (pure).
 
-    ``_quarantine_id`` is a hash of the row's values and the run, so writing the same batch again
-    gives the same ids.
+    ``_quarantine_id`` is a hash of the row's values (its bronze lineage included) and of the
+    expectations it failed, never of the run: the same source row refused for the same reasons
+    has the same id whichever run, replay or re-read of bronze refuses it, so it is quarantined
+    once (:meth:`DeltaStore.insert_new`).
     """
     values = [c for c in dropped.columns if c != FAILED]
-    row_hash = F.sha2(
-        F.concat_ws("|", F.lit(run_id), F.to_json(F.struct(*[F.col(f"`{c}`") for c in values]))), 256
-    )
+    row_hash = F.sha2(F.to_json(F.struct(*[F.col(f"`{c}`") for c in [*values, FAILED]])), 256)
     return dropped.select(
         *[F.col(f"`{c}`") for c in values],
         F.col(FAILED),

@@ -7,8 +7,8 @@ For each table, :func:`refine_table`:
 2. conforms them (:func:`~lakehouse.silver.conform.conform`) and keeps the latest row per key;
 3. runs the table's quality suite once and records its results in ``ops.quality_results``;
    a failed ``fail`` expectation stops here, with the silver table untouched;
-4. appends the rows a ``drop`` expectation refused to ``quarantine.<table>`` (exactly once per
-   bronze version, with Delta's txn ids), then upserts the rest into silver (MERGE by key, latest
+4. inserts the rows a ``drop`` expectation refused into ``quarantine.<table>`` (once per row:
+   keyed by the row's values and the expectations it failed), then upserts the rest into silver (MERGE by key, latest
    wins; SCD2 for a history table), then records the bronze version it read up to.
 
 A rerun with no new bronze version reads and writes nothing; a rerun after a crash between the
@@ -130,7 +130,7 @@ def refine_table(
         outcome.raise_for_failures()  # before any write: the silver table stays as it was
         result.read = bronze.count()
         result.duplicates = result.read - outcome.counts["rows"]
-        _write_checked(context, table, settings, outcome, result, quarantine_version=current)
+        _write_checked(context, table, settings, outcome, result, quarantine=True)
     finally:
         outcome.release()
     record_source_version(context.spark, context.layout, table, settings.source, current, context.run_id)
@@ -159,7 +159,7 @@ def replay_quarantine(
         record_results(context.spark, context.layout, outcome.results, context.run_id, context.job, "replay")
         outcome.raise_for_failures()
         result.read = outcome.counts["rows"]
-        _write_checked(context, table, settings, outcome, result, quarantine_version=None)
+        _write_checked(context, table, settings, outcome, result, quarantine=False)
         # the rows of each key written are replayed, older versions of the key included
         keys = outcome.passed.select(*settings.key).distinct()
         marked = (
@@ -182,7 +182,7 @@ def _write_checked(
     settings: SilverTableSettings,
     outcome: QualityOutcome,
     result: RefineResult,
-    quarantine_version: int | None,
+    quarantine: bool,
 ) -> None:
     """Quarantine the refused rows (unless replaying), then write the rest to silver."""
     result.reasons = outcome.dropped_by_reason()
@@ -192,14 +192,12 @@ def _write_checked(
         if item.severity == "warn" and item.unexpected_count
     }
     result.quarantined = outcome.counts["dropped"]
-    if result.quarantined and quarantine_version is not None:
+    if result.quarantined and quarantine:
         rows = to_quarantine(outcome.dropped, context.run_id, dt.datetime.now(dt.UTC))
-        context.tables.append_once(
-            quarantine_table(table),
-            rows,
-            app_id=f"{context.job}:{table}",
-            version=quarantine_version,
-            spec=quarantine_spec(table, rows),
+        # by row: a row already quarantined (by an earlier run of the same bronze rows, a full
+        # refresh, or after ops.table_progress was lost) is not quarantined again
+        context.tables.insert_new(
+            quarantine_table(table), rows, [QUARANTINE_ID], spec=quarantine_spec(table, rows)
         )
     passed = outcome.passed.drop(CORRUPT)  # the raw line stays in bronze and quarantine
     if settings.history == "scd2":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import pytest
@@ -132,6 +133,27 @@ def test_refine_conforms_collapses_quarantines_and_records(spark, lakehouse_conf
     assert by_name["unique_order_id"]["success"]
     assert by_name["known_customer"]["unexpected_count"] == 1
     assert run.rows_written["silver.orders"] == 3 and run.rows_written["quarantine.orders"] == 4
+
+
+def test_a_full_refresh_or_lost_progress_quarantines_no_row_twice(spark, lakehouse_config, tmp_path):
+    config = configured(lakehouse_config, tmp_path)
+    day_one(spark, config)
+    first = run_job("silver_refine", config, spark=spark)
+    assert first.rows_written["quarantine.orders"] == 4
+
+    # bronze moves on (one clean row), then the documented full refresh reads it whole again, then
+    # ops.table_progress is lost and the next run reads it whole too
+    land(spark, config, "bronze.orders", [(20, 2, "paid", 9.0, T3, None, T3)], ORDERS_BRONZE)
+    refresh = run_job("silver_refine", config, spark=spark, params={"full_refresh": "true"})
+    layout = StorageLayout.from_config(config)
+    shutil.rmtree(layout.table("ops.table_progress").location)
+    lost = run_job("silver_refine", config, spark=spark)
+
+    for run in (refresh, lost):
+        assert run.rows_written.get("quarantine.orders", 0) == 0
+    quarantine = read(spark, config, "quarantine.orders")
+    assert quarantine.count() == 4 and quarantine.select("_quarantine_id").distinct().count() == 4
+    assert {row["_quarantine_run_id"] for row in quarantine.collect()} == {first.run_id}
 
 
 def test_rerun_without_new_bronze_rows_writes_nothing_then_reads_only_new_rows(
