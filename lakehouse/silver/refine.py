@@ -8,8 +8,9 @@ For each table, :func:`refine_table`:
 3. runs the table's quality suite once and records its results in ``ops.quality_results``;
    a failed ``fail`` expectation stops here, with the silver table untouched;
 4. inserts the rows a ``drop`` expectation refused into ``quarantine.<table>`` (once per row:
-   keyed by the row's values and the expectations it failed), then upserts the rest into silver (MERGE by key, latest
-   wins; SCD2 for a history table), then records the bronze version it read up to.
+   keyed by the row's values and the expectations it failed), then upserts the rest into silver
+   (MERGE by key, latest wins; SCD2 for a history table), then records the bronze version it
+   read up to.
 
 A rerun with no new bronze version reads and writes nothing; a rerun after a crash between the
 writes repeats idempotent writes only. :func:`replay_quarantine` sends quarantined rows through
