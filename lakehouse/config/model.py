@@ -1032,11 +1032,16 @@ class LakehouseConfig(Section):
         ]
         return found
 
+    @property
+    def authenticates(self) -> bool:
+        """Whether drivers of this environment use Spark's RPC authentication (``spark.authenticate``)."""
+        return str(self.spark.config.get("spark.authenticate", "false")).lower() == "true"
+
     def secret_values(self) -> list[str]:
         """The non-empty secrets of this configuration, so that messages can be scrubbed of them;
         with Spark's RPC authentication on, also the secret the local cluster generated."""
         values = [value for _, value in self.secrets() if value]
-        if str(self.spark.config.get("spark.authenticate", "false")).lower() == "true":
+        if self.authenticates:
             from lakehouse.cluster.secret import cluster_secret
 
             generated = cluster_secret(self.resolve_path(self.cluster.state_dir))
@@ -1105,7 +1110,7 @@ class LakehouseConfig(Section):
                         )
                     )
         local_cluster = f"spark://{self.cluster.host}:{self.cluster.master_port}"
-        authenticates = str(self.spark.config.get("spark.authenticate", "false")).lower() == "true"
+        authenticates = self.authenticates
         if self.spark.master == local_cluster and authenticates != self.cluster.authenticate:
             problems.append(
                 (

@@ -283,14 +283,7 @@ class DeltaStore:
         self._check_drift(location, latest, spec)
 
         def run_merge() -> None:
-            condition = " AND ".join(f"target.`{key}` <=> source.`{key}`" for key in keys)
-            builder = (
-                DeltaTable.forPath(self.spark, location.location)
-                .alias("target")
-                .merge(latest.alias("source"), condition)
-            )
-            if spec is not None and spec.drift == "evolve":
-                builder = builder.withSchemaEvolution()
+            builder = self._merge_by_key(location, latest, keys, spec)
             newer = (
                 f"source.`{order_by}` >= target.`{order_by}` OR target.`{order_by}` IS NULL"
                 if order_by
@@ -325,15 +318,7 @@ class DeltaStore:
         self._check_drift(location, unique, spec)
 
         def run_merge() -> None:
-            condition = " AND ".join(f"target.`{key}` <=> source.`{key}`" for key in keys)
-            builder = (
-                DeltaTable.forPath(self.spark, location.location)
-                .alias("target")
-                .merge(unique.alias("source"), condition)
-            )
-            if spec is not None and spec.drift == "evolve":
-                builder = builder.withSchemaEvolution()
-            builder.whenNotMatchedInsertAll().execute()
+            self._merge_by_key(location, unique, keys, spec).whenNotMatchedInsertAll().execute()
 
         return self._run_merge("insert_new", location, run_merge)["numTargetRowsInserted"]
 
@@ -674,6 +659,21 @@ class DeltaStore:
         if self.on_write is not None:
             self.on_write(str(location.table), rows)
         return rows
+
+    def _merge_by_key(
+        self, location: TableLocation, source: DataFrame, keys: Sequence[str], spec: TableSpec | None
+    ) -> Any:
+        """A MERGE of ``source`` into the table on equal (null-safe) keys, with schema evolution
+        when the spec's drift policy is ``evolve``; the caller adds the clauses."""
+        condition = " AND ".join(f"target.`{key}` <=> source.`{key}`" for key in keys)
+        builder = (
+            DeltaTable.forPath(self.spark, location.location)
+            .alias("target")
+            .merge(source.alias("source"), condition)
+        )
+        if spec is not None and spec.drift == "evolve":
+            builder = builder.withSchemaEvolution()
+        return builder
 
     def _run_merge(
         self, operation: str, location: TableLocation, run_merge: Callable[[], None]

@@ -124,10 +124,6 @@ def row_key(config: LakehouseConfig, data: ModelDataSettings) -> list[str]:
     return list(silver.key)
 
 
-def _key_hint(column: str, columns: list[str]) -> str:
-    return did_you_mean(column, columns, "columns")
-
-
 def _target_problem(frame: DataFrame, settings: ModelSettings, where: str) -> Problem:
     target = settings.target
     column = F.col(f"`{target}`")
@@ -169,7 +165,7 @@ def table_training_data(
             if column not in frame.columns:
                 raise ModelError(
                     f"{key_path}.{field_name}: {data.table} has no column {column!r}; "
-                    f"{_key_hint(column, frame.columns)}"
+                    f"{did_you_mean(column, frame.columns, 'columns')}"
                 )
     notes: list[str] = []
     if all(column in frame.columns for column in HISTORY_COLUMNS):
@@ -229,7 +225,7 @@ def table_training_data(
         if column not in frame.columns:
             raise ModelError(
                 f"models.models.{name}.split.column: {data.table} has no column {column!r}; "
-                f"{_key_hint(column, frame.columns)}"
+                f"{did_you_mean(column, frame.columns, 'columns')}"
             )
         if column in choice.features:
             choice.features.remove(column)

@@ -107,7 +107,7 @@ def start_secrets(config: LakehouseConfig) -> dict[str, str]:
     Raises:
         SessionError: authentication is on and no secret is found, naming where it was looked for.
     """
-    if str(config.spark.config.get("spark.authenticate", "false")).lower() != "true":
+    if not config.authenticates:
         return {}
     configured = str(config.spark.config.get(AUTH_SECRET) or "")
     if configured:
