@@ -131,6 +131,25 @@ class SourceFolderNotFoundError(IngestError):
         )
 
 
+class FilesRejectedError(IngestError):
+    """Landed files of a source could not be read and were set aside in ``ops.rejected_files``;
+    the source's other files were ingested.
+
+    Attributes:
+        source: the source's name in sources.yml.
+        reasons: relative path -> why it was set aside.
+    """
+
+    def __init__(self, source: str, reasons: dict[str, str]):
+        self.source, self.reasons = source, dict(reasons)
+        first, why = next(iter(self.reasons.items()))
+        more = f" and {len(self.reasons) - 1} more" if len(self.reasons) > 1 else ""
+        super().__init__(
+            f"source {source}: set aside file {first}{more} ({why}); the other files were ingested. "
+            f"Fix or re-land it, then `lakehouse ingest rejected --source {source} --retry`"
+        )
+
+
 class ConformError(LakehouseError):
     """Bronze rows cannot be conformed to a silver table's declaration (a declared column is missing)."""
 
@@ -217,6 +236,25 @@ class IndexUnreadableError(VectorSearchError):
             f"the index of {table} at {location} cannot be read ({reason}); rebuild it with "
             f"`lakehouse run build_index --param table={table.split('.')[-1].removesuffix('_embeddings')} "
             "--param full=true` (searches meanwhile run exactly)"
+        )
+
+
+class TableBusyError(LakehouseError):
+    """Another run is writing a table (or an index) that this run writes exclusively.
+
+    Attributes:
+        target: the table (``silver.orders``) or index (``index of gold.tickets_embeddings``).
+        holder: the run holding its lock (job, run id, pid, host, since).
+        lock: the lock file.
+    """
+
+    def __init__(self, target: str, holder: str, job: str, lock: str, waited: float = 0.0):
+        self.target, self.holder, self.lock = target, holder, lock
+        after = f" (waited {waited:.0f} s)" if waited > 0 else ""
+        super().__init__(
+            f"{target} is being written by {holder}{after}: run {job} again when that run has finished, "
+            f"or set jobs.{job}.lock_wait_seconds to wait for it (lock {lock}; the lock of a dead run "
+            "is taken over)"
         )
 
 

@@ -7,6 +7,7 @@ refuses them unless they come from an environment variable.
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import re
 from pathlib import Path
@@ -130,6 +131,36 @@ class JobSettings(Section):
     """Defaults of one job's parameters (``jobs.<name>.params``); ``--param`` overrides them."""
 
     params: dict[str, Scalar] = Field(default_factory=dict)
+    lock_wait_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        description="How long a run waits for a busy table (default: runs.lock_wait_seconds).",
+    )
+
+
+class RunSettings(Section):
+    """How job runs are tracked (``runs:``): the state file of a running run and its table locks."""
+
+    heartbeat_seconds: float = Field(
+        default=30.0, gt=0, description="How often a running job refreshes its state file and table locks."
+    )
+    stale_after_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description=(
+            "A run on another host whose heartbeat is older than this is dead (a run on this host whose "
+            "process is gone is dead at once): the next job run records it as abandoned, and its table "
+            "locks are taken over."
+        ),
+    )
+    lock_wait_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description=(
+            "How long a run waits for a table another run is writing before it fails with TableBusyError "
+            "(0: fail at once); jobs.<name>.lock_wait_seconds overrides it per job."
+        ),
+    )
 
 
 class ClusterSettings(Section):
@@ -210,6 +241,17 @@ class SourceSettings(Section):
     )
     options: dict[str, Scalar] = Field(default_factory=dict, description="Spark reader options.")
     max_files_per_batch: int | None = Field(default=None, ge=1)
+    encoding: str = Field(
+        default="UTF-8",
+        description="Character set of CSV and JSON files (UTF-8, ISO-8859-1, windows-1252, ...); "
+        "a row with bytes that do not decode is kept as malformed.",
+    )
+    max_record_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description="Longest line (CSV header, JSON record) a file may have; a file with a longer "
+        "one is set aside in ops.rejected_files.",
+    )
     # jdbc
     connection: str | None = None
     dbtable: str | None = None
@@ -983,6 +1025,14 @@ class PipelineSettings(Section):
         default=False,
         description="Start the local PostgreSQL server of local_database: before the jobs (demo).",
     )
+    landed: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Folders under the lakehouse's files root (or URIs) where each logical date's data lands, with a "
+            "{date} placeholder (e.g. landing/orders/{date}): a date whose folders are missing or empty is "
+            "refused before any job runs."
+        ),
+    )
     lock: PipelineLockSettings = Field(default_factory=PipelineLockSettings)
     tasks: dict[str, PipelineTaskSettings] = Field(default_factory=dict)
 
@@ -1000,6 +1050,7 @@ class LakehouseConfig(Section):
     spark: SparkSettings = Field(default_factory=SparkSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     jobs: dict[str, JobSettings] = Field(default_factory=dict)
+    runs: RunSettings = Field(default_factory=RunSettings)
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     connections: dict[str, ConnectionSettings] = Field(default_factory=dict)
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
@@ -1359,6 +1410,7 @@ class LakehouseConfig(Section):
 
         from lakehouse.pipelines.cron import CronError, parse_cron
         from lakehouse.pipelines.graph import find_cycle, template_problems
+        from lakehouse.pipelines.landed import landed_folder_problems
 
         problems: list[tuple[tuple[str, ...], str]] = []
         jobs = sorted(point.name for point in entry_points(group="lakehouse.jobs"))
@@ -1373,6 +1425,9 @@ class LakehouseConfig(Section):
                     problems.append(((*key, "schedule"), str(error)))
             if not pipeline.tasks:
                 problems.append(((*key, "tasks"), "a pipeline needs at least one task"))
+            for index, folder in enumerate(pipeline.landed):
+                for problem in landed_folder_problems(folder):
+                    problems.append(((*key, "landed", str(index)), problem))
             tasks = list(pipeline.tasks)
             for task_name, task in pipeline.tasks.items():
                 task_key = (*key, "tasks", task_name)
@@ -1455,6 +1510,7 @@ class LakehouseConfig(Section):
             if source.format in FILE_FORMATS:
                 if not source.path:
                     problems.append(((*key, "path"), f"required for a {source.format} source"))
+                problems += _file_source_problems(key, source)
                 if source.format != "parquet" and not source.columns:
                     problems.append(
                         ((*key, "columns"), f"declare the columns of a {source.format} source (name: type)")
@@ -1480,4 +1536,48 @@ class LakehouseConfig(Section):
                 for field in ("path", "max_files_per_batch"):
                     if getattr(source, field) is not None:
                         problems.append(((*key, field), "only for a file source"))
+                for field in ("encoding", "max_record_bytes"):
+                    if field in source.model_fields_set:
+                        problems.append(((*key, field), "only for a file source"))
         return problems
+
+
+# Options of Spark's streaming file source that bronze_ingest used before it tracked files itself.
+STREAM_ONLY_OPTIONS = (
+    "maxFileAge",
+    "latestFirst",
+    "fileNameOnly",
+    "cleanSource",
+    "sourceArchiveDir",
+    "maxFilesPerTrigger",
+)
+# Spark 3.5's JSON parser (Jackson 2.15) refuses a string value longer than this many characters.
+JSON_MAX_STRING = 20_000_000
+
+
+def _file_source_problems(key: tuple[str, ...], source: SourceSettings) -> list[tuple[tuple[str, ...], str]]:
+    """What is wrong with a file source's reading settings (options, encoding, record size)."""
+    problems: list[tuple[tuple[str, ...], str]] = []
+    for option in STREAM_ONLY_OPTIONS:
+        if option in source.options:
+            problems.append(
+                (
+                    (*key, "options", option),
+                    "no longer used: bronze_ingest lists the folder itself and records each file in "
+                    "ops.ingested_files (use max_files_per_batch, pathGlobFilter, modifiedAfter)",
+                )
+            )
+    try:
+        codecs.lookup(source.encoding)
+    except LookupError:
+        problems.append(
+            ((*key, "encoding"), f"unknown character set {source.encoding!r}; e.g. UTF-8, ISO-8859-1")
+        )
+    if source.format == "json" and source.max_record_bytes > JSON_MAX_STRING:
+        problems.append(
+            (
+                (*key, "max_record_bytes"),
+                f"at most {JSON_MAX_STRING} for JSON: Spark's JSON parser refuses longer string values",
+            )
+        )
+    return problems

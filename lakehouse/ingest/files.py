@@ -1,15 +1,19 @@
 """Ingest landed files (CSV, JSON lines, Parquet) into a bronze table, each file exactly once.
 
-A Structured Streaming file source with a checkpoint and ``trigger(availableNow=True)``
-decides which files are new: Spark records the files of each micro-batch in the checkpoint
-before the batch runs, and a restarted query reruns an unfinished batch with the same files.
-Each batch is written with Delta's idempotent append (``txnAppId`` = the query's id,
-``txnVersion`` = the batch id), so a batch committed just before a crash is not written again
-when it reruns. Together: every landed file reaches bronze once, across reruns and crashes.
+The source's folder is listed (Spark's file index: in parallel, no content read) and compared
+with ``ops.ingested_files``, which records every file ingested by its path relative to the
+folder (see :mod:`lakehouse.ingest.ledger`): a lost or moved checkpoint cannot duplicate a file,
+because there is none, and a lakehouse copied elsewhere keeps its history. New files go in
+batches (``max_files_per_batch``); each batch is claimed in the ledger, appended to bronze with
+Delta's idempotent append and then settled, so a run killed at any point is finished by the
+next one without writing anything twice.
 
-The batch function reads the batch's files itself, so that it can first compare the files'
-columns with the table's (CSV headers, JSON keys, Parquet footers) and apply the source's
-drift policy, then read CSV by header name rather than by position, and record each row's file.
+Each batch's files are read here, so that their columns can first be compared with the table's
+(CSV headers, JSON keys, Parquet footers) under the source's drift policy, CSV read by header
+name rather than position, and each row's file recorded. A file that cannot be read at all (a
+binary "header", column names Delta refuses, a line above ``max_record_bytes``, a footer that
+does not parse, columns the drift policy refuses) is set aside in ``ops.rejected_files`` with
+its reason, and the batch goes on without it: a source never stays stuck on one file.
 """
 
 from __future__ import annotations
@@ -17,37 +21,49 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.config.model import SourceSettings
-from lakehouse.errors import IngestError, SchemaDriftError, SourceFolderNotFoundError
+from lakehouse.errors import (
+    FilesRejectedError,
+    IngestError,
+    LakehouseError,
+    SchemaDriftError,
+    SourceFolderNotFoundError,
+)
 from lakehouse.ingest import metadata
+from lakehouse.ingest.ledger import Claim, FileLedger, LandedFile, app_id
 from lakehouse.ingest.result import IngestResult
-from lakehouse.ingest.schema import conform, declared_schema, evolved, parse_header, plan_header
+from lakehouse.ingest.schema import (
+    conform,
+    declared_schema,
+    evolved,
+    parse_header,
+    plan_header,
+    unstorable_names,
+)
 from lakehouse.io import files as landed
 from lakehouse.runs.context import JobContext
 
 log = logging.getLogger(__name__)
 
-# Options of the file source that decide which files are picked; every other option is for reading.
-TRACKING_OPTIONS = frozenset(
-    {
-        "pathGlobFilter",
-        "recursiveFileLookup",
-        "maxFileAge",
-        "latestFirst",
-        "fileNameOnly",
-        "cleanSource",
-        "sourceArchiveDir",
-        "modifiedBefore",
-        "modifiedAfter",
-    }
-)
-# Spark's default (7 days) would skip a late file whose timestamp is a week older than the newest.
-DEFAULT_MAX_FILE_AGE = "36500d"
+# Options that decide which files are listed; every other option is for reading.
+LISTING_OPTIONS = frozenset({"pathGlobFilter", "recursiveFileLookup", "modifiedBefore", "modifiedAfter"})
+
+
+@dataclass
+class ReadPlan:
+    """How one batch's files are read: CSV groups by header (each with its schema), or the files."""
+
+    files: list[str] = field(default_factory=list)  # paths to read (CSV: every group's files)
+    csv_groups: list[tuple[T.StructType, list[str]]] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)  # path -> why it is set aside
+    empty: list[str] = field(default_factory=list)  # files with nothing in them: ingested as they are
+    refused: set[str] = field(default_factory=set)  # paths the drift policy refuses: tried again next run
 
 
 class FileIngest:
@@ -61,62 +77,54 @@ class FileIngest:
         self.table = table
         path = settings.path or ""
         self.path = path if "://" in path or path.startswith("/") else context.layout.files_location(path)
-        self.checkpoint = landed.StreamCheckpoint(
-            self.spark, context.layout.files_location("checkpoints", "bronze_ingest", name)
-        )
         self.options = {key: str(value) for key, value in settings.options.items()}
         if settings.format == "csv":
             self.options.setdefault("header", "true")
-        self.read_options = {k: v for k, v in self.options.items() if k not in TRACKING_OPTIONS}
+        if settings.format in ("csv", "json"):
+            self.options.setdefault("encoding", settings.encoding)
+        self.read_options = {k: v for k, v in self.options.items() if k not in LISTING_OPTIONS}
         self.ingested_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         self.known = self._known_columns()
         self.result = IngestResult(name, table)
-        self._app_id: str | None = None
+        self.ledger = FileLedger(self.spark, context.layout, name, table, context.run_id)
+        self.rejected: dict[str, str] = {}  # relative path -> reason, this run
+        self._drift: SchemaDriftError | None = (
+            None  # the last refusal, raised when only drift set files aside
+        )
 
     def run(self) -> IngestResult:
-        """Ingest every file not ingested yet.
+        """Ingest every landed file not ingested yet; finish batches a killed run left unsettled.
 
         Returns:
             What was written: rows, files, malformed rows, new columns (all 0 for an empty folder).
 
         Raises:
             SourceFolderNotFoundError: the source's folder does not exist.
-            SchemaDriftError: a file brings columns that the source's drift policy refuses.
-            IngestError: the file stream failed.
+            SchemaDriftError: files bring columns that the drift policy refuses (set aside; the
+                other files were ingested).
+            FilesRejectedError: files could not be read (set aside; the others were ingested).
         """
         if not landed.exists(self.spark, self.path):
             # a typo in a path must not pass for "nothing new": only an existing folder can be empty
             raise SourceFolderNotFoundError(self.name, self.path)
-        tracking = {k: v for k, v in self.options.items() if k in TRACKING_OPTIONS}
-        tracking.setdefault("recursiveFileLookup", "true")
-        tracking.setdefault("maxFileAge", DEFAULT_MAX_FILE_AGE)
-        if self.settings.max_files_per_batch:
-            tracking["maxFilesPerTrigger"] = str(self.settings.max_files_per_batch)
-        # the stream only picks files: its rows are never read ("text" needs no schema)
-        stream = self.spark.readStream.format("text").options(**tracking).load(self.path)
-        failure: list[BaseException] = []
-
-        def ingest_batch(_: DataFrame, batch_id: int) -> None:
-            try:
-                self._ingest_batch(batch_id)
-            except BaseException as error:  # kept: Spark wraps it in a StreamingQueryException
-                failure.append(error)
-                raise
-
-        query = (
-            stream.writeStream.foreachBatch(ingest_batch)
-            .option("checkpointLocation", self.checkpoint.location)
-            .queryName(f"bronze_ingest_{self.name}")
-            .trigger(availableNow=True)
-            .start()
-        )
+        listing = {k: v for k, v in self.options.items() if k in LISTING_OPTIONS}
+        listed = landed.list_files(self.spark, self.path, listing).cache()
         try:
-            query.awaitTermination()
-        except Exception as error:
-            if failure:
-                raise failure[0] from None
-            raise IngestError(f"source {self.name}: the file stream failed: {error}") from error
+            for claim in self.ledger.unsettled():
+                self._finish_claim(claim, listed)
+            self._record_earlier_ingests(listed)
+            new = self._new_files(listed)
+        finally:
+            listed.unpersist()
+        size = self.settings.max_files_per_batch or max(len(new), 1)
+        for batch, start in enumerate(range(0, len(new), size)):
+            self._ingest_new(new[start : start + size], batch)
         self.result.detail = f"{self.result.files} files from {self.path}"
+        if self.rejected:
+            self.result.rejected = dict(self.rejected)
+            raise FilesRejectedError(self.name, self.rejected)
+        if self._drift is not None:
+            raise self._drift
         return self.result
 
     def _known_columns(self) -> T.StructType:
@@ -131,14 +139,108 @@ class FileIngest:
             )
         return known
 
-    def _ingest_batch(self, batch_id: int) -> None:
-        files = self.checkpoint.batch_files(batch_id)
-        if not files:
+    def _new_files(self, listed: DataFrame) -> list[LandedFile]:
+        """Listed files neither ingested nor set aside as they are now, oldest first."""
+        new = listed
+        known, rejected = self.ledger.known(), self.ledger.rejected()
+        if known is not None:
+            new = new.join(known, "file", "left_anti")
+        if rejected is not None:
+            new = new.join(rejected, ["file", "size", "modified_at"], "left_anti")
+        rows = new.orderBy("modified_at", "file").collect()
+        return [LandedFile(row["path"], row["file"], int(row["size"]), row["modified_at"]) for row in rows]
+
+    def _record_earlier_ingests(self, listed: DataFrame) -> None:
+        """A bronze table ingested before the ledger existed (or whose ledger was lost): record
+        the files its rows came from, so that they are not ingested again."""
+        known = self.ledger.known()
+        if (known is not None and not known.isEmpty()) or not self.context.tables.exists(self.table):
             return
-        if self._app_id is None:
-            self._app_id = f"bronze_ingest:{self.name}:{self.checkpoint.query_id()}"
-        frame = self._read(files)
-        self.result.files += len(files)
+        bronze = self.context.tables.read(self.table)
+        if metadata.SOURCE_FILE not in bronze.columns or bronze.isEmpty():
+            return
+        recorded = self.ledger.record_from_bronze(listed, bronze.select(metadata.SOURCE_FILE))
+        log.warning(
+            "source %s: ops.ingested_files had no record of it; %d files found in %s recorded as ingested",
+            self.name,
+            recorded,
+            self.table,
+        )
+
+    def _finish_claim(self, claim: Claim, listed: DataFrame) -> None:
+        """Settle a batch a killed run claimed: recorded if bronze has it, else ingested again
+        under the same idempotent-append id (skipped if it committed meanwhile)."""
+        writer = app_id(self.name, claim.run_id)
+        committed = self.context.tables.committed_batch(self.table, writer)
+        if committed is not None and committed >= claim.batch:
+            self.ledger.settle(claim.run_id, claim.batch, None)
+            log.info(
+                "source %s: batch %d of run %s was committed; recorded", self.name, claim.batch, claim.run_id
+            )
+            return
+        rows = listed.where(F.col("file").isin(list(claim.files))).collect()
+        present = [LandedFile(r["path"], r["file"], int(r["size"]), r["modified_at"]) for r in rows]
+        gone = set(claim.files) - {f.file for f in present}
+        if gone:
+            log.warning(
+                "source %s: claimed files %s are gone; their claims are dropped", self.name, sorted(gone)
+            )
+            self.ledger.release(claim.run_id, claim.batch, gone)
+        log.warning(
+            "source %s: batch %d of run %s stopped before it was recorded; ingesting its %d files",
+            self.name,
+            claim.batch,
+            claim.run_id,
+            len(present),
+        )
+        self._write_batch(present, claim.run_id, claim.batch)
+
+    def _ingest_new(self, files: Sequence[LandedFile], batch: int) -> None:
+        """Check, claim, write and settle one batch of new files."""
+        plan = self._plan([f.path for f in files])
+        self._set_aside([f for f in files if f.path in plan.rejected], plan.rejected, None, batch)
+        readable = [f for f in files if f.path in plan.files or f.path in plan.empty]
+        if not readable:
+            return
+        mine = self.ledger.claim(readable, batch)
+        taken = [f.file for f in readable if f.file not in mine]
+        if taken:
+            log.warning("source %s: files %s were claimed by another run meanwhile", self.name, taken)
+        self._write_batch([f for f in readable if f.file in mine], self.context.run_id, batch)
+
+    def _write_batch(self, files: Sequence[LandedFile], run_id: str, batch: int) -> None:
+        """Read and append a claimed batch, then settle it; files that fail to read are set aside
+        (claims dropped) and the rest written."""
+        remaining = list(files)
+        while remaining:
+            plan = self._plan([f.path for f in remaining])
+            if plan.rejected or plan.refused:
+                aside = [f for f in remaining if f.path in plan.rejected]
+                self._set_aside(aside, plan.rejected, run_id, batch)
+                refused = [f.file for f in remaining if f.path in plan.refused]
+                self.ledger.release(run_id, batch, refused)
+                remaining = [f for f in remaining if f.path in plan.files or f.path in plan.empty]
+                continue
+            try:
+                self._append(plan, run_id, batch)
+            except LakehouseError:
+                raise
+            except Exception as error:  # a file Spark cannot read: find it, set it aside, go on
+                reasons = self._unreadable(remaining)
+                if not reasons:
+                    raise IngestError(
+                        f"source {self.name}: writing {len(remaining)} files to {self.table} failed: "
+                        f"{_first_line(error)}"
+                    ) from error
+                self._set_aside([f for f in remaining if f.path in reasons], reasons, run_id, batch)
+                remaining = [f for f in remaining if f.path not in reasons]
+                continue
+            self.result.files += len(remaining)
+            self.ledger.settle(run_id, batch, self.context.tables.last_commit_version)
+            return
+
+    def _append(self, plan: ReadPlan, run_id: str, batch: int) -> None:
+        frame = self._read(plan)
         if frame is None:  # only empty files
             return
         spec = metadata.bronze_spec(
@@ -148,70 +250,180 @@ class FileIngest:
             self.settings.drift,
         )
         tables = self.context.tables
-        rows = tables.append_once(self.table, frame, self._app_id, batch_id, spec=spec)
+        tables.last_commit_version = None
+        rows = tables.append_once(self.table, frame, app_id(self.name, run_id), batch, spec=spec)
         self.result.rows += rows
         if rows and metadata.CORRUPT in frame.columns and tables.last_commit_version is not None:
             self.result.malformed += self._malformed(tables.last_commit_version)
         log.info(
-            "source %s: batch %d: %d files, %d rows -> %s", self.name, batch_id, len(files), rows, self.table
+            "source %s: batch %d: %d files, %d rows -> %s",
+            self.name,
+            batch,
+            len(plan.files),
+            rows,
+            self.table,
         )
 
-    def _read(self, files: Sequence[str]) -> DataFrame | None:
-        """Read one batch's files as rows of the table: known columns, corrupt line, metadata."""
+    def _set_aside(
+        self, files: Sequence[LandedFile], reasons: dict[str, str], run_id: str | None, batch: int
+    ) -> None:
+        """Record files in ops.rejected_files (and drop a claim on them)."""
+        if not files:
+            return
+        by_file = {f.file: reasons[f.path] for f in files}
+        for name, reason in by_file.items():
+            log.error("source %s: file %s set aside: %s", self.name, name, reason)
+        self.ledger.reject(files, by_file)
+        if run_id is not None:
+            self.ledger.release(run_id, batch, list(by_file))
+        self.rejected.update(by_file)
+
+    def _unreadable(self, files: Sequence[LandedFile]) -> dict[str, str]:
+        """Read each file alone (every column parsed, nothing kept): those that fail, and why."""
+        reasons = {}
+        for landed_file in files:
+            try:
+                plan = self._plan([landed_file.path])
+                frame = self._read(plan) if not plan.rejected else None
+                if frame is not None:
+                    landed.fully_read(frame)
+            except Exception as error:
+                reasons[landed_file.path] = f"unreadable: {_first_line(error)}"
+        return reasons
+
+    def _plan(self, files: Sequence[str]) -> ReadPlan:
+        """Check a batch's files before reading them: what is read how, and what is set aside."""
+        plan = ReadPlan()
         file_format = self.settings.format
         if file_format == "csv" and self.options.get("header", "true").lower() == "true":
-            frames = [
-                self._finish(landed.read_files(self.spark, "csv", group, schema, self.read_options))
-                for schema, group in self._csv_groups(files)
-            ]
-            return _union(frames) if frames else None
-        if file_format == "parquet":
-            found = landed.parquet_schema(self.spark, files)
-            if not self.known.fields and not self.context.tables.exists(self.table):
-                self.known = found  # the first files define an undeclared Parquet source
-            self._allow_new([f.name for f in found.fields], {f.name: f.dataType for f in found.fields}, files)
-            return self._finish(landed.read_files(self.spark, "parquet", files, None, self.read_options))
-        if file_format == "json":
-            keys = landed.json_keys(self.spark, files)
-            self._allow_new(sorted(keys - {metadata.CORRUPT}), {}, files)
-        # JSON, and CSV without a header: the known columns, by name (JSON) or position (CSV)
-        schema = T.StructType([*self.known.fields, T.StructField(metadata.CORRUPT, T.StringType())])
-        return self._finish(landed.read_files(self.spark, file_format, files, schema, self.read_options))
+            self._plan_csv(files, plan)
+        elif file_format == "parquet":
+            self._plan_parquet(files, plan)
+        else:
+            if file_format == "json":
+                limit = self.settings.max_record_bytes
+                for path, (keys, longest) in landed.json_layouts(self.spark, files).items():
+                    if longest > limit:
+                        plan.rejected[path] = _too_long(self.name, longest, limit)
+                    else:
+                        self._check_new(sorted(keys - {metadata.CORRUPT}), {}, [path], plan)
+            plan.files = [path for path in files if path not in plan.rejected and path not in plan.refused]
+        return plan
 
-    def _csv_groups(self, files: Sequence[str]) -> list[tuple[T.StructType, list[str]]]:
+    def _plan_csv(self, files: Sequence[str], plan: ReadPlan) -> None:
         """Group CSV files by header; each group is read with a schema in its header's order."""
         separator = self.options.get("sep", self.options.get("delimiter", ","))
         quote = self.options.get("quote", '"') or '"'
+        limit = self.settings.max_record_bytes
         by_header: dict[tuple[str, ...], list[str]] = {}
-        for path, line in landed.first_lines(self.spark, files).items():
+        lines = landed.first_lines(self.spark, files, self.settings.encoding, limit)
+        for path, line in lines.items():
             if line is None:
                 log.info("source %s: %s is empty", self.name, path)
+                plan.empty.append(path)
                 continue
-            by_header.setdefault(tuple(parse_header(line, separator, quote)), []).append(path)
-        groups = []
+            if len(line.encode("utf-8", "replace")) > limit:
+                plan.rejected[path] = _too_long(self.name, None, limit)
+                continue
+            try:
+                header = parse_header(line, separator, quote)
+            except ValueError as error:
+                plan.rejected[path] = f"bad CSV header: {error}"
+                continue
+            unstorable = unstorable_names(header)
+            if unstorable:
+                shown = [name[:40] for name in unstorable[:5]]
+                plan.rejected[path] = (
+                    f"CSV header names {shown} have characters a Delta column cannot have "
+                    "(space , ; { } ( ) = tab, control characters or undecodable bytes): "
+                    f"binary data, a wrong sources.{self.name}.encoding, or names to fix in the file"
+                )
+                continue
+            by_header.setdefault(tuple(header), []).append(path)
         for header, group in by_header.items():
             try:
-                plan = plan_header(header, self.known)
+                header_plan = plan_header(header, self.known)
             except ValueError as error:
-                raise IngestError(f"source {self.name}: file {group[0]}: bad CSV header: {error}") from None
+                for path in group:
+                    plan.rejected[path] = f"bad CSV header: {error}"
+                continue
+            if not self._check_new(list(header_plan.new_columns), {}, group, plan):
+                continue
             # new columns are strings both in the plan and once evolved, so the plan stays valid
-            self._allow_new(list(plan.new_columns), {}, group)
-            schema = T.StructType([*plan.schema.fields, T.StructField(metadata.CORRUPT, T.StringType())])
-            groups.append((schema, group))
-        return groups
+            fields = [*header_plan.schema.fields, T.StructField(metadata.CORRUPT, T.StringType())]
+            plan.csv_groups.append((T.StructType(fields), group))
+            plan.files += group
 
-    def _allow_new(self, columns: Sequence[str], types: dict[str, T.DataType], files: Sequence[str]) -> None:
-        """Apply the drift policy to columns the files have: evolve adds them, fail refuses."""
+    def _plan_parquet(self, files: Sequence[str], plan: ReadPlan) -> None:
+        try:
+            schemas = {None: landed.parquet_schema(self.spark, files)}
+        except Exception:  # one footer does not parse: read them one by one to find it
+            schemas = {}
+            for path in files:
+                try:
+                    schemas[path] = landed.parquet_schema(self.spark, [path])
+                except Exception as error:
+                    plan.rejected[path] = f"not a readable Parquet file: {_first_line(error)}"
+        for path, found in schemas.items():
+            group = files if path is None else [path]
+            if not self.known.fields and not self.context.tables.exists(self.table):
+                self.known = found  # the first files define an undeclared Parquet source
+            names = [f.name for f in found.fields]
+            if self.settings.drift == "fail" and path is None and self._new_names(names):
+                # which files bring the refused columns: their footers, one by one
+                for single in files:
+                    self._check_new(
+                        [f.name for f in landed.parquet_schema(self.spark, [single]).fields],
+                        {},
+                        [single],
+                        plan,
+                    )
+                continue
+            self._check_new(names, {f.name: f.dataType for f in found.fields}, group, plan)
+        plan.files = [path for path in files if path not in plan.rejected and path not in plan.refused]
+
+    def _new_names(self, columns: Sequence[str]) -> list[str]:
         known = {f.name.lower() for f in self.known.fields}
-        new = [name for name in columns if name.lower() not in known]
+        return [name for name in columns if name.lower() not in known]
+
+    def _check_new(
+        self, columns: Sequence[str], types: dict[str, T.DataType], files: Sequence[str], plan: ReadPlan
+    ) -> bool:
+        """Apply the drift policy to columns the files have: evolve adds them, fail leaves the
+        files for a later run (the others go on). Returns whether the files can be read."""
+        new = self._new_names(columns)
         if not new:
-            return
+            return True
         if self.settings.drift == "fail":
             shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
-            raise SchemaDriftError(self.table, new, [], "fail", where=f" in source {self.name} files {shown}")
+            error = SchemaDriftError(
+                self.table, new, [], "fail", where=f" in source {self.name} files {shown}"
+            )
+            log.error("%s", error)
+            plan.refused.update(files)
+            self._drift = error
+            return False
         log.warning("source %s: new columns %s evolve table %s", self.name, new, self.table)
         self.known = evolved(self.known, new, types)
         self.result.new_columns += [name for name in new if name not in self.result.new_columns]
+        return True
+
+    def _read(self, plan: ReadPlan) -> DataFrame | None:
+        """Read one batch's files as rows of the table: known columns, corrupt line, metadata."""
+        file_format = self.settings.format
+        if plan.csv_groups:
+            frames = [
+                self._finish(landed.read_files(self.spark, "csv", group, schema, self.read_options))
+                for schema, group in plan.csv_groups
+            ]
+            return _union(frames)
+        if not plan.files:
+            return None
+        if file_format == "parquet":
+            return self._finish(landed.read_files(self.spark, "parquet", plan.files, None, self.read_options))
+        # JSON, and CSV without a header: the known columns, by name (JSON) or position (CSV)
+        schema = T.StructType([*self.known.fields, T.StructField(metadata.CORRUPT, T.StringType())])
+        return self._finish(landed.read_files(self.spark, file_format, plan.files, schema, self.read_options))
 
     def _finish(self, raw: DataFrame) -> DataFrame:
         """Add the metadata (the file from Spark's ``_metadata``) and put columns in table order."""
@@ -247,3 +459,14 @@ def _union(frames: list[DataFrame]) -> DataFrame:
     for frame in frames[1:]:
         result = result.unionByName(frame, allowMissingColumns=True)
     return result
+
+
+def _too_long(source: str, length: int | None, limit: int) -> str:
+    size = f"a line of {length} bytes" if length is not None else "a first line"
+    return f"{size} longer than sources.{source}.max_record_bytes ({limit})"
+
+
+def _first_line(error: BaseException) -> str:
+    """The first line of an error's message, without the JVM's stack trace."""
+    text = str(error).strip().splitlines()
+    return (text[0] if text else type(error).__name__)[:500]

@@ -15,6 +15,7 @@ class IngestResult:
         malformed: rows of this run kept in ``_corrupt_record`` (lines that did not parse).
         new_columns: columns added to the table by this run (drift policy ``evolve``).
         detail: what was read, e.g. the watermark range of a database source.
+        rejected: files set aside in ``ops.rejected_files`` by this run (relative path -> reason).
     """
 
     source: str
@@ -24,3 +25,4 @@ class IngestResult:
     malformed: int = 0
     new_columns: list[str] = field(default_factory=list)
     detail: str = ""
+    rejected: dict[str, str] = field(default_factory=dict)

@@ -97,3 +97,16 @@ def evolved(known: T.StructType, new_columns: Sequence[str], types: Mapping[str,
             names.add(name.lower())
             fields.append(T.StructField(name, types.get(name, T.StringType()), True))
     return T.StructType(fields)
+
+
+# Characters Delta refuses in a column name (without column mapping), and control characters.
+_UNSTORABLE = set(" ,;{}()\n\t=")
+
+
+def unstorable_names(header: Sequence[str]) -> list[str]:
+    """Header names a Delta table cannot hold as columns, or that only binary data would have."""
+    return [
+        name
+        for name in header
+        if any(char in _UNSTORABLE or (ord(char) < 32) or char == "\ufffd" for char in name)
+    ]

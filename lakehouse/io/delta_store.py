@@ -254,6 +254,50 @@ class DeltaStore:
             table, frame, "append", {"txnAppId": app_id, "txnVersion": str(version)}, spec=spec
         )
 
+    def committed_batch(self, table: str | TableName, app_id: str) -> int | None:
+        """The last batch ``append_once`` committed for ``app_id`` (None: none, or no table).
+
+        Read from the table's snapshot (Delta's ``SetTransaction`` actions), without a Spark job.
+        """
+        location = self.location(table)
+        if not DeltaTable.isDeltaTable(self.spark, location.location):
+            return None
+        jvm = self.spark.sparkContext._jvm
+        log_ = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(self.spark._jsparkSession, location.location)
+        found = (
+            log_.update(False, jvm.scala.Option.empty(), jvm.scala.Option.empty()).transactions().get(app_id)
+        )
+        return int(found.get()) if found.isDefined() else None
+
+    def update_where(self, table: str | TableName, condition: str, values: dict[str, Any]) -> int:
+        """Set columns of the rows matching a SQL condition (one commit; retried on conflict).
+
+        Returns:
+            Rows updated.
+        """
+        location = self._existing(table)
+        assignments = {
+            name: value if isinstance(value, F.Column) else F.lit(value) for name, value in values.items()
+        }
+
+        def run_update() -> None:
+            DeltaTable.forPath(self.spark, location.location).update(condition=condition, set=assignments)
+
+        return self._run_merge("update", location, run_update, "numUpdatedRows")["numUpdatedRows"]
+
+    def delete_where(self, table: str | TableName, condition: str) -> int:
+        """Delete the rows matching a SQL condition (one commit; retried on conflict).
+
+        Returns:
+            Rows deleted.
+        """
+        location = self._existing(table)
+
+        def run_delete() -> None:
+            DeltaTable.forPath(self.spark, location.location).delete(condition)
+
+        return self._run_merge("delete", location, run_delete, "numDeletedRows")["numDeletedRows"]
+
     def merge(
         self,
         table: str | TableName,
@@ -676,7 +720,7 @@ class DeltaStore:
         return builder
 
     def _run_merge(
-        self, operation: str, location: TableLocation, run_merge: Callable[[], None]
+        self, operation: str, location: TableLocation, run_merge: Callable[[], None], *extra: str
     ) -> dict[str, int]:
         """Run a tagged, retried MERGE; return its row metrics (zeros when it changed nothing).
 
@@ -695,6 +739,7 @@ class DeltaStore:
                 "numTargetRowsUpdated",
                 "numTargetRowsDeleted",
                 "numSourceRows",
+                *extra,
             )
         }
         if self.on_write is not None:

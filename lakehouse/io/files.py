@@ -1,4 +1,4 @@
-"""Raw files: the one place that reads landed files and inspects folders and checkpoints.
+"""Raw files: the one place that reads landed files and inspects folders.
 
 Everything goes through Spark or Hadoop's ``FileSystem`` (never Python's ``open``), so the
 same code reads a local folder, ``abfss://`` OneLake or ADLS Gen2, or any Hadoop file system.
@@ -6,13 +6,14 @@ same code reads a local folder, ``abfss://`` OneLake or ADLS Gen2, or any Hadoop
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 # Spark's name of a malformed line's raw text in PERMISSIVE mode
@@ -146,10 +147,41 @@ def delete(spark: SparkSession | None, location: str) -> bool:
     return bool(file_system.delete(target, True))
 
 
-def first_lines(spark: SparkSession, paths: Sequence[str]) -> dict[str, str | None]:
+def qualified(spark: SparkSession, path: str) -> str:
+    """``path`` as the file system names what it lists (``file:/...``, ``abfss://...``)."""
+    location, fs = hadoop_path(spark, path)
+    return str(fs.makeQualified(location).toString()).rstrip("/")
+
+
+def list_files(spark: SparkSession, folder: str, options: Mapping[str, Any]) -> DataFrame:
+    """The files under a folder as ``path, file, size, modified_at`` (``file`` relative to it).
+
+    Listed by Spark's file index (in parallel for many folders; no content read), so hidden
+    files (``_*``, ``.*``) are skipped as every Spark reader skips them.
+
+    Args:
+        options: listing options of Spark's file sources: ``pathGlobFilter``,
+            ``recursiveFileLookup`` (default true), ``modifiedBefore``, ``modifiedAfter``.
+    """
+    root = qualified(spark, folder)
+    listing = {"recursiveFileLookup": "true", **{key: str(value) for key, value in options.items()}}
+    listed = spark.read.format("binaryFile").options(**listing).load(folder)
+    return listed.select(
+        F.col("path"),
+        F.expr(f"substring(path, {len(root) + 2})").alias("file"),
+        F.col("length").alias("size"),
+        F.col("modificationTime").alias("modified_at"),
+    )
+
+
+def first_lines(
+    spark: SparkSession, paths: Sequence[str], encoding: str = "UTF-8", max_bytes: int | None = None
+) -> dict[str, str | None]:
     """The first line of each file (``None`` for an empty file), decompressing ``.gz``/``.bz2``.
 
-    Used to read CSV headers without reading the files.
+    Used to read CSV headers without reading the files. With ``max_bytes``, at most that many
+    bytes plus one are read per file: a longer first line comes back cut at that length, so that
+    the caller can tell it is too long without holding it whole.
     """
     jvm = spark.sparkContext._jvm
     codecs = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(
@@ -162,7 +194,9 @@ def first_lines(spark: SparkSession, paths: Sequence[str]) -> dict[str, str | No
         try:
             codec = codecs.getCodec(location)
             source = codec.createInputStream(stream) if codec is not None else stream
-            reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(source, "UTF-8"))
+            if max_bytes is not None:
+                source = jvm.org.apache.commons.io.input.BoundedInputStream(source, max_bytes + 1)
+            reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(source, encoding))
             line = reader.readLine()
             lines[path] = line.lstrip("\ufeff") if line is not None else None
         finally:
@@ -199,43 +233,24 @@ def parquet_schema(spark: SparkSession, files: Sequence[str]) -> StructType:
     return spark.read.option("mergeSchema", "true").parquet(*files).schema
 
 
-def json_keys(spark: SparkSession, files: Sequence[str]) -> set[str]:
-    """Every top-level key of the JSON-lines files (one pass over the text, no typing)."""
-    # no shuffle: each task keeps the distinct key lists it saw (one per record layout)
-    layouts = spark.read.text(list(files)).selectExpr("collect_set(json_object_keys(value)) AS keys").first()
-    return {key for layout in layouts["keys"] for key in layout}
-
-
-class StreamCheckpoint:
-    """What a Structured Streaming file-source checkpoint recorded, read back for one query.
-
-    Spark writes, before it runs micro-batch ``n``, the files of that batch to
-    ``<checkpoint>/sources/0/<n>`` (compacted every few batches); restarting the query reruns
-    batch ``n`` with exactly those files. Reading them back lets a ``foreachBatch`` function
-    read the batch's files itself (with their names, headers and ``_metadata``), which the
-    micro-batch DataFrame no longer carries.
-    """
-
-    def __init__(self, spark: SparkSession, location: str):
-        self.spark = spark
-        self.location = location.rstrip("/")
-
-    def query_id(self) -> str:
-        """The stable id of the query that owns this checkpoint (kept across restarts)."""
-        text = read_text(self.spark, f"{self.location}/metadata")
-        if text is None:
-            raise FileNotFoundError(f"no streaming checkpoint at {self.location} (metadata file missing)")
-        return json.loads(text.splitlines()[0])["id"]
-
-    def batch_files(self, batch_id: int) -> list[str]:
-        """The files Spark assigned to micro-batch ``batch_id`` of source 0."""
-        jvm = self.spark.sparkContext._jvm
-        log = jvm.org.apache.spark.sql.execution.streaming.FileStreamSourceLog(
-            1, self.spark._jsparkSession, f"{self.location}/sources/0"
+def json_layouts(spark: SparkSession, files: Sequence[str]) -> dict[str, tuple[set[str], int]]:
+    """Per JSON-lines file (by its path as listed): every top-level key, and the longest line
+    in bytes (one pass over the text, no typing)."""
+    rows = (
+        spark.read.text(list(files))
+        .groupBy(F.col("_metadata.file_path").alias("path"))
+        .agg(
+            F.collect_set(F.expr("json_object_keys(value)")).alias("keys"),
+            F.max(F.expr("octet_length(value)")).alias("longest"),
         )
-        entries = log.get(batch_id)  # a compacted log holds earlier batches too
-        if not entries.isDefined():
-            raise FileNotFoundError(
-                f"streaming checkpoint {self.location}: no file list for batch {batch_id}"
-            )
-        return [entry.path() for entry in entries.get() if entry.batchId() == batch_id]
+        .collect()
+    )
+    return {
+        unquote(row["path"]): ({key for layout in row["keys"] for key in layout}, int(row["longest"] or 0))
+        for row in rows
+    }
+
+
+def fully_read(frame: DataFrame) -> None:
+    """Parse every row and column of a frame and discard them (raises what reading raises)."""
+    frame.write.format("noop").mode("overwrite").save()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,9 @@ import pytest
 from pyspark.sql import functions as F
 
 from lakehouse.errors import SchemaDriftError, SourceFolderNotFoundError
+from lakehouse.ingest.ledger import FileLedger, LandedFile
 from lakehouse.io.delta_store import DeltaStore
+from lakehouse.io.files import list_files
 from lakehouse.storage.layout import StorageLayout
 from tests.conftest import PROJECT_DIR
 from tests.ingest.conftest import ingest, land, with_sources
@@ -151,21 +154,69 @@ def test_parquet_files_bring_their_own_schema(lakehouse_session, lakehouse_confi
     assert sorted((r["order_id"], r["qty"]) for r in table.collect()) == [(1, None), (2, 4)]
 
 
-def test_a_batch_replayed_after_its_delta_commit_is_not_written_twice(
+def test_a_batch_committed_but_not_recorded_is_recorded_not_written_twice(
     lakehouse_session, lakehouse_config, landing
 ):
-    """A crash after the Delta commit but before Spark marks the batch done replays the batch."""
+    """A run killed after its Delta commit but before it settled its claim in the ledger."""
     spark, config = lakehouse_session, orders_config(lakehouse_config)
     land(landing, "orders/d1/a.csv", "order_id,amount,status\n1,1.00,new\n2,2.00,new\n")
     assert ingest(spark, config, "orders").rows == 2
-    checkpoint = landing.parent / "checkpoints" / "bronze_ingest" / "orders"
-    for name in ("0", ".0.crc"):  # as if killed between the Delta commit and Spark's own
-        (checkpoint / "commits" / name).unlink()
+    store = DeltaStore(spark, StorageLayout.from_config(config), write_internal=True)
+    # as if killed between the bronze commit and the settling update
+    store.update_where("ops.ingested_files", "source = 'orders'", {"settled": False, "table_version": None})
+    land(landing, "orders/d2/b.csv", "order_id,amount,status\n3,3.00,new\n")
 
     replay = ingest(spark, config, "orders")
 
-    assert replay.rows == 0
-    assert read(spark, config).count() == 2
+    assert (replay.rows, replay.files) == (1, 1)
+    assert read(spark, config).count() == 3
+    ledger = store.read("ops.ingested_files").where("source = 'orders'")
+    assert sorted((r["file"], r["settled"]) for r in ledger.collect()) == [
+        ("d1/a.csv", True),
+        ("d2/b.csv", True),
+    ]
+
+
+def test_a_batch_claimed_but_not_committed_is_ingested_by_the_next_run(
+    lakehouse_session, lakehouse_config, landing
+):
+    """A run killed after it claimed its files but before its Delta commit."""
+    spark, config = lakehouse_session, orders_config(lakehouse_config)
+    land(landing, "orders/d1/a.csv", "order_id,amount,status\n1,1.00,new\n")
+    assert ingest(spark, config, "orders").rows == 1
+    land(landing, "orders/d2/b.csv", "order_id,amount,status\n2,2.00,new\n3,3.00,new\n")
+    layout = StorageLayout.from_config(config)
+    listed = list_files(spark, str(landing / "orders"), {}).where("file = 'd2/b.csv'").first()
+    dead = FileLedger(spark, layout, "orders", "bronze.orders", "dead-run")
+    dead.claim([LandedFile(listed["path"], listed["file"], listed["size"], listed["modified_at"])], 0)
+
+    result = ingest(spark, config, "orders")
+
+    assert result.rows == 2
+    rows = read(spark, config)
+    assert sorted(r["order_id"] for r in rows.collect()) == [1, 2, 3]
+    assert ingest(spark, config, "orders").rows == 0  # nothing left unsettled or new
+
+
+def test_a_lost_ledger_and_a_moved_landing_folder_duplicate_nothing(
+    lakehouse_session, lakehouse_config, landing
+):
+    spark, config = lakehouse_session, orders_config(lakehouse_config)
+    land(landing, "orders/d1/a.csv", "order_id,amount,status\n1,1.00,new\n")
+    land(landing, "orders/d2/b.csv", "order_id,amount,status\n2,2.00,new\n")
+    assert ingest(spark, config, "orders").rows == 2
+    layout = StorageLayout.from_config(config)
+    shutil.rmtree(DeltaStore(spark, layout).location("ops.ingested_files").location)
+    (landing / "orders").rename(landing / "orders_moved")
+    land(landing, "orders_moved/d3/c.csv", "order_id,amount,status\n3,3.00,new\n")
+    moved = orders_config(lakehouse_config, path="landing/orders_moved")
+
+    result = ingest(spark, moved, "orders")
+
+    assert result.rows == 1
+    assert sorted(r["order_id"] for r in read(spark, config).collect()) == [1, 2, 3]
+    ledger = DeltaStore(spark, layout).read("ops.ingested_files").where("source = 'orders'")
+    assert sorted(r["file"] for r in ledger.collect()) == ["d1/a.csv", "d2/b.csv", "d3/c.csv"]
 
 
 def test_a_missing_folder_fails_naming_the_source_and_the_path(lakehouse_session, lakehouse_config):
