@@ -36,6 +36,11 @@ class BronzeIngestJob(Job):
             )
         }
 
+    @classmethod
+    def exclusive(cls, config: LakehouseConfig, params: Any) -> list[str]:
+        """The bronze table of each source picked: one ingest of a source at a time."""
+        return [config.source_table(name) for name in cls.selected(config, params, "source")]
+
     def run(self, context: JobContext) -> None:
         names = self.selected(context.config, context.params, "source")
         results: list[IngestResult] = []

@@ -8,6 +8,7 @@ from typing import Any
 from lakehouse.config.model import LakehouseConfig
 from lakehouse.jobs.embed_documents import embedding_tables
 from lakehouse.runs.context import JobContext
+from lakehouse.runs.guard import index_target
 from lakehouse.runs.job import Choices, Job, for_each
 from lakehouse.search.build import build_index
 
@@ -27,6 +28,11 @@ class BuildIndexJob(Job):
     def choices(cls, config: LakehouseConfig, params: Any) -> dict[str, Choices]:
         """``table`` picks embedding tables of embeddings.yml."""
         return {"table": embedding_tables(config)}
+
+    @classmethod
+    def exclusive(cls, config: LakehouseConfig, params: Any) -> list[str]:
+        """The index of each embedding table picked: one build of an index at a time."""
+        return [index_target(config.embeddings.table(name)) for name in cls.selected(config, params, "table")]
 
     def run(self, context: JobContext) -> None:
         params = context.params

@@ -27,6 +27,11 @@ class EmbedDocumentsJob(Job):
         """``table`` picks embedding tables of embeddings.yml."""
         return {"table": embedding_tables(config)}
 
+    @classmethod
+    def exclusive(cls, config: LakehouseConfig, params: Any) -> list[str]:
+        """Each embedding table picked: one embedding run of a table at a time."""
+        return [config.embeddings.table(name) for name in cls.selected(config, params, "table")]
+
     def run(self, context: JobContext) -> None:
         params = context.params
         names = self.selected(context.config, params, "table")

@@ -33,6 +33,11 @@ class SilverRefineJob(Job):
             "table": Choices.of(list(config.silver.tables), "silver.tables (silver.yml)", prefix="silver.")
         }
 
+    @classmethod
+    def exclusive(cls, config: LakehouseConfig, params: Any) -> list[str]:
+        """Each silver table picked: one refine of a table at a time."""
+        return [f"silver.{name}" for name in cls.selected(config, params, "table")]
+
     def run(self, context: JobContext) -> None:
         settings = context.config.silver
         names = self.selected(context.config, context.params, "table")

@@ -22,6 +22,7 @@ from lakehouse.display import HTML_STYLE, duration, html_table
 from lakehouse.io import files
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.pipelines.records import PipelineRun
+from lakehouse.quality.records import completed_runs
 from lakehouse.runs.runner import read_job_runs
 from lakehouse.storage.layout import StorageLayout
 
@@ -87,7 +88,7 @@ def gather(spark: SparkSession, config: LakehouseConfig, run: PipelineRun) -> di
             "element_count",
             "unexpected_count",
         ]
-        frame = store.read(QUALITY_TABLE).where(F.col("run_id").isin(ids)).select(*columns)
+        frame = completed_runs(store.read(QUALITY_TABLE)).where(F.col("run_id").isin(ids)).select(*columns)
         quality = [row.asDict() for row in frame.orderBy("table", "expectation").collect()]
     return {"run": run, "job_runs": by_task, "rows_at": rows_at, "quality": quality}
 

@@ -38,9 +38,20 @@ RESULTS_SCHEMA = T.StructType(
         T.StructField("observed", T.StringType(), True, {"comment": "observed value (table-level kinds)"}),
         T.StructField("phase", T.StringType(), False, {"comment": "refine (new rows) or replay"}),
         T.StructField("validated_at", T.TimestampType(), False, {"comment": "UTC"}),
+        T.StructField(
+            "run_abandoned",
+            T.BooleanType(),
+            True,
+            {"comment": "true: the run was killed before it finished (partial results, left out of reports)"},
+        ),
     ]
 )
 RESULTS_DOC = "One row per expectation per validation run (written by the quality step)."
+ABANDONED_COLUMN = "run_abandoned"
+# one validation's rows: an expectation of a table in a phase of a run
+RESULTS_KEY = ("run_id", "table", "phase", "validated_at", "expectation")
+# a table written before run_abandoned existed gains it
+RESULTS_SPEC = TableSpec(RESULTS_TABLE, RESULTS_SCHEMA, comment=RESULTS_DOC, drift="evolve")
 # Columns a quarantine table adds to the rows it keeps.
 QUARANTINE_ID = "_quarantine_id"
 QUARANTINE_RUN = "_quarantine_run_id"
@@ -80,6 +91,7 @@ def results_frame(
             r.observed,
             phase,
             validated_at,
+            False,
         )
         for r in results
     ]
@@ -101,7 +113,36 @@ def record_results(
         spark, layout, {"run_id": run_id, "job": job, "writer": "quality_results"}, write_internal=True
     )
     frame = results_frame(spark, results, run_id, job, phase, dt.datetime.now(dt.UTC))
-    store.append(RESULTS_TABLE, frame, TableSpec(RESULTS_TABLE, RESULTS_SCHEMA, comment=RESULTS_DOC))
+    store.append(RESULTS_TABLE, frame, RESULTS_SPEC)
+
+
+def completed_runs(results: DataFrame) -> DataFrame:
+    """The rows of ``ops.quality_results`` recorded by runs that finished: without those of runs
+    killed half way (marked by :func:`mark_abandoned`), whose validations may be partial (pure)."""
+    if ABANDONED_COLUMN not in results.columns:  # a table written before the column existed
+        return results
+    return results.where(~F.coalesce(F.col(ABANDONED_COLUMN), F.lit(False)))
+
+
+def mark_abandoned(spark: SparkSession, layout: StorageLayout, run_id: str) -> int:
+    """Mark the rows a run recorded in ``ops.quality_results`` as those of an abandoned run.
+
+    Called for a run killed before it finished (see :mod:`lakehouse.runs.guard`); the reports
+    then leave its rows out. Marking again changes nothing.
+
+    Returns:
+        Rows marked now.
+    """
+    store = DeltaStore(spark, layout, {"run_id": run_id, "writer": "quality_results"}, write_internal=True)
+    if not store.exists(RESULTS_TABLE):
+        return 0
+    rows = store.read(RESULTS_TABLE).where(F.col("run_id") == run_id)
+    if ABANDONED_COLUMN in rows.columns:
+        rows = rows.where(~F.coalesce(F.col(ABANDONED_COLUMN), F.lit(False)))
+    marked = rows.withColumn(ABANDONED_COLUMN, F.lit(True))
+    if marked.limit(1).count() == 0:
+        return 0
+    return store.merge(RESULTS_TABLE, marked, RESULTS_KEY, spec=RESULTS_SPEC)["updated"]
 
 
 def previous_row_count(spark: SparkSession, layout: StorageLayout, table: str) -> int | None:
@@ -110,7 +151,7 @@ def previous_row_count(spark: SparkSession, layout: StorageLayout, table: str) -
     if not store.exists(RESULTS_TABLE):
         return None
     latest = (
-        store.read(RESULTS_TABLE)
+        completed_runs(store.read(RESULTS_TABLE))
         .where((F.col("table") == table) & (F.col("phase") == "refine") & F.col("element_count").isNotNull())
         .orderBy(F.col("validated_at").desc())
         .select("element_count")

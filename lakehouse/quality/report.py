@@ -30,7 +30,7 @@ from lakehouse.config.model import LakehouseConfig
 from lakehouse.errors import TableNotFoundError
 from lakehouse.io import files
 from lakehouse.io.delta_store import DeltaStore
-from lakehouse.quality.records import QUARANTINED_AT, RESULTS_TABLE, pending_quarantine
+from lakehouse.quality.records import QUARANTINED_AT, RESULTS_TABLE, completed_runs, pending_quarantine
 from lakehouse.quality.rules import FAILED
 from lakehouse.storage.catalog import list_tables
 from lakehouse.storage.layout import StorageLayout
@@ -45,16 +45,16 @@ SAMPLE_TEXT_LIMIT = 80  # characters shown of one sample value
 
 
 def latest_validations(results: DataFrame) -> DataFrame:
-    """The rows of each table's latest ``refine`` validation.
+    """The rows of each table's latest ``refine`` validation (of a run that finished).
 
     Args:
         results: rows of ``ops.quality_results``.
 
     Returns:
         The same columns, one row per expectation per table: those of the validation with the
-        table's greatest ``validated_at``.
+        table's greatest ``validated_at``, runs killed half way left out.
     """
-    refine = results.where(F.col("phase") == "refine")
+    refine = completed_runs(results).where(F.col("phase") == "refine")
     latest = F.max("validated_at").over(Window.partitionBy("table"))
     return (
         refine.withColumn("__latest", latest)
@@ -64,7 +64,8 @@ def latest_validations(results: DataFrame) -> DataFrame:
 
 
 def run_summaries(results: DataFrame, runs: int = DEFAULT_RUNS) -> DataFrame:
-    """Per table, a summary of each of its last ``runs`` ``refine`` validations.
+    """Per table, a summary of each of its last ``runs`` ``refine`` validations (of runs that
+    finished: those of runs killed half way are left out).
 
     Args:
         results: rows of ``ops.quality_results``.
@@ -82,7 +83,8 @@ def run_summaries(results: DataFrame, runs: int = DEFAULT_RUNS) -> DataFrame:
     """
     _check_runs(runs)
     per_run = (
-        results.where(F.col("phase") == "refine")
+        completed_runs(results)
+        .where(F.col("phase") == "refine")
         .groupBy("table", "run_id")
         .agg(
             F.max("job").alias("job"),

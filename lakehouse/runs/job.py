@@ -153,6 +153,24 @@ class Job(ABC):
         return {}
 
     @classmethod
+    def exclusive(cls, config: LakehouseConfig, params: Any) -> list[str]:
+        """What a run writes structurally, that no other run may write at the same time.
+
+        The runner locks each before :meth:`run` and releases them after: a second run of a job
+        writing one of them fails with ``TableBusyError`` naming the holder (or waits, see
+        ``lock_wait_seconds``).
+
+        Args:
+            config: the environment's configuration.
+            params: the job's parameters (checked).
+
+        Returns:
+            Table names (``silver.orders``), or indexes
+            (:func:`lakehouse.runs.guard.index_target`); none by default.
+        """
+        return []
+
+    @classmethod
     def check(cls, config: LakehouseConfig, params: Any) -> None:
         """Refuse parameters that do not fit the configuration, before Spark starts.
 

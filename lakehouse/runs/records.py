@@ -1,4 +1,9 @@
-"""The record every job run leaves in ``ops.job_runs``: one row per run, success or failure."""
+"""The record every job run leaves in ``ops.job_runs``: one row per run, success or failure.
+
+While a run goes on, its state (:class:`RunningJob`) is a small JSON file under the lakehouse's
+files; the row is appended when the run ends, then the file is removed. A run killed half way
+leaves its file: the next job run appends it as ``abandoned`` (see :mod:`lakehouse.runs.guard`).
+"""
 
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ JOB_RUNS_TABLE = "ops.job_runs"
 JOB_RUNS_KEY = ("run_id",)
 SUCCEEDED = "succeeded"
 FAILED = "failed"
+ABANDONED = "abandoned"
 _MAX_MESSAGE = 4000
 
 # One row per job run.
@@ -32,7 +38,7 @@ JOB_RUNS_SCHEMA = StructType(
         StructField("job", StringType(), False, {"comment": "job name"}),
         StructField("env", StringType(), False, {"comment": "configuration environment"}),
         StructField("params", MapType(StringType(), StringType()), False, {"comment": "job parameters"}),
-        StructField("status", StringType(), False, {"comment": "succeeded or failed"}),
+        StructField("status", StringType(), False, {"comment": "succeeded, failed or abandoned"}),
         StructField("started_at", TimestampType(), False, {"comment": "UTC start"}),
         StructField("ended_at", TimestampType(), False, {"comment": "UTC end"}),
         StructField("duration_seconds", DoubleType(), False, {"comment": "wall time of the job"}),
@@ -110,3 +116,57 @@ class JobRun:
         for key in ("started_at", "ended_at"):
             fields[key] = fields[key].astimezone(dt.UTC)  # pyspark returns naive local times
         return cls(**fields)
+
+
+@dataclass(frozen=True)
+class RunningJob:
+    """A run in progress, as written in its state file (and, for a lock, who holds it).
+
+    Attributes:
+        exclusive: the tables (and indexes) whose locks the run holds.
+        heartbeat_at: refreshed while the run lives; a killed run's last sign of life.
+    """
+
+    run_id: str
+    job: str
+    env: str
+    params: dict[str, str]
+    host: str
+    pid: int
+    started_at: str  # ISO UTC
+    heartbeat_at: str  # ISO UTC
+    spark_master: str | None = None
+    spark_app_id: str | None = None
+    lakehouse_version: str = ""
+    pipeline_run_id: str | None = None
+    exclusive: list[str] = field(default_factory=list)
+
+    @property
+    def holder_id(self) -> str:
+        return self.run_id
+
+    def abandoned(self, reason: str) -> JobRun:
+        """The ``ops.job_runs`` record of this run, killed: ended at its last heartbeat."""
+        started = dt.datetime.fromisoformat(self.started_at)
+        ended = max(dt.datetime.fromisoformat(self.heartbeat_at), started)
+        return JobRun(
+            run_id=self.run_id,
+            job=self.job,
+            env=self.env,
+            params=dict(self.params),
+            status=ABANDONED,
+            started_at=started,
+            ended_at=ended,
+            duration_seconds=round((ended - started).total_seconds(), 3),
+            rows_written={},
+            error_class="Abandoned",
+            error_message=(
+                f"abandoned: its process {self.pid} on {self.host} stopped before the run finished "
+                f"({reason}; last heartbeat {self.heartbeat_at}); rerun the job"
+            ),
+            spark_master=self.spark_master,
+            spark_app_id=self.spark_app_id,
+            lakehouse_version=self.lakehouse_version,
+            host=self.host,
+            pipeline_run_id=self.pipeline_run_id,
+        )

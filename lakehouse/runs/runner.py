@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import os
 import socket
 import sys
 import time
@@ -16,13 +17,14 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse import __version__
-from lakehouse.config import LakehouseConfig, load_config
-from lakehouse.errors import JobParameterError, LakehouseError
+from lakehouse.config import JobSettings, LakehouseConfig, load_config
+from lakehouse.errors import JobParameterError, LakehouseError, TableBusyError
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.log import configure_logging, scrub
 from lakehouse.runs.context import JobContext
+from lakehouse.runs.guard import RunGuard, record_abandoned
 from lakehouse.runs.job import find_job, params_as_strings, prepare_params
-from lakehouse.runs.records import FAILED, JOB_RUNS_SPEC, JOB_RUNS_TABLE, SUCCEEDED, JobRun
+from lakehouse.runs.records import FAILED, JOB_RUNS_SPEC, JOB_RUNS_TABLE, SUCCEEDED, JobRun, RunningJob
 from lakehouse.spark.session import build_session
 from lakehouse.storage.layout import StorageLayout
 
@@ -55,13 +57,18 @@ def run_job(
         run_id: the run's id (a pipeline chooses it, to link the run); a new uuid4 when None.
         pipeline_run_id: the pipeline run this job run belongs to, recorded with it.
 
+    Before the job's work, runs of any job killed earlier are recorded as ``abandoned``, this
+    run's state file is written, and the tables the job writes exclusively (:meth:`Job.exclusive`)
+    are locked; after it, the locks are released, the run's row appended and its state removed.
+
     Returns:
         The recorded run (status ``succeeded``).
 
     Raises:
         JobNotFoundError, JobParameterError: before Spark starts, and before anything runs or is
             recorded (an unknown parameter, a bad value, a name the configuration does not declare).
-        JobFailedError: the job raised; the failure is recorded, the cause is chained.
+        JobFailedError: the job raised; the failure is recorded, the cause is chained (a
+            ``TableBusyError`` when another run writes one of its tables).
     """
     job_class = find_job(name)
     job_params = prepare_params(job_class, config, name, params or {})
@@ -70,13 +77,17 @@ def run_job(
     context.pipeline_run_id = pipeline_run_id
     run_id, layout, rows_written = context.run_id, context.layout, context.rows_written
     log.info("job %s: run %s started on %s (env %s)", name, run_id, spark.sparkContext.master, config.env)
-    started_at = dt.datetime.now(dt.UTC)
+    guard = start_guard(name, config, spark, context, job_params)
+    started_at = dt.datetime.fromisoformat(guard.state.owner.started_at)
     clock = time.perf_counter()
     failure: BaseException | None = None
     try:
+        guard.lock(job_class.exclusive(config, job_params))
         job_class().run(context)
     except Exception as error:
         failure = error
+    finally:
+        guard.unlock()
     record = JobRun(
         run_id=run_id,
         job=name,
@@ -101,9 +112,13 @@ def run_job(
     try:
         record_run(spark, layout, record)
     except Exception:
+        # the state file stays: once this process is gone, the next job run records the run abandoned
+        guard.finish(keep_state=True)
         log.exception("job %s: could not record run %s in %s", name, run_id, JOB_RUNS_TABLE)
         if failure is None:
             raise
+    else:
+        guard.finish()
     if failure is not None:
         raise JobFailedError(record) from failure
     log.info(
@@ -114,6 +129,41 @@ def run_job(
         rows_written or "none",
     )
     return record
+
+
+def start_guard(
+    name: str, config: LakehouseConfig, spark: SparkSession, context: JobContext, params: Any
+) -> RunGuard:
+    """Record the runs that died earlier as abandoned, then write this run's state file.
+
+    Returns:
+        The run's guard: it locks the job's tables, and removes the state once the run is recorded.
+    """
+    settings = config.runs
+    try:
+        record_abandoned(spark, context.layout, settings)
+    except Exception:  # bookkeeping of other runs never stops this one
+        log.warning("job %s: could not record the runs that died earlier", name, exc_info=True)
+    wait = config.jobs.get(name, JobSettings()).lock_wait_seconds
+    guard = RunGuard(spark, context.layout, settings, settings.lock_wait_seconds if wait is None else wait)
+    now = dt.datetime.now(dt.UTC).isoformat()
+    guard.start(
+        RunningJob(
+            run_id=context.run_id,
+            job=name,
+            env=config.env,
+            params=params_as_strings(params),
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=now,
+            heartbeat_at=now,
+            spark_master=spark.sparkContext.master,
+            spark_app_id=spark.sparkContext.applicationId,
+            lakehouse_version=__version__,
+            pipeline_run_id=context.pipeline_run_id,
+        )
+    )
+    return guard
 
 
 def make_context(
@@ -226,7 +276,7 @@ def execute(
         record = run_job(name, config, params, spark, run_id, pipeline_run_id)
     except JobFailedError as error:
         print(f"FAILED {error}", file=sys.stderr)
-        return 1
+        return 75 if isinstance(error.__cause__, TableBusyError) else 1  # 75: busy, try again later
     except LakehouseError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
