@@ -222,6 +222,46 @@ class VectorSearchError(LakehouseError):
     """A vector search or index cannot run: no index, wrong dimension, unknown filter column."""
 
 
+class FilterValueError(VectorSearchError):
+    """A search filter's value does not fit its column's type (the same error on the exact and the
+    index path).
+
+    Attributes:
+        table, column: the embedding table and the filtered column.
+        column_type: the column's Spark SQL type (``bigint``, ``timestamp``).
+        value: the value given.
+    """
+
+    def __init__(self, table: str, column: str, column_type: str, value: object):
+        self.table, self.column, self.column_type, self.value = table, column, column_type, value
+        example = _EXAMPLES.get(column_type.split("(")[0])
+        hint = (
+            f"give a {column_type} value, e.g. {example}"
+            if example
+            else "filters compare numbers, text, booleans, dates and timestamps only"
+        )
+        super().__init__(
+            f"filter on {column}: {value!r} is not a {column_type} value ({column} of {table} is "
+            f"{column_type}); {hint}"
+        )
+
+
+_EXAMPLES = {
+    "tinyint": "7",
+    "smallint": "7",
+    "int": "7",
+    "bigint": "7",
+    "float": "49.9",
+    "double": "49.9",
+    "decimal": "49.90",
+    "boolean": "true",
+    "string": "email",
+    "date": "2026-01-03",
+    "timestamp": "2026-01-03 or 2026-01-03T10:00:00",
+    "timestamp_ntz": "2026-01-03 or 2026-01-03T10:00:00",
+}
+
+
 class IndexUnreadableError(VectorSearchError):
     """A table's vector index is missing files or cannot be read (truncated, corrupt).
 

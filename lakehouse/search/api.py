@@ -103,6 +103,10 @@ class Searcher:
         conditions = filtering.parse(filters)
         filtering.check_columns(conditions, ["document_id", "chunk_id", *self.metadata], self.table)
         version = self.store.version(self.table)
+        if conditions:  # both paths compare the same typed values (or neither runs)
+            schema = self.store.read(self.table, version=version).schema
+            time_zone = self.spark.conf.get("spark.sql.session.timeZone")
+            conditions = filtering.typed(conditions, schema, time_zone, self.table)
         queries = self.embed(texts)
         notes: list[str] = []
         index = self.index
