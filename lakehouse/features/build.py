@@ -3,7 +3,8 @@
 Which dates: a backfill gives ``start`` and ``end``; otherwise a run computes the dates after
 the table's latest one, up to the data's own clock (the day after the newest event of the
 sources: the first as-of date that sees all the data). Each run writes its dates with Delta's
-``replaceWhere``, so rerunning a date replaces that date only, and other dates stay as they were.
+``replaceWhere``, so rerunning a date replaces that date only, and other dates stay as they were;
+a rerun whose rows are the stored ones writes nothing.
 """
 
 from __future__ import annotations
@@ -118,11 +119,38 @@ def build_feature_table(
     if start > end:
         result.reason = f"up to date (latest as-of date {start - dt.timedelta(days=1)})"
         return result
-    rows = compute_features(settings, spine, sources, start, end)
-    where = f"{settings.timestamp} >= DATE'{start}' AND {settings.timestamp} <= DATE'{end}'"
-    spec = feature_spec(table, settings, rows)
-    result.rows = context.tables.overwrite_partition(table, rows, where, spec=spec)
-    return result
+    rows = compute_features(settings, spine, sources, start, end).persist()
+    try:
+        where = f"{settings.timestamp} >= DATE'{start}' AND {settings.timestamp} <= DATE'{end}'"
+        if context.tables.exists(table) and same_rows(context.tables.read(table).where(where), rows):
+            result.reason = f"unchanged: the stored rows of {start} .. {end} are what the sources give now"
+            return result
+        spec = feature_spec(table, settings, rows)
+        result.rows = context.tables.overwrite_partition(table, rows, where, spec=spec)
+        return result
+    finally:
+        rows.unpersist()
+
+
+def same_rows(stored: DataFrame, computed: DataFrame) -> bool:
+    """True when ``stored`` holds exactly the rows of ``computed`` (same columns and types, same
+    rows as a multiset), so that rewriting them would change nothing but the table's version.
+
+    A rerun of a date whose sources did not change then writes nothing (no new Delta version, no
+    change feed rows for the scorer to read again).
+    """
+
+    def columns(frame: DataFrame) -> list[tuple[str, T.DataType]]:
+        return sorted(
+            ((field.name, field.dataType) for field in frame.schema.fields), key=lambda pair: pair[0]
+        )
+
+    if columns(stored) != columns(computed):
+        return False
+    stored = stored.select(*computed.columns)
+    if stored.count() != computed.count():
+        return False
+    return computed.exceptAll(stored).isEmpty()
 
 
 def build_churn_labels(

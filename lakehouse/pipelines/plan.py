@@ -52,6 +52,8 @@ class Plan:
     done: dict[tuple[str, str], str] = field(default_factory=dict)  # key -> why it is skipped
     options: dict[str, str] = field(default_factory=dict)
     resumed_from: str | None = None
+    dates_chosen_by: str = ""  # how the dates were picked when no --date or range was given
+    landed: tuple[str, ...] = ()  # the folders each date's data lands in (pipelines.<name>.landed)
 
     def describe(self) -> str:
         """The plan as text: what ``--dry-run`` prints."""
@@ -59,8 +61,11 @@ class Plan:
         lines = [
             f"pipeline {self.pipeline} (env {self.env}, {self.mode} mode): {len(self.tasks)} task runs, "
             f"logical date{'s' if len(self.dates) > 1 else ''} {dates}"
+            + (f" ({self.dates_chosen_by})" if self.dates_chosen_by else "")
             + (f"; resuming run {self.resumed_from}" if self.resumed_from else "")
         ]
+        if self.landed:
+            lines.append(f"before running, each date's data must have landed in: {', '.join(self.landed)}")
         rows = [("#", "TASK", "JOB", "DATE", "AFTER", "RETRIES", "PARAMS", "")]
         for number, task in enumerate(self.tasks, 1):
             params = " ".join(f"{key}={value}" for key, value in task.params.items())
@@ -113,6 +118,19 @@ def logical_dates(
     return [schedule.logical_date(schedule.latest(now))]
 
 
+def dates_chosen_by(settings: PipelineSettings, now: dt.datetime | None = None) -> str:
+    """How :func:`logical_dates` picks the date when no ``--date`` or range is given, in words
+    (printed with the plan, so that a run without ``--date`` says what it processes)."""
+    now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).replace(tzinfo=None)
+    if settings.schedule is None:
+        return "no --date given and no schedule: yesterday (UTC)"
+    fired = parse_cron(settings.schedule).latest(now)
+    return (
+        f"no --date: the latest logical date of the schedule '{settings.schedule}', whose run was due "
+        f"{fired:%Y-%m-%d %H:%M} UTC; --date picks another"
+    )
+
+
 def select_tasks(
     settings: PipelineSettings, name: str, from_task: str | None, only: Sequence[str]
 ) -> list[str]:
@@ -148,6 +166,7 @@ def build_plan(
     done: dict[tuple[str, str], str] | None = None,
     options: dict[str, str] | None = None,
     resumed_from: str | None = None,
+    dates_chosen_by: str = "",
 ) -> Plan:
     """Every chosen task for every date: all tasks of a date before the next date's.
 
@@ -180,7 +199,18 @@ def build_plan(
                     ),
                 )
             )
-    return Plan(name, env, mode, list(dates), planned, dict(done or {}), dict(options or {}), resumed_from)
+    return Plan(
+        name,
+        env,
+        mode,
+        list(dates),
+        planned,
+        dict(done or {}),
+        dict(options or {}),
+        resumed_from,
+        dates_chosen_by,
+        tuple(settings.landed),
+    )
 
 
 def retry_delay(settings: PipelineSettings, first_delay: float, attempt: int) -> float:

@@ -30,8 +30,17 @@ from lakehouse.errors import LakehouseError, PipelineError
 from lakehouse.io import files
 from lakehouse.log import scrub
 from lakehouse.pipelines.cron import parse_cron
+from lakehouse.pipelines.landed import LandedFolder, check_landed
 from lakehouse.pipelines.lock import LockOwner, PipelineLock, lock_location
-from lakehouse.pipelines.plan import Plan, PlannedTask, build_plan, logical_dates, retry_delay, select_tasks
+from lakehouse.pipelines.plan import (
+    Plan,
+    PlannedTask,
+    build_plan,
+    dates_chosen_by,
+    logical_dates,
+    retry_delay,
+    select_tasks,
+)
 from lakehouse.pipelines.records import (
     ABANDONED,
     FAILED,
@@ -152,9 +161,15 @@ def plan_run(
             if options.date or options.start or options.end:
                 raise PipelineError("--catch-up chooses the dates itself: give no --date, --start or --end")
             dates = _catch_up_dates(config, name, settings, store, now)
+            chosen_by = "--catch-up: the logical dates missed since the last successful run"
         else:
             dates = logical_dates(settings, options.date, options.start, options.end, now)
-        plan = build_plan(settings, name, config.env, mode, dates, tasks, options=options.recorded())
+            explicit = options.date or options.start or options.end
+            chosen_by = "" if explicit else dates_chosen_by(settings, now)
+        recorded = options.recorded()
+        plan = build_plan(
+            settings, name, config.env, mode, dates, tasks, options=recorded, dates_chosen_by=chosen_by
+        )
     for task in plan.tasks:
         job = find_job(task.job)
         try:
@@ -343,6 +358,7 @@ class PipelineRunner:
             )
         try:
             plan = plan_run(self.config, name, options, self.store)
+            landed = check_landed(self.spark, self.layout, name, plan.landed, plan.dates)
             executor = self.executor or (
                 SessionExecutor(self.config, self.spark)
                 if plan.mode == "session"
@@ -350,12 +366,17 @@ class PipelineRunner:
             )
             if settings.local_database:
                 _start_local_database(self.config, self.out)
-            return self._run_locked(plan, settings, executor, run_id)
+            return self._run_locked(plan, settings, executor, run_id, landed)
         finally:
             self.lock.release()
 
     def _run_locked(
-        self, plan: Plan, settings: PipelineSettings, executor: SessionExecutor | SubmitExecutor, run_id: str
+        self,
+        plan: Plan,
+        settings: PipelineSettings,
+        executor: SessionExecutor | SubmitExecutor,
+        run_id: str,
+        landed: dict[dt.date, list[LandedFolder]],
     ) -> PipelineRun:
         started = dt.datetime.now(dt.UTC)
         clock = time.perf_counter()
@@ -391,8 +412,13 @@ class PipelineRunner:
         self.out(
             f"pipeline {plan.pipeline} (env {plan.env}, {plan.mode} mode): run {run_id}, "
             f"{len(plan.tasks)} task runs, logical date{'s' if len(plan.dates) > 1 else ''} {dates}"
+            + (f" ({plan.dates_chosen_by})" if plan.dates_chosen_by else "")
             + (f", resuming {plan.resumed_from}" if plan.resumed_from else "")
         )
+        for date, folders in list(landed.items())[:3]:
+            self.out(f"data landed for {date}: {', '.join(folder.describe() for folder in folders)}")
+        if len(landed) > 3:
+            self.out(f"... and for {len(landed) - 3} more dates, every folder of {', '.join(plan.landed)}")
         failed_date: str | None = None
 
         def shown(task: PlannedTask) -> str:  # the date only when the run covers several

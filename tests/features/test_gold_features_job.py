@@ -123,8 +123,11 @@ def test_new_dates_only_then_backfill_and_rerun_replace_their_dates_only(spark, 
     assert changed == {(2, dt.date(2026, 1, 4))}  # Jan 4 sees Jan 3; Jan 3 does not see its own day
     assert after[(2, dt.date(2026, 1, 4))]["orders_2d"] == 1 and len(after) == len(rows)
 
-    run_job("gold_features", config, params=backfill, spark=spark)  # the same backfill again
+    version = store(spark, config).version("gold.activity")
+    same = run_job("gold_features", config, params=backfill, spark=spark)  # the same backfill again
     assert snapshot(spark, config) == after
+    # its rows are the stored ones: nothing is written, the table keeps its version
+    assert same.rows_written == {} and store(spark, config).version("gold.activity") == version
 
 
 def given_shop(spark, config: LakehouseConfig) -> None:

@@ -50,6 +50,12 @@ def pipelines_yml(tasks: str, extra: str = "") -> dict[str, str]:
             "hour '25': 25 is outside 0-23",
         ),
         ("      hello: {}\n", "    retries: -1\n", "pipelines.nightly.retries", "greater than or equal to 0"),
+        (
+            "      hello: {}\n",
+            "    landed: [landing/orders, 'landing/tickets/{date}']\n",
+            "pipelines.nightly.landed.0",
+            "'landing/orders' must hold {date} exactly once",
+        ),
     ],
 )
 def test_pipeline_mistakes_name_the_file_and_key(tmp_path, tasks, extra, key, message):
