@@ -26,7 +26,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.config.model import RunSettings
-from lakehouse.errors import TableBusyError
+from lakehouse.errors import JobParameterError, TableBusyError
 from lakehouse.io import files
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.runs import lockfile
@@ -133,7 +133,13 @@ class RunGuard:
     def start(self, running: RunningJob) -> None:
         """Write the run's state file and start refreshing its heartbeat."""
         self.state = _state_file(self.spark, self.layout, self.settings, running.run_id)
-        self.state.acquire(running, lambda held: RuntimeError(f"run id {held.run_id} is already running"))
+        self.state.acquire(
+            running,
+            lambda held: JobParameterError(
+                f"--run-id {held.run_id}: a run with this id is already going on (job {held.job}, pid "
+                f"{held.pid} on {held.host}); give another id, or none for a new one"
+            ),
+        )
         self._heartbeat = Heartbeat(
             [self.state], self.settings.heartbeat_seconds, "job-run-heartbeat"
         ).start()

@@ -180,7 +180,8 @@ def test_unknown_key_inside_a_named_job_lists_job_keys(tmp_path):
     (problem,) = load_error(conf).problems
 
     assert problem == (
-        "conf/local/jobs.yml: jobs.hello.parms: unknown key; did you mean 'params'? expected one of: params"
+        "conf/local/jobs.yml: jobs.hello.parms: unknown key; did you mean 'params'? expected one of: params, "
+        "lock_wait_seconds"
     )
 
 
