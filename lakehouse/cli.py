@@ -202,6 +202,21 @@ def _parser() -> argparse.ArgumentParser:
     _add_env_arguments(report)
     report.set_defaults(handler=_report)
 
+    ingest = commands.add_parser("ingest", help="the landed files bronze_ingest set aside")
+    ingest_commands = ingest.add_subparsers(dest="ingest_command", required=True, metavar="command")
+    rejected = ingest_commands.add_parser(
+        "rejected", help="list the files set aside in ops.rejected_files, or retry them"
+    )
+    _add_env_arguments(rejected)
+    rejected.add_argument("--source", action="append", help="only this source (repeatable)")
+    rejected.add_argument(
+        "--retry",
+        nargs="*",
+        metavar="FILE",
+        help="forget these files' rejection (all of --source when none given) and ingest the source again",
+    )
+    rejected.set_defaults(handler=_ingest_rejected)
+
     config = commands.add_parser("config", help="print the resolved configuration (secrets masked)")
     _add_env_arguments(config)
     config.set_defaults(handler=_show_config)
@@ -282,6 +297,52 @@ def _list_tables(args: argparse.Namespace) -> int:
     rows = [("layer", "table", "rows", "version", "location")]
     rows += [(s.layer, s.table, str(s.rows), str(s.version), s.location) for s in summaries]
     print(text_table(rows))
+    return 0
+
+
+def _ingest_rejected(args: argparse.Namespace) -> int:
+    import uuid
+
+    from lakehouse.config import load_config
+    from lakehouse.errors import did_you_mean
+    from lakehouse.ingest.ledger import forget_rejections, rejected_files
+    from lakehouse.spark.session import build_session
+    from lakehouse.storage.layout import StorageLayout
+
+    config = load_config(args.env, args.conf_dir, project=args.project)
+    for source in args.source or []:
+        if source not in config.sources:
+            raise LakehouseError(
+                f"unknown source {source!r} (sources.yml); {did_you_mean(source, config.sources)}"
+            )
+    if args.retry is not None and len(args.source or []) != 1:
+        raise LakehouseError("--retry needs exactly one --source: the source whose files to ingest again")
+    spark = build_session(config, app_name="lakehouse ingest rejected")
+    try:
+        layout = StorageLayout.from_config(config)
+        if args.retry is None:
+            files = rejected_files(spark, layout, args.source)
+        else:
+            forgotten = forget_rejections(
+                spark, layout, args.source[0], args.retry or None, f"retry-{uuid.uuid4()}"
+            )
+    finally:
+        spark.stop()
+    if args.retry is not None:
+        print(f"{forgotten} rejected files of source {args.source[0]} will be tried again")
+        return execute(
+            "bronze_ingest", args.env, args.conf_dir, [f"source={args.source[0]}"], project=args.project
+        )
+    if not files:
+        print("no rejected files")
+        return 0
+    rows = [("source", "file", "bytes", "rejected at", "reason")]
+    rows += [
+        (f["source"], f["file"], str(f["size"]), f["rejected_at"].isoformat(timespec="seconds"), f["reason"])
+        for f in files
+    ]
+    print(text_table(rows))
+    print("after fixing or re-landing a file: lakehouse ingest rejected --source <source> --retry [FILE ...]")
     return 0
 
 

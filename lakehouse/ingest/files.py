@@ -42,6 +42,7 @@ from lakehouse.ingest.schema import (
     conform,
     declared_schema,
     evolved,
+    flag_undecodable,
     parse_header,
     plan_header,
     unstorable_names,
@@ -437,7 +438,11 @@ class FileIngest:
         )
         corrupt = [T.StructField(metadata.CORRUPT, T.StringType())] if metadata.CORRUPT in raw.columns else []
         extra = [metadata.SOURCE, metadata.SOURCE_FILE, metadata.INGESTED_AT, metadata.RUN_ID]
-        return conform(with_metadata, T.StructType([*self.known.fields, *corrupt]), extra)
+        rows = conform(with_metadata, T.StructType([*self.known.fields, *corrupt]), extra)
+        if corrupt:
+            strings = [f.name for f in self.known.fields if isinstance(f.dataType, T.StringType)]
+            rows = flag_undecodable(rows, strings, metadata.CORRUPT, self.settings.encoding)
+        return rows
 
     def _malformed(self, version: int) -> int:
         """Rows of one commit with a ``_corrupt_record``: from the commit's statistics when it has

@@ -136,12 +136,18 @@ class FileLedger:
         rows = (
             self.store.read(INGESTED_TABLE)
             .where((F.col("source") == self.source) & ~F.col("settled"))
-            .groupBy("run_id", "batch")
-            .agg(F.sort_array(F.collect_list("file")).alias("files"), F.min("claimed_at").alias("at"))
-            .orderBy("at", "batch")
-            .collect()
+            .select("run_id", "batch", "file", "claimed_at")
+            .collect()  # a handful of rows: only batches a killed run left behind
         )
-        return [Claim(row["run_id"], int(row["batch"]), tuple(row["files"])) for row in rows]
+        batches: dict[tuple[str, int], list] = {}
+        for row in rows:
+            batches.setdefault((row["run_id"], int(row["batch"])), []).append(row)
+        ordered = sorted(
+            batches.items(), key=lambda item: (min(r["claimed_at"] for r in item[1]), item[0][1])
+        )
+        return [
+            Claim(run, batch, tuple(sorted(r["file"] for r in claimed))) for (run, batch), claimed in ordered
+        ]
 
     def claim(self, files: Sequence[LandedFile], batch: int) -> set[str]:
         """Claim files for this run's batch; returns the relative paths this run now holds
@@ -152,7 +158,9 @@ class FileLedger:
             for f in files
         ]
         frame = self.spark.createDataFrame(rows, INGESTED_SPEC.schema)
-        self.store.insert_new(INGESTED_TABLE, frame, INGESTED_SPEC.key, spec=INGESTED_SPEC)
+        inserted = self.store.insert_new(INGESTED_TABLE, frame, INGESTED_SPEC.key, spec=INGESTED_SPEC)
+        if inserted == len(rows):
+            return {f.file for f in files}
         mine = (
             self.store.read(INGESTED_TABLE)
             .where(

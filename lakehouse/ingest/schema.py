@@ -110,3 +110,24 @@ def unstorable_names(header: Sequence[str]) -> list[str]:
         for name in header
         if any(char in _UNSTORABLE or (ord(char) < 32) or char == "\ufffd" for char in name)
     ]
+
+
+REPLACEMENT = "\ufffd"  # what Java's decoders put in place of bytes that do not decode
+
+
+def flag_undecodable(frame: DataFrame, strings: Sequence[str], corrupt: str, encoding: str) -> DataFrame:
+    """Make rows with bytes that did not decode malformed, never silently replaced text.
+
+    A row whose ``strings`` values hold U+FFFD (a byte the source's ``encoding`` cannot decode)
+    gets ``corrupt`` = those values as JSON, prefixed ``undecodable bytes (<encoding>):``; a
+    corrupt line Spark kept with raw invalid UTF-8 (JSON) is stored as valid text.
+    """
+    kept = F.decode(F.encode(F.col(corrupt), "UTF-8"), "UTF-8")
+    undecodable = F.lit(False)
+    for name in strings:
+        undecodable = undecodable | F.coalesce(F.instr(F.col(f"`{name}`"), REPLACEMENT) > 0, F.lit(False))
+    described = F.concat(
+        F.lit(f"undecodable bytes ({encoding}): "),
+        F.to_json(F.struct(*[F.col(f"`{name}`") for name in strings])) if strings else F.lit(""),
+    )
+    return frame.withColumn(corrupt, F.when(F.col(corrupt).isNotNull(), kept).when(undecodable, described))
