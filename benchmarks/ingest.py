@@ -9,10 +9,10 @@ are ingested, in one Spark session and one run, by:
   and the four ingestion metadata columns) written with bronze's table properties, but
   without file tracking, header or key checks, or the idempotent commit: the cost of the
   rows themselves, which no implementation of the bronze contract can avoid;
-- ours: the ``bronze_ingest`` source path (``lakehouse.ingest``): the streaming file tracker
-  with its checkpoint, CSV headers read and matched by name, JSON keys checked against the
-  drift policy, malformed lines kept in ``_corrupt_record`` and counted, ingestion metadata
-  on every row, and Delta's idempotent append.
+- ours: the ``bronze_ingest`` source path (``lakehouse.ingest``): the folder listed and
+  compared with the ``ops.ingested_files`` ledger (claim, idempotent append, settle), CSV
+  headers read and matched by name, JSON keys and record sizes checked, malformed lines and
+  undecodable bytes kept in ``_corrupt_record`` and counted, ingestion metadata on every row.
 
 Each side writes a fresh table; the two sides alternate, and each figure is the best of the
 runs. Rows/s of each and the ratios ours/plain and floor/plain are printed and written to
