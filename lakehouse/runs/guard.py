@@ -188,7 +188,7 @@ class RunGuard:
                 if left <= 0:
                     raise
                 if not told:
-                    log.warning("waiting up to %.0f s: %s", self.wait_seconds, str(error).split(";")[0])
+                    log.warning("waiting up to %.0f s: %s", self.wait_seconds, str(error).split(": run ")[0])
                     told = True
                 self.sleep(min(POLL_SECONDS, left))
                 continue
