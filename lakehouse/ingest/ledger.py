@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -119,6 +120,16 @@ class FileLedger:
             return None
         return self.store.read(INGESTED_TABLE).where(F.col("source") == self.source).select("file")
 
+    def has_settled(self) -> bool:
+        """Whether the ledger records any settled file of this source."""
+        if not self.store.exists(INGESTED_TABLE):
+            return False
+        return (
+            not self.store.read(INGESTED_TABLE)
+            .where((F.col("source") == self.source) & F.col("settled"))
+            .isEmpty()
+        )
+
     def rejected(self) -> DataFrame | None:
         """The files set aside, as (file, size, modified_at): a file changed since is tried again."""
         if not self.store.exists(REJECTED_TABLE):
@@ -211,7 +222,10 @@ class FileLedger:
             Files recorded.
         """
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        paths = bronze_files.select(F.col("_source_file").alias("bronze_path")).distinct()
+        # bronze keeps Spark's URI form of the path (a space is %20); the listing has plain paths
+        found = bronze_files.select("_source_file").distinct().collect()
+        plain = sorted({unquote(row["_source_file"]) for row in found if row["_source_file"]})
+        paths = self.spark.createDataFrame([(path,) for path in plain], "bronze_path string")
         matched = (
             listed.join(
                 F.broadcast(paths),
