@@ -200,15 +200,20 @@ def test_a_dead_run_is_recorded_abandoned_once_and_its_quality_results_left_out(
     assert job_runs(spark, config).where("run_id = 'killed-run'").count() == 1
 
 
+STARTED: list[subprocess.Popen] = []
+
+
 def start_job(env: dict[str, str], *params: str) -> subprocess.Popen:
     command = [LAKEHOUSE, "run", HOLD, "--env", "local"]
     for param in params:
         command += ["--param", param]
     # its own process group: the kill takes the Spark JVM down with it, as a machine crash would
-    return subprocess.Popen(
+    process = subprocess.Popen(
         command, cwd=PROJECT_DIR, env=env, start_new_session=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
+    STARTED.append(process)
+    return process
 
 
 def wait_for(condition, process: subprocess.Popen, what: str, timeout: float = 240) -> None:
@@ -224,12 +229,19 @@ def wait_for(condition, process: subprocess.Popen, what: str, timeout: float = 2
 
 @pytest.fixture
 def process_env(lakehouse_config):
-    return {
+    """The environment of a job process on this test's lakehouse; the processes a test started and
+    left running (it failed) are killed after it."""
+    yield {
         **os.environ,
         "LAKEHOUSE_ROOT": lakehouse_config.storage.root,
         "LAKEHOUSE_SPARK_MASTER": "local[1]",
         "PYTHONPATH": str(PROJECT_DIR),  # the test jobs
     }
+    while STARTED:
+        process = STARTED.pop()
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=60)
 
 
 @pytest.mark.slow
@@ -278,7 +290,7 @@ def test_two_processes_on_one_table_the_second_fails_naming_the_holder_or_waits(
     conf = tmp_path / "project" / "conf"
     shutil.copytree(CONF_DIR, conf)
     (conf.parent / "jars").symlink_to(PROJECT_DIR / "jars")
-    (conf / "base" / "runs.yml").write_text("runs:\n  lock_wait_seconds: 300\n")
+    (conf / "local" / "runs.yml").write_text("runs:\n  lock_wait_seconds: 300\n")
     second = start_job(process_env)
     waiting = start_job({**process_env, "LAKEHOUSE_CONF_DIR": str(conf)})
 
