@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 from lakehouse import __version__
 from lakehouse.config import JobSettings, LakehouseConfig, load_config
 from lakehouse.errors import JobParameterError, LakehouseError, TableBusyError
+from lakehouse.io import files
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.log import configure_logging, scrub
 from lakehouse.runs.context import JobContext
@@ -267,6 +268,7 @@ def execute(
     :func:`lakehouse.config.loader.find_conf_dir`.
     """
     spark = None
+    config = None
     try:
         config = load_config(env, conf_dir, project=project)
         params = parse_params(pairs)
@@ -275,11 +277,27 @@ def execute(
         spark = build_session(config, app_name=f"lakehouse {name}")
         record = run_job(name, config, params, spark, run_id, pipeline_run_id)
     except JobFailedError as error:
-        print(f"FAILED {error}", file=sys.stderr)
-        return 75 if isinstance(error.__cause__, TableBusyError) else 1  # 75: busy, try again later
+        cause = error.__cause__
+        if isinstance(cause, LakehouseError):  # a message written for the user: shown whole
+            print(f"FAILED {error}", file=sys.stderr)
+        else:  # an engine's error: its first line here, the whole trace in a file
+            trace = _write_trace(spark, config, name, error.run.run_id, cause)
+            print(
+                f"FAILED job {name} (run {error.run.run_id}): {type(cause).__name__}: "
+                f"{first_line(str(cause))}; the full trace: {trace}",
+                file=sys.stderr,
+            )
+        return 75 if isinstance(cause, TableBusyError) else 1  # 75: busy, try again later
     except LakehouseError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Exception as error:  # e.g. the session did not start: one line, the trace in a file
+        trace = _write_trace(spark, config, name, run_id or "no-run", error)
+        print(
+            f"error: job {name}: {type(error).__name__}: {first_line(str(error))}; the full trace: {trace}",
+            file=sys.stderr,
+        )
+        return 1
     finally:
         if spark is not None:
             spark.stop()
@@ -288,6 +306,37 @@ def execute(
     for table, rows in sorted(record.rows_written.items()):
         print(f"  {table}: {rows} rows -> {layout.table(table).location}")
     return 0
+
+
+def first_line(message: str) -> str:
+    """The line of an engine's error message that says what went wrong (py4j's "An error
+    occurred while calling o12.save" and Java stack frames skipped)."""
+    for line in message.strip().splitlines():
+        text = line.strip().removeprefix(": ").strip()
+        if text and not text.startswith(("An error occurred while calling", "at ", "JVM stacktrace")):
+            return text[:500]
+    return message.strip()[:500]
+
+
+def _write_trace(
+    spark: SparkSession | None, config: LakehouseConfig | None, name: str, run_id: str, error: BaseException
+) -> str:
+    """Write an error's whole traceback (Python and JVM) to ``<files>/logs/jobs/<job>/<run>.log``
+    (a temporary file without a configuration); return where."""
+    import tempfile
+    import traceback
+
+    text = "".join(traceback.format_exception(error))
+    if config is not None:
+        text = scrub(text, config.secret_values())
+        location = StorageLayout.from_config(config).files_location("logs", "jobs", name, f"{run_id}.log")
+        try:
+            return str(files.write_text(spark, location, text))
+        except Exception:  # the trace must not hide the failure: fall back to a local file
+            log.debug("could not write %s", location, exc_info=True)
+    with tempfile.NamedTemporaryFile("w", prefix=f"lakehouse-{name}-", suffix=".log", delete=False) as handle:
+        handle.write(text)
+    return handle.name
 
 
 def main(name: str, argv: Sequence[str] | None = None) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
@@ -28,6 +29,7 @@ from lakehouse.storage.layout import StorageLayout
 
 # the RPC authentication secret: set when the SparkContext starts, never on a command line
 AUTH_SECRET = "spark.authenticate.secret"
+LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
 
 
 def session_properties(config: LakehouseConfig) -> dict[str, str]:
@@ -67,10 +69,23 @@ def session_properties(config: LakehouseConfig) -> dict[str, str]:
     if _runs_python_on_this_machine(settings.master):
         properties["spark.pyspark.python"] = sys.executable
         properties["spark.pyspark.driver.python"] = sys.executable
-    properties.update(
-        {key: _spark_value(value) for key, value in settings.config.items() if not is_secret_property(key)}
-    )
+    user = {key: _spark_value(value) for key, value in settings.config.items() if not is_secret_property(key)}
+    # the driver's Java stack traces go to a log file, one line per event to the terminal; a
+    # user's own driver options come after ours, so their log4j settings win
+    options = f"-Dlog4j2.configurationFile={LOG4J_CONFIG} -Dlakehouse.log.file={driver_log(layout)}"
+    own = user.get("spark.driver.extraJavaOptions")
+    properties["spark.driver.extraJavaOptions"] = f"{options} {own}" if own else options
+    properties.update({key: value for key, value in user.items() if key != "spark.driver.extraJavaOptions"})
     return properties
+
+
+def driver_log(layout: StorageLayout) -> str:
+    """Where the Spark driver writes its full log: ``<root>/files/logs/spark/driver.log`` for a
+    local lakehouse, else the user cache (a driver cannot append to ``abfss://``)."""
+    if layout.kind == "local":
+        return str(Path(layout.files_location("logs", "spark", "driver.log")).resolve())
+    cache = Path(os.environ.get("LAKEHOUSE_CACHE") or Path.home() / ".cache" / "lakehouse")
+    return str(cache / "logs" / "spark" / "driver.log")
 
 
 def runtime_properties(config: LakehouseConfig) -> dict[str, str]:
