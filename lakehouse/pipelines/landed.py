@@ -139,6 +139,7 @@ def check_landed(
     pipeline: str,
     templates: Sequence[str],
     dates: Sequence[dt.date],
+    dates_chosen_by: str = "",
 ) -> dict[dt.date, list[LandedFolder]]:
     """The declared folders of every date of a run, each holding files.
 
@@ -148,6 +149,7 @@ def check_landed(
         pipeline: the pipeline's name, for the message.
         templates: its ``landed:`` folders; none: nothing is checked and the result is empty.
         dates: the run's logical dates.
+        dates_chosen_by: how the dates were picked when the run was not given any (for the message).
 
     Returns:
         The folders of each date (for the run's first line: what it processes).
@@ -170,7 +172,8 @@ def check_landed(
     plural = "s" if len(missing) > 1 else ""
     verb = "is" if len(empty) == 1 else "are"
     message = (
-        f"pipeline {pipeline}: no data landed for logical date{plural} {dates_text}: "
+        f"pipeline {pipeline}: no data landed for logical date{plural} {dates_text}"
+        f"{f' ({dates_chosen_by})' if dates_chosen_by else ''}: "
         f"{', '.join(empty)} {verb} missing or empty (under {layout.files_root})"
     )
     if present:

@@ -358,7 +358,9 @@ class PipelineRunner:
             )
         try:
             plan = plan_run(self.config, name, options, self.store)
-            landed = check_landed(self.spark, self.layout, name, plan.landed, plan.dates)
+            landed = check_landed(
+                self.spark, self.layout, name, plan.landed, plan.dates, plan.dates_chosen_by
+            )
             executor = self.executor or (
                 SessionExecutor(self.config, self.spark)
                 if plan.mode == "session"

@@ -86,9 +86,10 @@ def test_exported_dag_loads_in_airflow_with_the_pipelines_tasks_edges_and_retrie
         assert Path(seen_task["application"]).is_file()
         assert seen_task["args"][:2] == ["--env", env]
         assert seen_task["conf"]["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
-    # the logical date reaches the jobs through Airflow's templates
+    # the logical date reaches the jobs through Airflow's templates: daily computes the features as of
+    # the day after the logical date (they include its data)
     args = dag["tasks"]["gold_features"]["args"]
-    assert "start=2026-01-05" in args and "end=2026-01-05" in args
+    assert "start=2026-01-06" in args and "end=2026-01-06" in args
     assert args[-2:] == ["--pipeline-run-id", "manual__1"]
 
 

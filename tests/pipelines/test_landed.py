@@ -101,6 +101,11 @@ def test_a_run_whose_date_has_not_landed_fails_before_any_job_and_says_what_it_p
     assert "each date's data must have landed in: landing/orders/{date}" in text
 
     lines: list[str] = []
+    with pytest.raises(
+        LandedDataMissingError,
+        match=r"logical date [0-9-]{10} \(no --date: the latest logical date of the schedule",
+    ):
+        run_pipeline(config, "nightly", RunOptions(), lakehouse_session, lines.append)  # today's date
     with pytest.raises(LandedDataMissingError, match=r"2026-01-08: landing/orders/2026-01-08 is missing"):
         run_pipeline(config, "nightly", RunOptions(date=dt.date(2026, 1, 8)), lakehouse_session, lines.append)
     tables = StorageLayout.from_config(config)
