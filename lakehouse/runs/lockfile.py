@@ -15,6 +15,7 @@ import json
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from typing import Any, Generic, Protocol, TypeVar
@@ -98,13 +99,16 @@ class LockFile(Generic[H]):
 
     def holder(self) -> H | None:
         """The current owner, or None when the lock is free."""
-        data = files.read_bytes(self.spark, self.location)
-        if data is None:
-            return None
-        try:
-            return self.decode(json.loads(data))
-        except (ValueError, TypeError, KeyError):
-            return self.unreadable()
+        for attempt in range(5):
+            data = files.read_bytes(self.spark, self.location)
+            if data is None:
+                return None
+            try:
+                return self.decode(json.loads(data))
+            except (ValueError, TypeError, KeyError):
+                if attempt < 4:  # caught between the file's creation and its content: read again
+                    time.sleep(0.1)
+        return self.unreadable()
 
     def acquire(self, owner: H, busy: Callable[[H], Exception]) -> H | None:
         """Take the lock for ``owner``, releasing a stale one first.

@@ -146,3 +146,32 @@ def test_two_embeds_then_two_index_builds_at_once(lakehouse_session, lakehouse_c
     )
     assert damaged.method == "exact" and "cannot be read" in result.message
     assert rebuilt[0] == "ok" and healed.method == "index"
+
+    # a deleted index folder: the same
+    shutil.rmtree(location)
+    missing = Searcher(config, spark, "tickets").search(QUERIES[0], k=5)[0]
+    run_job("build_index", config, spark=spark)
+    healed = Searcher(config, spark, "tickets").search(QUERIES[0], k=5)[0]
+    result = record_outcome(
+        Outcome(
+            "index folder deleted",
+            0,
+            0 if missing.hits else 1,
+            "ok",
+            missing.notes[0] if missing.notes else "",
+        )
+    )
+    assert missing.method == "exact" and missing.hits and healed.method == "index"
+
+    # embed_documents run again after its commit (as if killed before it recorded its run): nothing twice
+    outcome = outcome_of(None)
+    try:
+        run_job("embed_documents", config, spark=spark)
+    except LakehouseError as error:
+        outcome = outcome_of(error)
+    rows, keys = counted(store.read("gold.tickets_embeddings"), ["document_id", "chunk_id"])
+    documents = store.read("gold.tickets_embeddings").select("document_id").distinct().count()
+    result = record_outcome(
+        Outcome("embed_documents rerun after its commit", rows - keys, len(tickets) - documents, *outcome)
+    )
+    assert (result.duplicates, result.losses, result.outcome) == (0, 0, "ok")
