@@ -119,7 +119,7 @@ def newest_landed_date(
         parent, _, prefix = head.rpartition("/")
         suffix = tail.split("/", 1)[0]
         pattern = re.compile(rf"^{re.escape(prefix)}(\d{{4}}-\d{{2}}-\d{{2}}){re.escape(suffix)}$")
-        names = files.list_names(spark, _location(layout, parent)) if parent else []
+        names = files.list_names(spark, _location(layout, parent) if parent else layout.files_root)
         for name in names:
             matched = pattern.match(name)
             if matched:
@@ -168,7 +168,9 @@ def check_landed(
     first = found[missing[0]]
     empty = [folder.folder for folder in first if not folder.files]
     present = [folder.folder for folder in first if folder.files]
-    dates_text = ", ".join(date.isoformat() for date in missing)
+    dates_text = ", ".join(date.isoformat() for date in missing[:5])
+    if len(missing) > 5:
+        dates_text += f" and {len(missing) - 5} more"
     plural = "s" if len(missing) > 1 else ""
     verb = "is" if len(empty) == 1 else "are"
     message = (

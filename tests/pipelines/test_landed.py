@@ -59,6 +59,7 @@ def test_a_date_is_landed_when_every_folder_holds_a_file(spark, lakehouse_config
         ("landing/tickets/tickets-2026-01-07", 1),
     ]
     assert newest_landed_date(spark, layout, FOLDERS) == day
+    assert newest_landed_date(spark, layout, ["{date}/orders"]) is None  # dated folders at the root: none
     assert check_landed(spark, layout, "daily", [], [next_day]) == {}  # nothing declared, nothing checked
 
     with pytest.raises(LandedDataMissingError) as raised:
