@@ -111,8 +111,10 @@ class FileIngest:
         listing = {k: v for k, v in self.options.items() if k in LISTING_OPTIONS}
         listed = landed.list_files(self.spark, self.path, listing).cache()
         try:
-            self._record_earlier_ingests(listed)
-            for claim in self.ledger.unsettled():
+            any_settled, unsettled = self.ledger.state()
+            if not any_settled:
+                self._record_earlier_ingests(listed)
+            for claim in unsettled:
                 self._finish_claim(claim, listed)
             new = self._new_files(listed)
         finally:
@@ -154,7 +156,7 @@ class FileIngest:
     def _record_earlier_ingests(self, listed: DataFrame) -> None:
         """A bronze table ingested before the ledger existed (or whose ledger was lost): record
         the files its rows came from, so that they are not ingested again."""
-        if self.ledger.has_settled() or not self.context.tables.exists(self.table):
+        if not self.context.tables.exists(self.table):
             return
         bronze = self.context.tables.read(self.table)
         if metadata.SOURCE_FILE not in bronze.columns or bronze.isEmpty():

@@ -120,16 +120,6 @@ class FileLedger:
             return None
         return self.store.read(INGESTED_TABLE).where(F.col("source") == self.source).select("file")
 
-    def has_settled(self) -> bool:
-        """Whether the ledger records any settled file of this source."""
-        if not self.store.exists(INGESTED_TABLE):
-            return False
-        return (
-            not self.store.read(INGESTED_TABLE)
-            .where((F.col("source") == self.source) & F.col("settled"))
-            .isEmpty()
-        )
-
     def rejected(self) -> DataFrame | None:
         """The files set aside, as (file, size, modified_at): a file changed since is tried again."""
         if not self.store.exists(REJECTED_TABLE):
@@ -140,25 +130,32 @@ class FileLedger:
             .select("file", "size", "modified_at")
         )
 
-    def unsettled(self) -> list[Claim]:
-        """Batches claimed by runs that did not record their outcome, oldest first."""
+    def state(self) -> tuple[bool, list[Claim]]:
+        """Whether any file of this source is recorded as ingested, and the batches claimed by
+        runs that did not record their outcome, oldest first (one read of the ledger)."""
         if not self.store.exists(INGESTED_TABLE):
-            return []
-        rows = (
+            return False, []
+        row = (
             self.store.read(INGESTED_TABLE)
-            .where((F.col("source") == self.source) & ~F.col("settled"))
-            .select("run_id", "batch", "file", "claimed_at")
-            .collect()  # a handful of rows: only batches a killed run left behind
+            .where(F.col("source") == self.source)
+            .agg(
+                F.max(F.col("settled").cast("int")).alias("settled"),
+                F.collect_list(
+                    F.when(~F.col("settled"), F.struct("run_id", "batch", "file", "claimed_at"))
+                ).alias("pending"),
+            )
+            .first()
         )
         batches: dict[tuple[str, int], list] = {}
-        for row in rows:
-            batches.setdefault((row["run_id"], int(row["batch"])), []).append(row)
+        for claimed in row["pending"]:  # a handful: only batches a killed run left behind
+            batches.setdefault((claimed["run_id"], int(claimed["batch"])), []).append(claimed)
         ordered = sorted(
-            batches.items(), key=lambda item: (min(r["claimed_at"] for r in item[1]), item[0][1])
+            batches.items(), key=lambda item: (min(c["claimed_at"] for c in item[1]), item[0][1])
         )
-        return [
-            Claim(run, batch, tuple(sorted(r["file"] for r in claimed))) for (run, batch), claimed in ordered
+        claims = [
+            Claim(run, batch, tuple(sorted(c["file"] for c in files))) for (run, batch), files in ordered
         ]
+        return bool(row["settled"]), claims
 
     def claim(self, files: Sequence[LandedFile], batch: int) -> set[str]:
         """Claim files for this run's batch; returns the relative paths this run now holds
