@@ -19,6 +19,16 @@ def did_you_mean(word: str, known: Iterable[str], listing: str = "known") -> str
     return f"did you mean {close[0]!r}?" if close else f"{listing}: {', '.join(names) or 'none'}"
 
 
+def first_line(message: str) -> str:
+    """The line of an engine's error message that says what went wrong (py4j's "An error
+    occurred while calling o12.save" and Java stack frames skipped)."""
+    for line in message.strip().splitlines():
+        text = line.strip().removeprefix(": ").strip()
+        if text and not text.startswith(("An error occurred while calling", "at ", "JVM stacktrace")):
+            return text[:500]
+    return message.strip()[:500]
+
+
 class LakehouseError(Exception):
     """Base class of every error raised by the lakehouse framework."""
 

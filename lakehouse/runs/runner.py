@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 
 from lakehouse import __version__
 from lakehouse.config import JobSettings, LakehouseConfig, load_config
-from lakehouse.errors import JobParameterError, LakehouseError, TableBusyError
+from lakehouse.errors import JobParameterError, LakehouseError, TableBusyError, first_line
 from lakehouse.io import files
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.log import configure_logging, scrub
@@ -306,16 +306,6 @@ def execute(
     for table, rows in sorted(record.rows_written.items()):
         print(f"  {table}: {rows} rows -> {layout.table(table).location}")
     return 0
-
-
-def first_line(message: str) -> str:
-    """The line of an engine's error message that says what went wrong (py4j's "An error
-    occurred while calling o12.save" and Java stack frames skipped)."""
-    for line in message.strip().splitlines():
-        text = line.strip().removeprefix(": ").strip()
-        if text and not text.startswith(("An error occurred while calling", "at ", "JVM stacktrace")):
-            return text[:500]
-    return message.strip()[:500]
 
 
 def _write_trace(

@@ -13,6 +13,7 @@ from lakehouse.cluster.secret import cluster_secret
 from lakehouse.config.model import LakehouseConfig, is_secret_property
 from lakehouse.errors import JarsNotFoundError, SessionError
 from lakehouse.jvm import source_checkout
+from lakehouse.jvm.maven import user_cache_dir
 from lakehouse.spark.jars import (
     DELTA_CATALOG,
     DELTA_EXTENSION,
@@ -84,8 +85,7 @@ def driver_log(layout: StorageLayout) -> str:
     local lakehouse, else the user cache (a driver cannot append to ``abfss://``)."""
     if layout.kind == "local":
         return str(Path(layout.files_location("logs", "spark", "driver.log")).resolve())
-    cache = Path(os.environ.get("LAKEHOUSE_CACHE") or Path.home() / ".cache" / "lakehouse")
-    return str(cache / "logs" / "spark" / "driver.log")
+    return str(user_cache_dir() / "logs" / "spark" / "driver.log")
 
 
 def runtime_properties(config: LakehouseConfig) -> dict[str, str]:

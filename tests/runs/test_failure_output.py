@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lakehouse.runs.runner import _write_trace, first_line
+from lakehouse.errors import first_line
+from lakehouse.runs.runner import _write_trace
 from tests.conftest import with_root
 
 PY4J_MESSAGE = (
