@@ -34,6 +34,7 @@ from lakehouse.errors import (
     LakehouseError,
     SchemaDriftError,
     SourceFolderNotFoundError,
+    first_line,
 )
 from lakehouse.ingest import metadata
 from lakehouse.ingest.ledger import Claim, FileLedger, LandedFile, app_id
@@ -208,20 +209,30 @@ class FileIngest:
         taken = [f.file for f in readable if f.file not in mine]
         if taken:
             log.warning("source %s: files %s were claimed by another run meanwhile", self.name, taken)
-        self._write_batch([f for f in readable if f.file in mine], self.context.run_id, batch)
+        # the plan stands for exactly the claimed files unless files went aside or to others
+        ready = plan if not (taken or plan.rejected or plan.refused) else None
+        self._write_batch([f for f in readable if f.file in mine], self.context.run_id, batch, ready)
 
-    def _write_batch(self, files: Sequence[LandedFile], run_id: str, batch: int) -> None:
+    def _write_batch(
+        self, files: Sequence[LandedFile], run_id: str, batch: int, plan: ReadPlan | None = None
+    ) -> None:
         """Read and append a claimed batch, then settle it; files that fail to read are set aside
-        (claims dropped) and the rest written."""
+        (claims dropped) and the rest written.
+
+        Args:
+            plan: the plan of exactly ``files``, when the caller has just made it (not made again).
+        """
         remaining = list(files)
         while remaining:
-            plan = self._plan([f.path for f in remaining])
+            if plan is None:
+                plan = self._plan([f.path for f in remaining])
             if plan.rejected or plan.refused:
                 aside = [f for f in remaining if f.path in plan.rejected]
                 self._set_aside(aside, plan.rejected, run_id, batch)
                 refused = [f.file for f in remaining if f.path in plan.refused]
                 self.ledger.release(run_id, batch, refused)
                 remaining = [f for f in remaining if f.path in plan.files or f.path in plan.empty]
+                plan = None
                 continue
             try:
                 self._append(plan, run_id, batch)
@@ -236,6 +247,7 @@ class FileIngest:
                     ) from error
                 self._set_aside([f for f in remaining if f.path in reasons], reasons, run_id, batch)
                 remaining = [f for f in remaining if f.path not in reasons]
+                plan = None
                 continue
             self.result.files += len(remaining)
             self.ledger.settle(run_id, batch, self.context.tables.last_commit_version)
@@ -473,6 +485,5 @@ def _too_long(source: str, length: int | None, limit: int) -> str:
 
 
 def _first_line(error: BaseException) -> str:
-    """The first line of an error's message, without the JVM's stack trace."""
-    text = str(error).strip().splitlines()
-    return (text[0] if text else type(error).__name__)[:500]
+    """What went wrong, in one line (see :func:`lakehouse.errors.first_line`)."""
+    return first_line(str(error)) or type(error).__name__
