@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from lakehouse.config.serve import ServeSettings
 from lakehouse.errors import did_you_mean
 
 Scalar = str | int | float | bool
@@ -1061,6 +1062,7 @@ class LakehouseConfig(Section):
     models: ModelsSettings = Field(default_factory=ModelsSettings)
     embeddings: EmbeddingsSettings = Field(default_factory=EmbeddingsSettings)
     pipelines: dict[str, PipelineSettings] = Field(default_factory=dict)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
 
     def resolve_path(self, path: str) -> Path:
         """Resolve a configured path; relative paths are relative to the project folder."""
