@@ -11,10 +11,11 @@ AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
 JARS_STAMP := jars/lib/.resolved
 JAVA_SOURCES := $(shell find jars/src -name "*.java")
 
-.PHONY: setup airflow-venv postgres-binaries demo db-down test test-quick lint format cluster-up cluster-down cluster-status benchmarks wheel examples clean help
+.PHONY: setup airflow-venv postgres-binaries demo serve db-down test test-quick lint format cluster-up cluster-down cluster-status benchmarks wheel examples clean help
 
 help:
 	@echo "make demo          run the demo pipeline (lakehouse pipeline run demo) on the embedded local Spark"
+	@echo "make serve         the search service over the embedding tables (http://127.0.0.1:8765, conf/base/serve.yml)"
 	@echo "make test          run the test suite (does set-up first)"
 	@echo "make test-quick    the tests not marked slow"
 	@echo "make setup         venv + pinned packages + JVM jars (idempotent; network only the first time)"
@@ -76,6 +77,11 @@ postgres-binaries:
 # stage timings, tables, quality, metrics and the path of the run's HTML report.
 demo: setup
 	$(BIN)/lakehouse pipeline run demo --env $(LAKEHOUSE_ENV)
+
+# The search service (lakehouse serve): the embedding tables of the demo over HTTP, without Spark;
+# run `make demo` first so that the tables and their indexes exist.
+serve: setup
+	$(BIN)/lakehouse serve --env $(LAKEHOUSE_ENV)
 
 test: setup airflow-venv
 	$(BIN)/pytest

@@ -131,6 +131,16 @@ def _parser() -> argparse.ArgumentParser:
     _add_env_arguments(search)
     search.set_defaults(handler=_search)
 
+    serve = commands.add_parser(
+        "serve", help="the search service: embedding tables over HTTP (search, context, health, metrics)"
+    )
+    serve.add_argument("--host", help="address to listen on (default: serve.host, 127.0.0.1)")
+    serve.add_argument("--port", type=_positive_int, help="port (default: serve.port)")
+    serve.add_argument("--workers", type=_positive_int, help="processes (default: serve.workers)")
+    serve.add_argument("--tables", nargs="+", metavar="TABLE", help="tables of embeddings.tables to serve")
+    _add_env_arguments(serve)
+    serve.set_defaults(handler=_serve)
+
     pipeline = commands.add_parser("pipeline", help="run, schedule or export the pipelines of pipelines.yml")
     pipeline_commands = pipeline.add_subparsers(dest="pipeline_command", required=True, metavar="command")
     pipeline_run = pipeline_commands.add_parser(
@@ -442,6 +452,14 @@ def _search(args: argparse.Namespace) -> int:
         for note in result.notes:
             print(f"  note: {note}", file=sys.stderr)
     return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from lakehouse.config import load_config
+    from lakehouse.serve.server import serve
+
+    config = load_config(args.env, args.conf_dir, project=args.project)
+    return serve(config, args.host, args.port, args.tables, args.workers)
 
 
 def _date(text: str):
