@@ -126,7 +126,16 @@ def _parser() -> argparse.ArgumentParser:
         metavar="COLUMN<OP>VALUE",
         help="metadata filter, repeatable: channel=email, product_id=7,8, created_at>=2026-01-03",
     )
-    search.add_argument("--exact", action="store_true", help="score every vector with Spark, not the index")
+    search.add_argument(
+        "--mode",
+        choices=("vector", "keyword", "hybrid"),
+        default=None,
+        help="by meaning (vector), by words (keyword, BM25) or both fused (hybrid); "
+        "default: embeddings.search.mode",
+    )
+    search.add_argument(
+        "--exact", action="store_true", help="score every vector with Spark, not the index (mode vector)"
+    )
     search.add_argument("--width", type=_positive_int, default=100, help="characters of text shown per hit")
     _add_env_arguments(search)
     search.set_defaults(handler=_search)
@@ -439,14 +448,13 @@ def _promote_model(args: argparse.Namespace) -> int:
 def _search(args: argparse.Namespace) -> int:
     from lakehouse.config import load_config
     from lakehouse.search.api import Searcher, format_result
-    from lakehouse.spark.session import build_session
 
     config = load_config(args.env, args.conf_dir, project=args.project)
-    spark = build_session(config, app_name=f"lakehouse search {args.table}")
+    searcher = Searcher(config, args.table)  # no Spark unless --exact or the table has no index
     try:
-        results = Searcher(config, spark, args.table).search(args.text, args.k, args.filter, args.exact)
+        results = searcher.search(args.text, args.k, args.filter, args.exact, args.mode)
     finally:
-        spark.stop()
+        searcher.close()
     for result in results:
         print(format_result(result, args.width))
         for note in result.notes:

@@ -109,6 +109,10 @@ class SchemaDriftError(LakehouseError):
         )
 
 
+class StoredFileError(LakehouseError):
+    """A stored file or folder could not be read without Spark (permission, network, file system)."""
+
+
 class ConcurrentWriteError(LakehouseError):
     """Another writer committed to the same table in a conflicting way, after the retries allowed."""
 

@@ -876,6 +876,13 @@ class EmbeddingTableSettings(Section):
     text: list[str] = Field(
         min_length=1, description="Text columns, joined with a blank line into the document's text."
     )
+    title: str | None = Field(
+        default=None,
+        min_length=1,
+        description="A column naming the document (a product's name, a function's qualified name): "
+        "embedded with every chunk of the document (as 'title', a blank line, then the chunk) and kept "
+        "in the embedding table's title column; a changed title re-embeds the document.",
+    )
     metadata: list[str] = Field(
         default_factory=list, description="Columns copied beside each chunk, for search filters."
     )
@@ -883,6 +890,20 @@ class EmbeddingTableSettings(Section):
     model: EmbeddingModelSettings | None = Field(
         default=None, description="A model of its own; null: embeddings.model."
     )
+    enabled: bool = Field(
+        default=True,
+        description="false: left out of `all` (embed_documents, build_index, evaluate_search); "
+        "a job still runs it when named.",
+    )
+
+    @model_validator(mode="after")
+    def _title_apart_from_metadata(self) -> EmbeddingTableSettings:
+        if self.title is not None and "title" in self.metadata:
+            raise ValueError(
+                "metadata cannot hold a column named 'title' when title is set: the embedding table's "
+                "title column holds the title (drop it from metadata)"
+            )
+        return self
 
 
 class VectorIndexSettings(Section):
@@ -900,7 +921,54 @@ class VectorIndexSettings(Section):
     exact_below: int = Field(
         default=20000,
         ge=0,
-        description="A filtered query that leaves fewer rows than this is answered exactly.",
+        description="A filtered query that leaves fewer rows than this is scored exactly (by the "
+        "index's own vectors); unfiltered queries always use the graph.",
+    )
+
+
+class KeywordSettings(Section):
+    """The keyword (BM25) index built beside each vector index (``embeddings.search.keyword``)."""
+
+    k1: float = Field(default=1.2, gt=0, le=3, description="BM25 term-frequency saturation.")
+    b: float = Field(default=0.75, ge=0, le=1, description="BM25 length normalisation.")
+    split_identifiers: bool = Field(
+        default=True,
+        description="Also index the parts of compound words: read_csv, DataFrame.merge, ORD-1042.",
+    )
+    stopwords: Literal["english", "none"] = Field(
+        default="english", description="Words left out of the keyword index and of queries."
+    )
+
+
+class FusionSettings(Section):
+    """How hybrid search merges the vector and keyword lists (``embeddings.search.fusion``):
+    Reciprocal Rank Fusion, a document's score being the sum over the lists of
+    ``weight / (constant + rank)``."""
+
+    constant: int = Field(default=60, ge=1, description="RRF's constant: larger flattens the ranks.")
+    depth: int = Field(default=50, ge=1, le=1000, description="Documents taken from each list.")
+    vector_weight: float = Field(default=1.0, ge=0)
+    keyword_weight: float = Field(default=1.0, ge=0)
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> FusionSettings:
+        if self.vector_weight == 0 and self.keyword_weight == 0:
+            raise ValueError("vector_weight and keyword_weight cannot both be 0")
+        return self
+
+
+class SearchSettings(Section):
+    """How embedding tables are searched (``embeddings.search``)."""
+
+    mode: Literal["vector", "keyword", "hybrid"] = Field(
+        default="hybrid", description="The mode of a search that names none."
+    )
+    keyword: KeywordSettings = Field(default_factory=KeywordSettings)
+    fusion: FusionSettings = Field(default_factory=FusionSettings)
+    version_check_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="A searcher reads the table's latest Delta version at most this often (staleness).",
     )
 
 
@@ -944,6 +1012,7 @@ class EmbeddingsSettings(Section):
     model: EmbeddingModelSettings = Field(default_factory=EmbeddingModelSettings)
     tables: dict[str, EmbeddingTableSettings] = Field(default_factory=dict)
     index: VectorIndexSettings = Field(default_factory=VectorIndexSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
     similar: dict[str, SimilarSettings] = Field(default_factory=dict)
     evaluations: dict[str, SearchEvaluationSettings] = Field(default_factory=dict)
     examples: list[SearchExampleSettings] = Field(default_factory=list)

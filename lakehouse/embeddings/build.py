@@ -79,7 +79,8 @@ def embed_table(context: JobContext, name: str, full_refresh: bool = False) -> E
     parallelism = context.spark.sparkContext.defaultParallelism
     chunks = chunk_documents(changes.changed.repartition(parallelism), model).persist()
     held = existing.limit(0) if full_refresh else existing  # vectors that may be kept
-    vectors = embed_texts(steps.to_embed(chunks, held, model.name).repartition(parallelism), model)
+    pending = steps.to_embed(chunks, held, model.name).repartition(parallelism)
+    vectors = embed_texts(pending, model, text="embedded_text")
     vectors = vectors.persist(StorageLevel.MEMORY_AND_DISK)
     embedded = vectors.count()
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
@@ -90,6 +91,7 @@ def embed_table(context: JobContext, name: str, full_refresh: bool = False) -> E
         model.name,
         settings.metadata,
         now,
+        title=settings.title is not None,
     )
     try:
         metrics = context.tables.sync(

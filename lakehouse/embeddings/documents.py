@@ -1,9 +1,10 @@
 """Pure steps of an incremental embedding run: documents, what changed, the rows to write.
 
 An embedding table holds one row per chunk. A document is re-chunked when its ``document_hash``
-(its text and metadata) or the model changed; of its new chunks, only those whose text (its
-``content_hash``) the table does not hold yet for this model are embedded, the others keep their
-vector. Chunks of deleted documents, and chunks past the new end of a shortened document, go.
+(its text, title and metadata) or the model changed; of its new chunks, only those whose embedded
+text (its ``content_hash``: the chunk, after the document's title when the table has one) the table
+does not hold yet for this model are embedded, the others keep their vector. Chunks of deleted
+documents, and chunks past the new end of a shortened document, go.
 """
 
 from __future__ import annotations
@@ -30,28 +31,36 @@ COMMENTS = {
     "vector": "L2-normalised embedding of chunk_text (cosine similarity = dot product)",
     "model": "The model that embedded the chunk",
     "dimension": "Length of vector",
-    "content_hash": "SHA-256 of chunk_text",
-    "document_hash": "SHA-256 of the document's text and metadata when it was chunked",
+    "content_hash": "SHA-256 of the text embedded: the title, a blank line and chunk_text (chunk_text alone "
+    "without a title)",
+    "document_hash": "SHA-256 of the document's text, title and metadata when it was chunked",
     "embedded_at": "When the vector was computed",
 }
+TITLE = "title"
 
 
 def documents(source: DataFrame, settings: EmbeddingTableSettings, name: str) -> DataFrame:
-    """One row per source row: ``document_id``, ``text``, ``document_hash``, then the metadata.
+    """One row per source row: ``document_id``, ``text``, ``title`` (with a title column),
+    ``document_hash``, then the metadata.
 
     Raises:
-        EmbeddingError: a configured column is missing, or two rows share a document id.
+        EmbeddingError: a configured column is missing.
     """
-    missing = [c for c in [settings.id, *settings.text, *settings.metadata] if c not in source.columns]
+    titled = [settings.title] if settings.title else []
+    wanted = [settings.id, *settings.text, *titled, *settings.metadata]
+    missing = [c for c in wanted if c not in source.columns]
     if missing:
         raise EmbeddingError(
             f"embeddings.tables.{name}: {settings.source} has no column(s) {missing}; it has {source.columns}"
         )
     text = F.concat_ws(TEXT_SEPARATOR, *[F.col(column).cast("string") for column in settings.text])
-    fingerprint = F.to_json(F.struct(text.alias("text"), *[F.col(c) for c in settings.metadata]))
+    # a table without a title keeps the hash it had before titles existed: nothing re-embeds
+    title = [F.col(settings.title).cast("string").alias(TITLE)] if settings.title else []
+    fingerprint = F.to_json(F.struct(text.alias("text"), *title, *[F.col(c) for c in settings.metadata]))
     return source.select(
         F.col(settings.id).alias("document_id"),
         text.alias("text"),
+        *title,
         F.sha2(fingerprint, 256).alias("document_hash"),
         *settings.metadata,
     ).where(F.col("document_id").isNotNull())
@@ -102,7 +111,12 @@ def to_embed(chunks: DataFrame, existing: DataFrame, model: str) -> DataFrame:
 
 
 def embedding_rows(
-    vectors: DataFrame, changed: DataFrame, model: str, metadata: list[str], embedded_at: dt.datetime | None
+    vectors: DataFrame,
+    changed: DataFrame,
+    model: str,
+    metadata: list[str],
+    embedded_at: dt.datetime | None,
+    title: bool = False,
 ) -> DataFrame:
     """Rows of the embedding table: chunks with their vector, joined to their document's metadata.
 
@@ -110,10 +124,13 @@ def embedding_rows(
         vectors: ``document_id, chunk_id, chunk_text, content_hash, vector`` and, for reused
             vectors, ``embedded_at``.
         embedded_at: the time of vectors computed now (those without ``embedded_at``).
+        title: the table has a ``title`` column (taken from ``changed``).
     """
     when = F.lit(embedded_at).cast("timestamp")
     stamped = vectors if "embedded_at" in vectors.columns else vectors.withColumn("embedded_at", when)
-    return stamped.join(changed.select("document_id", "document_hash", *metadata), "document_id").select(
+    titled = [TITLE] if title else []
+    document = changed.select("document_id", "document_hash", *titled, *metadata)
+    return stamped.join(document, "document_id").select(
         *KEY,
         "chunk_text",
         "vector",
@@ -122,6 +139,7 @@ def embedding_rows(
         "content_hash",
         "document_hash",
         F.coalesce("embedded_at", when).alias("embedded_at"),
+        *titled,
         *metadata,
     )
 
@@ -133,7 +151,8 @@ def stale_chunks(existing: DataFrame, changes_: Changes) -> DataFrame:
 
 
 def embedding_spec(table: str, source: DataFrame, settings: EmbeddingTableSettings) -> TableSpec:
-    """The embedding table: the columns of :data:`EMBEDDING_COLUMNS`, then the metadata columns."""
+    """The embedding table: the columns of :data:`EMBEDDING_COLUMNS`, ``title`` when the table has
+    one, then the metadata columns."""
     types = {
         "document_id": source.schema[settings.id].dataType,
         "chunk_id": T.IntegerType(),
@@ -146,6 +165,9 @@ def embedding_spec(table: str, source: DataFrame, settings: EmbeddingTableSettin
         "embedded_at": T.TimestampType(),
     }
     fields = [T.StructField(c, types[c], False, {"comment": COMMENTS[c]}) for c in EMBEDDING_COLUMNS]
+    if settings.title:
+        comment = f"{settings.source}.{settings.title}: the document's title, embedded with each chunk"
+        fields.append(T.StructField(TITLE, T.StringType(), True, {"comment": comment}))
     fields += [
         T.StructField(c, source.schema[c].dataType, True, {"comment": f"{settings.source}.{c}"})
         for c in settings.metadata
@@ -156,4 +178,5 @@ def embedding_spec(table: str, source: DataFrame, settings: EmbeddingTableSettin
         key=KEY,
         comment=f"Embeddings of {settings.source} ({', '.join(settings.text)}), one row per chunk",
         properties={"delta.enableChangeDataFeed": "true"},
+        drift="evolve",  # a title or metadata column configured later is added to the table
     )

@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.config.model import EmbeddingModelSettings
-from lakehouse.embeddings.chunking import chunk_texts
+from lakehouse.embeddings.chunking import chunk_texts, fit_titles, titled
 from lakehouse.embeddings.model import load_model, max_tokens
 
 VECTOR_TYPE = T.ArrayType(T.FloatType(), containsNull=False)
@@ -33,18 +33,21 @@ def task_cpus(frame: DataFrame) -> int:
 
 def chunk_documents(documents: DataFrame, settings: EmbeddingModelSettings) -> DataFrame:
     """One row per chunk of each document: ``document_id``, ``chunk_id`` (0, 1, ...), ``chunk_text``,
-    ``content_hash`` (SHA-256 of the chunk's text).
+    ``embedded_text`` (the text to embed: the document's title, a blank line and the chunk, or the
+    chunk alone), ``content_hash`` (SHA-256 of ``embedded_text``).
 
     Args:
-        documents: ``document_id`` and ``text``; other columns are ignored.
+        documents: ``document_id``, ``text`` and optionally ``title``; other columns are ignored.
     """
     threads = worker_threads(settings, task_cpus(documents))
     id_type = documents.schema["document_id"].dataType
+    has_title = "title" in documents.columns
     schema = T.StructType(
         [
             T.StructField("document_id", id_type, False),
             T.StructField("chunk_id", T.IntegerType(), False),
             T.StructField("chunk_text", T.StringType(), False),
+            T.StructField("embedded_text", T.StringType(), False),
         ]
     )
 
@@ -54,7 +57,14 @@ def chunk_documents(documents: DataFrame, settings: EmbeddingModelSettings) -> D
         overlap = min(settings.overlap, window - 1)
         for batch in batches:
             ids = batch.column("document_id")
-            chunks = chunk_texts(model.tokenizer, batch.column("text").to_pylist(), window, overlap)
+            texts = batch.column("text").to_pylist()
+            titles: list[str | None] = [None] * len(texts)
+            windows: int | list[int] = window
+            if has_title:
+                titles, windows = fit_titles(model.tokenizer, batch.column("title").to_pylist(), window)
+            chunks = chunk_texts(model.tokenizer, texts, windows, overlap)
+            pairs = zip(titles, chunks, strict=True)
+            embedded = [titled(title, part) for title, parts in pairs for part in parts]
             counts = np.fromiter((len(parts) for parts in chunks), dtype=np.int64, count=len(chunks))
             first = np.cumsum(counts) - counts  # each document's first row among the chunks
             # a chunk's number within its document: its row less its document's first row
@@ -64,18 +74,21 @@ def chunk_documents(documents: DataFrame, settings: EmbeddingModelSettings) -> D
                     ids.take(pa.array(np.repeat(np.arange(len(chunks)), counts))),
                     pa.array(chunk_ids),
                     pa.array([part for parts in chunks for part in parts], type=pa.string()),
+                    pa.array(embedded, type=pa.string()),
                 ],
                 schema=pa.schema(
                     [
                         ("document_id", ids.type, False),
                         ("chunk_id", pa.int32(), False),
                         ("chunk_text", pa.string(), False),
+                        ("embedded_text", pa.string(), False),
                     ]
                 ),
             )
 
-    chunks = documents.select("document_id", "text").mapInArrow(chunk, schema)
-    return chunks.withColumn("content_hash", F.sha2("chunk_text", 256))
+    columns = ["document_id", "text", *(["title"] if has_title else [])]
+    chunks = documents.select(*columns).mapInArrow(chunk, schema)
+    return chunks.withColumn("content_hash", F.sha2("embedded_text", 256))
 
 
 def embed_texts(frame: DataFrame, settings: EmbeddingModelSettings, text: str = "chunk_text") -> DataFrame:

@@ -397,11 +397,8 @@ class DeltaStore:
         columns = {f"`{name}`": f"source.`{name}`" for name in upserts.columns}
 
         def run_merge() -> None:
-            condition = " AND ".join(f"target.`{key}` <=> source.`{key}`" for key in keys)
             (
-                DeltaTable.forPath(self.spark, location.location)
-                .alias("target")
-                .merge(source.alias("source"), condition)
+                self._merge_by_key(location, source, keys, spec)
                 .whenMatchedDelete(condition=f"source.{operation} = 'delete'")
                 .whenMatchedUpdate(set=columns)
                 .whenNotMatchedInsert(condition=f"source.{operation} = 'upsert'", values=columns)

@@ -82,8 +82,8 @@ def evaluate(context: JobContext, name: str) -> list[tuple]:
                 f"embeddings.evaluations.{name}.{kind}: nothing at {location} (for the demo, run demo_data)"
             )
     queries = context.spark.read.parquet(located["queries"]).select("query_id", "query").collect()
-    searcher = Searcher(context.config, context.spark, settings.embeddings, store=context.tables)
-    table = searcher.store.read(searcher.table).select("document_id").distinct()
+    searcher = Searcher(context.config, settings.embeddings, context.spark)
+    table = context.tables.read(searcher.table).select("document_id").distinct()
     # only documents the table holds count (the generator's malformed tickets never reach silver)
     pairs = context.spark.read.parquet(located["relevance"]).join(table, "document_id").collect()
     relevant: dict[int, set] = {}
@@ -93,7 +93,7 @@ def evaluate(context: JobContext, name: str) -> list[tuple]:
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     rows = []
     for exact in (False, True):
-        results = searcher.search(texts, settings.k, exact=exact)
+        results = searcher.search(texts, settings.k, exact=exact, mode="vector")
         ranked = {q.query_id: [h.document_id for h in r.hits] for q, r in zip(queries, results, strict=True)}
         metrics = retrieval_metrics(ranked, relevant, settings.k)
         method = results[0].method if results else ("exact" if exact else "index")
@@ -110,7 +110,7 @@ def evaluate(context: JobContext, name: str) -> list[tuple]:
                 f"{name}.{method}.mrr": metrics.mrr,
             }
         )
-        version = results[0].table_version if results else searcher.store.version(searcher.table)
+        version = results[0].table_version if results else context.tables.version(searcher.table)
         rows.append(
             (name, searcher.table, version, method, settings.k, values["queries"], values["recall_at_k"],
              values["precision_at_k"], values["mrr"], context.run_id, now)

@@ -28,7 +28,7 @@ class SearchExamplesJob(Job):
         for index, example in enumerate(examples):
             name = example.embeddings
             if name not in searchers:
-                searchers[name] = Searcher(context.config, context.spark, name, store=context.tables)
+                searchers[name] = Searcher(context.config, name, context.spark)
             [result] = searchers[name].search(example.query, example.k, example.filters or None)
             print(format_result(result, context.params.width))
             for note in result.notes:

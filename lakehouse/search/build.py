@@ -10,8 +10,15 @@ from pyspark.sql import functions as F
 
 from lakehouse.errors import IndexUnreadableError, VectorSearchError
 from lakehouse.runs.context import JobContext
-from lakehouse.search.index import IDENTITY, VectorIndex
-from lakehouse.search.storage import collect_arrow, index_location, load_index, rows_and_vectors, save_index
+from lakehouse.search.index import FORMAT, IDENTITY, TEXT, VectorIndex
+from lakehouse.search.storage import (
+    collect_arrow,
+    index_location,
+    load_index,
+    rows_and_vectors,
+    save_index,
+    spark_reader,
+)
 
 
 @dataclass(frozen=True)
@@ -48,20 +55,33 @@ def build_index(context: JobContext, name: str, full: bool = False) -> IndexResu
     index = None
     if not full:
         try:
-            index = load_index(spark, location, table)
+            index = load_index(location, table, spark_reader(spark))
         except IndexUnreadableError as error:
             context.log.warning("%s; building it again from %s v%d", error, table, version)
     snapshot = context.tables.read(table, version=version)
-    columns = [*IDENTITY, *metadata]
+    columns = [*IDENTITY, *(c for c in TEXT if c in snapshot.columns), *metadata]
+    schema = snapshot.select("document_id", "chunk_id", *metadata).schema.json()
+    keyword = embeddings.search.keyword
     model = embeddings.model_of(name).name
     threads = spark.sparkContext.defaultParallelism
     time_zone = spark.conf.get("spark.sql.session.timeZone")
-    if index is not None and index.manifest.table_version == version and index.manifest.model == model:
-        context.log.info("index of %s: current at v%d (%d vectors)", table, version, index.manifest.live)
-        return IndexResult(table, "current", version, index.manifest.live, 0, 0, location)
-    if index is not None and (index.manifest.model != model or index.manifest.metadata != metadata):
-        context.log.info("index of %s: model or metadata changed, building it again", table)
+    if index is not None and (
+        index.manifest.model != model
+        or index.manifest.metadata != metadata
+        or index.manifest.format < FORMAT
+        or index.manifest.schema != schema
+        or list(index.rows.columns) != [*columns, "deleted"]
+    ):
+        context.log.info("index of %s: model, columns or index format changed, building it again", table)
         index = None
+    if index is not None and index.manifest.table_version == version:
+        if index.keyword is not None and index.keyword.settings == keyword:
+            context.log.info("index of %s: current at v%d (%d vectors)", table, version, index.manifest.live)
+            return IndexResult(table, "current", version, index.manifest.live, 0, 0, location)
+        index.index_keywords(keyword)  # embeddings.search.keyword changed: the vectors stay
+        folder = save_index(spark, location, index)
+        context.log.info("index of %s: keyword index rebuilt at v%d in %s", table, version, folder)
+        return IndexResult(table, "refreshed", version, index.manifest.live, 0, 0, location)
     if index is not None:
         current = collect_arrow(snapshot.select(*IDENTITY)).to_pandas()
         live = index.live_identity()
@@ -79,7 +99,9 @@ def build_index(context: JobContext, name: str, full: bool = False) -> IndexResu
         rows, vectors = rows_and_vectors(collect_arrow(snapshot.select(*columns, "vector")), None, time_zone)
         if len(vectors) == 0:
             raise VectorSearchError(f"table {table} v{version} holds no vectors to index")
-        index = VectorIndex.build(vectors, rows, settings, table, version, model, threads)
+        index = VectorIndex.build(
+            vectors, rows, settings, table, version, model, threads, keyword, schema, time_zone
+        )
         action, added, removed_count = "built", len(rows), 0
     else:
         keys = spark.createDataFrame(pd.DataFrame(new), snapshot.select("document_id", "chunk_id").schema)
@@ -87,7 +109,7 @@ def build_index(context: JobContext, name: str, full: bool = False) -> IndexResu
         rows, vectors = rows_and_vectors(
             collect_arrow(fresh.select(*columns, "vector")), index.manifest.dimension, time_zone
         )
-        index.refresh(vectors, rows, removed, version, threads)
+        index.refresh(vectors, rows, removed, version, threads, keyword)
         action, added, removed_count = "refreshed", len(rows), len(removed)
     folder = save_index(spark, location, index)
     context.log.info(

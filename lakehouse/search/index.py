@@ -2,8 +2,9 @@
 
 An index reflects one Delta version of its table. It is stored under the lakehouse's files
 (``indexes/<table>/v<version>/``: ``index.faiss``, ``rows.parquet`` with each vector's
-document, chunk, hashes and metadata, and ``manifest.json``), and ``indexes/<table>/CURRENT``
-names the version readers use; it moves only once a new version is written whole.
+document, chunk, hashes, text and metadata, the keyword index's ``bm25.*`` files, and
+``manifest.json``), and ``indexes/<table>/CURRENT`` names the version readers use; it moves only
+once a new version is written whole. A hit is answered from the index's files alone: no Spark.
 
 A refresh reads which chunks the table gained or lost since the index's version: the new ones
 are added to the graph, the gone ones are marked deleted (HNSW cannot remove a vector) and left
@@ -17,16 +18,20 @@ import datetime as dt
 import io
 import json
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import faiss
 import numpy as np
 import pandas as pd
 
-from lakehouse.config.model import VectorIndexSettings
+from lakehouse.config.model import KeywordSettings, VectorIndexSettings
 from lakehouse.errors import VectorSearchError
 from lakehouse.search.exact import best_documents
+from lakehouse.search.keyword import KeywordIndex
 
 IDENTITY = ["document_id", "chunk_id", "content_hash", "document_hash"]
+TEXT = ["chunk_text", "title"]  # what a hit returns besides its metadata ("title": when the table has one)
+FORMAT = 2  # 1: no text, keyword index or column types in the files (built before search served)
 
 
 @dataclass
@@ -46,6 +51,9 @@ class Manifest:
     builds: int = 1  # full builds so far
     refreshes: int = 0  # incremental refreshes since the last build
     metadata: list[str] = field(default_factory=list)
+    format: int = 1
+    schema: str = ""  # the Spark types (JSON) of document_id, chunk_id and the metadata: filters
+    time_zone: str = ""  # the session time zone the rows' timestamps are local times of
 
     @property
     def live(self) -> int:
@@ -69,15 +77,25 @@ class VectorIndex:
 
     Attributes:
         index: the FAISS ``IndexHNSWFlat``; position ``i`` is row ``i`` of ``rows``.
-        rows: one row per vector: :data:`IDENTITY`, the metadata columns, and ``deleted``.
+        rows: one row per vector: :data:`IDENTITY`, the chunk's text (and its document's title),
+            the metadata columns, and ``deleted``.
         manifest: the version, model and sizes.
+        keyword: the BM25 index of the same rows (None in indexes of format 1).
     """
 
-    def __init__(self, index: faiss.IndexHNSWFlat, rows: pd.DataFrame, manifest: Manifest):
+    def __init__(
+        self,
+        index: faiss.IndexHNSWFlat,
+        rows: pd.DataFrame,
+        manifest: Manifest,
+        keyword: KeywordIndex | None = None,
+    ):
         self.index = index
         self.rows = rows.reset_index(drop=True)
         self.manifest = manifest
+        self.keyword = keyword
         self._deleted = self.rows["deleted"].to_numpy(dtype=bool)
+        self._by_document: dict[Any, np.ndarray] | None = None
 
     @classmethod
     def build(
@@ -89,20 +107,31 @@ class VectorIndex:
         table_version: int,
         model: str,
         threads: int | None = None,
+        keyword: KeywordSettings | None = None,
+        schema: str = "",
+        time_zone: str = "",
     ) -> VectorIndex:
-        """Build the graph of ``vectors`` (row ``i`` describes vector ``i``)."""
+        """Build the graph of ``vectors`` (row ``i`` describes vector ``i``) and the keyword index
+        of the rows' text.
+
+        Args:
+            schema: the Spark types (``StructType.json()``) of the rows' filterable columns.
+            time_zone: the time zone the rows' timestamps are local times of.
+        """
         vectors = _matrix(vectors)
         index = faiss.IndexHNSWFlat(vectors.shape[1], settings.m, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = settings.ef_construction
         _add(index, vectors, threads)
         rows = rows.reset_index(drop=True).assign(deleted=False)
         now = _now()
-        metadata = [c for c in rows.columns if c not in (*IDENTITY, "deleted")]
+        metadata = [c for c in rows.columns if c not in (*IDENTITY, *TEXT, "deleted")]
         manifest = Manifest(
             table, table_version, model, vectors.shape[1], len(rows), 0, settings.m, settings.ef_construction,
-            now, now, metadata=metadata,
+            now, now, metadata=metadata, format=FORMAT, schema=schema, time_zone=time_zone,
         )  # fmt: skip
-        return cls(index, rows, manifest)
+        built = cls(index, rows, manifest)
+        built.index_keywords(keyword or KeywordSettings())
+        return built
 
     def refresh(
         self,
@@ -111,19 +140,38 @@ class VectorIndex:
         removed: np.ndarray,
         table_version: int,
         threads: int | None = None,
+        keyword: KeywordSettings | None = None,
     ) -> None:
-        """Add ``vectors`` (described by ``rows``) and mark the positions ``removed`` deleted."""
+        """Add ``vectors`` (described by ``rows``), mark the positions ``removed`` deleted, and index
+        the keywords of the live rows again (BM25's statistics are the whole corpus's)."""
         if len(vectors):
             _add(self.index, _matrix(vectors, self.manifest.dimension), threads)
             added = rows.reset_index(drop=True).assign(deleted=False)
             self.rows = pd.concat([self.rows, added[self.rows.columns]], ignore_index=True)
         self.rows.loc[removed, "deleted"] = True
         self._deleted = self.rows["deleted"].to_numpy(dtype=bool)
+        self._by_document: dict[Any, np.ndarray] | None = None
         self.manifest.vectors = len(self.rows)
         self.manifest.deleted = int(self._deleted.sum())
         self.manifest.table_version = table_version
         self.manifest.refreshed_at = _now()
         self.manifest.refreshes += 1
+        self.index_keywords(keyword or (self.keyword.settings if self.keyword else KeywordSettings()))
+
+    def index_keywords(self, settings: KeywordSettings) -> None:
+        """(Re)build the keyword index over the live rows' title and text."""
+        text = self.rows["chunk_text"].fillna("").astype(str)
+        if "title" in self.rows:
+            text = self.rows["title"].fillna("").astype(str) + "\n\n" + text
+        self.keyword = KeywordIndex.build(text.where(~self._deleted, "").tolist(), settings)
+
+    def positions_of(self, document: Any) -> np.ndarray:
+        """The live positions of one document's chunks."""
+        if self._by_document is None:
+            live = self.rows.loc[~self._deleted, "document_id"]
+            groups = live.groupby(live, sort=False).groups
+            self._by_document = {_key(d): np.asarray(p, dtype=np.int64) for d, p in groups.items()}
+        return self._by_document.get(_key(document), np.zeros(0, np.int64))
 
     def live_identity(self) -> pd.DataFrame:
         """:data:`IDENTITY` of the vectors not deleted, with their ``position``."""
@@ -143,15 +191,16 @@ class VectorIndex:
         Args:
             allowed: a boolean mask over positions (a metadata filter); deleted vectors are
                 always left out.
-            exact_below: when fewer positions than this are allowed, score them all exactly.
+            exact_below: when a filter allows fewer positions than this, score them all exactly
+                (a graph search through a sparse filter loses recall).
         """
         queries = _matrix(queries, self.manifest.dimension)
         mask = ~self._deleted if allowed is None else (allowed & ~self._deleted)
         count = int(mask.sum())
         if count == 0:
-            return [Hits(np.zeros(0, np.int64), np.zeros(0, np.float32)) for _ in queries]
+            return [_NONE for _ in queries]
         documents = self.rows["document_id"].to_numpy()
-        if count < exact_below:
+        if allowed is not None and count < exact_below:
             positions = np.flatnonzero(mask)
             scores = queries @ self.index.reconstruct_batch(positions).T
             return [self._hits(positions, row, documents, k) for row in scores]
@@ -171,6 +220,23 @@ class VectorIndex:
             wanted *= 4
             parameters.efSearch = max(parameters.efSearch, wanted)
 
+    def keyword_search(self, texts: list[str], k: int, allowed: np.ndarray | None = None) -> list[Hits]:
+        """The ``k`` best documents by BM25 (a document's best chunk) for each text; only
+        documents sharing a term with the text are returned."""
+        if self.keyword is None:
+            raise VectorSearchError(
+                f"the index of {self.manifest.table} has no keyword index (built before keyword "
+                "search existed): run `lakehouse run build_index`"
+            )
+        mask = ~self._deleted if allowed is None else (allowed & ~self._deleted)
+        documents = self.rows["document_id"].to_numpy()
+        found = []
+        for text in texts:
+            scores = self.keyword.scores(text)
+            positions = np.flatnonzero(mask & (scores > 0))
+            found.append(self._hits(positions, scores[positions], documents, k) if len(positions) else _NONE)
+        return found
+
     @staticmethod
     def _hits(positions: np.ndarray, scores: np.ndarray, documents: np.ndarray, k: int) -> Hits:
         chosen, values = best_documents(scores, documents[positions], k)
@@ -184,12 +250,14 @@ class VectorIndex:
         return {
             "index.faiss": faiss.serialize_index(self.index).tobytes(),
             "rows.parquet": buffer.getvalue(),
+            **(self.keyword.to_files() if self.keyword else {}),
             "manifest.json": json.dumps(asdict(self.manifest), indent=2).encode(),
         }
 
     @classmethod
     def from_files(cls, files: dict[str, bytes]) -> VectorIndex:
         manifest = Manifest(**json.loads(files["manifest.json"]))
+        keyword = KeywordIndex.from_files(files) if manifest.format >= 2 else None
         index = faiss.deserialize_index(np.frombuffer(files["index.faiss"], dtype=np.uint8))
         rows = pd.read_parquet(io.BytesIO(files["rows.parquet"]))
         if index.ntotal != len(rows) or index.d != manifest.dimension:
@@ -197,7 +265,14 @@ class VectorIndex:
                 f"index of {manifest.table}: {index.ntotal} vectors of dimension {index.d}, but "
                 f"{len(rows)} rows and dimension {manifest.dimension} in its files; rebuild it"
             )
-        return cls(index, rows, manifest)
+        return cls(index, rows, manifest, keyword)
+
+
+_NONE = Hits(np.zeros(0, np.int64), np.zeros(0, np.float32))
+
+
+def _key(document: Any) -> Any:
+    return document.item() if isinstance(document, np.generic) else document
 
 
 def _matrix(vectors: np.ndarray, dimension: int | None = None) -> np.ndarray:

@@ -4,11 +4,17 @@
 ``<files>/indexes/<table>/CURRENT`` names the version readers load. A writer writes a whole new
 version folder, then moves ``CURRENT``, then removes versions older than the previous one: a
 reader never sees a half-written index, and one that loaded the previous version can finish.
+
+Writing goes through Spark (the ``build_index`` job); reading takes a :class:`Reader`: Spark's
+file system in jobs, or :data:`NO_SPARK` (pyarrow) in the search service and the CLI.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -16,14 +22,30 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 
 from lakehouse.errors import IndexUnreadableError, VectorSearchError
-from lakehouse.io import files
+from lakehouse.io import files, objects
 from lakehouse.search.exact import vectors_of
 from lakehouse.search.index import VectorIndex
 from lakehouse.storage.layout import StorageLayout
 
 POINTER = "CURRENT"
 _VERSION = re.compile(r"^v(\d+)$")
-FILES = ("index.faiss", "rows.parquet", "manifest.json")
+FILES = ("index.faiss", "rows.parquet", "manifest.json")  # every version has these
+
+
+@dataclass(frozen=True)
+class Reader:
+    """How stored files are read: ``read_bytes(location)`` (None: missing) and ``list_names(folder)``."""
+
+    read_bytes: Callable[[str], bytes | None]
+    list_names: Callable[[str], list[str]]
+
+
+NO_SPARK = Reader(objects.read_bytes, objects.list_names)
+
+
+def spark_reader(spark: SparkSession) -> Reader:
+    """Reads through the session's Hadoop file system (its credentials for ``abfss://``)."""
+    return Reader(functools.partial(files.read_bytes, spark), functools.partial(files.list_names, spark))
 
 
 def index_location(layout: StorageLayout, table: str) -> str:
@@ -48,20 +70,29 @@ def save_index(spark: SparkSession, location: str, index: VectorIndex) -> str:
     return folder
 
 
-def load_index(spark: SparkSession, location: str, table: str = "") -> VectorIndex | None:
-    """The current index under ``location``, or None when none was built.
+def current_version(location: str, reader: Reader = NO_SPARK) -> str | None:
+    """The version folder's name that ``CURRENT`` names (e.g. ``v000003``), or None."""
+    pointer = reader.read_bytes(f"{location}/{POINTER}")
+    return pointer.decode("utf-8").strip() if pointer else None
+
+
+def load_index(
+    location: str, table: str = "", reader: Reader = NO_SPARK, version: str | None = None
+) -> VectorIndex | None:
+    """The current index under ``location`` (or its ``version`` folder), or None when none was built.
 
     Args:
         table: the embedding table, named in errors.
 
     Raises:
-        IndexUnreadableError: the current version's files are missing, truncated or corrupt.
+        IndexUnreadableError: the version's files are missing, truncated or corrupt.
     """
-    pointer = files.read_text(spark, f"{location}/{POINTER}")
-    if pointer is None:
+    version = version or current_version(location, reader)
+    if version is None:
         return None
-    folder = f"{location}/{pointer.strip()}"
-    content = {name: files.read_bytes(spark, f"{folder}/{name}") for name in FILES}
+    folder = f"{location}/{version}"
+    names = set(reader.list_names(folder)) | set(FILES)
+    content = {name: reader.read_bytes(f"{folder}/{name}") for name in sorted(names)}
     missing = [name for name, data in content.items() if not data]
     if missing:
         raise IndexUnreadableError(table or location, folder, f"{', '.join(missing)} missing or empty")

@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from lakehouse.config.model import EmbeddingModelSettings
-from lakehouse.embeddings.chunking import chunk_texts, token_windows
+from lakehouse.embeddings.chunking import chunk_texts, fit_titles, titled, token_windows
 from lakehouse.embeddings.model import load_model
 
 from .conftest import LONG_BODY
@@ -39,3 +39,23 @@ def test_chunks_fit_the_window_share_the_overlap_and_cover_the_text():
     assert LONG_BODY.startswith(long_chunks[0]) and LONG_BODY.endswith(long_chunks[-1])
     for before, after in itertools.pairwise(long_chunks):
         assert LONG_BODY.index(after) < LONG_BODY.index(before) + len(before)
+
+
+def test_a_title_and_its_chunk_fit_the_window_together():
+    tokenizer = load_model(EmbeddingModelSettings()).tokenizer
+    window = 30
+    long_title = "Wireless over-ear headphones with active noise cancelling " * 4
+    titles, windows = fit_titles(tokenizer, ["Aurora headphones", long_title, None, "  "], window)
+    assert titles[0] == "Aurora headphones" and titles[2:] == [None, None]
+    # a title takes at most half the window: a longer one is cut at a token boundary
+    assert long_title.startswith(titles[1])
+    assert len(tokenizer(titles[1], add_special_tokens=False)["input_ids"]) == window // 2
+    title_tokens = len(tokenizer("Aurora headphones", add_special_tokens=False)["input_ids"])
+    assert windows[2:] == [window, window] and windows[:2] == [window - title_tokens, window - window // 2]
+    chunks = chunk_texts(tokenizer, [LONG_BODY] * 4, windows, 8)
+    for title, parts in zip(titles, chunks, strict=True):
+        for part in parts:
+            embedded = titled(title, part)
+            assert embedded == (f"{title}\n\n{part}" if title else part)
+            assert len(tokenizer(embedded, add_special_tokens=False)["input_ids"]) <= window
+    assert len(chunks[1]) > len(chunks[0]) >= len(chunks[2]) == len(chunks[3])

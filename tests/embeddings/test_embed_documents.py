@@ -94,3 +94,55 @@ def test_duplicate_document_ids_fail_naming_the_column(lakehouse_session, embedd
     with pytest.raises(JobFailedError, match=r"silver\.tickets\.ticket_id is not unique \(e\.g\. \[1\]\)"):
         run_job("embed_documents", config, spark=spark)
     assert not DeltaStore(spark, StorageLayout.from_config(config)).exists(TABLE)
+
+
+def titled_settings(**table):
+    settings = embedding_settings()
+    tickets = settings.tables["tickets"].model_copy(update={"text": ["body"], **table})
+    return settings.model_copy(update={"tables": {"tickets": tickets}})
+
+
+def test_a_title_is_embedded_with_each_chunk_and_a_new_title_re_embeds(lakehouse_session, embedding_config):
+    from sentence_transformers import SentenceTransformer
+
+    spark, config = lakehouse_session, embedding_config
+    # the table first exists without titles: adding one adds the column and re-embeds every chunk
+    config = config.model_copy(update={"embeddings": titled_settings()})
+    write_tickets(spark, config, ticket_rows())
+    run_job("embed_documents", config, spark=spark)
+    plain = snapshot(spark, config)
+    config = config.model_copy(update={"embeddings": titled_settings(title="subject")})
+    run_job("embed_documents", config, spark=spark)
+    first = snapshot(spark, config)
+    assert first.keys() == plain.keys()
+    row = first[(2, 0)]
+    assert row.title == "Package arrived damaged"
+    assert row.chunk_text == "The box was crushed and the lamp inside is broken."
+    reference = SentenceTransformer(str(model_path(EmbeddingModelSettings())), device="cpu")
+    expected = reference.encode(f"{row.title}\n\n{row.chunk_text}", normalize_embeddings=True)
+    assert np.asarray(row.vector) @ expected >= 0.999
+    assert all(r.embedded_at > max(p.embedded_at for p in plain.values()) for r in first.values())
+    # every chunk of the long ticket carries its title and still fits the model (32 tokens here)
+    long = [r for (d, _), r in sorted(first.items()) if d == 1]
+    assert len(long) >= 3 and {r.title for r in long} == {"Battery drains fast"}
+    tokenizer = reference.tokenizer
+    assert all(len(tokenizer(f"{r.title}\n\n{r.chunk_text}")["input_ids"]) <= 32 for r in long)
+
+    # a new subject re-embeds its ticket only, with the same chunk text
+    tickets = [(t[0], *t[1:4], "Parcel crushed" if t[0] == 2 else t[4], *t[5:]) for t in TICKETS]
+    write_tickets(spark, config, ticket_rows(tickets))
+    run_job("embed_documents", config, spark=spark)
+    after = snapshot(spark, config)
+    changed = sorted(key for key, r in after.items() if r.embedded_at > row.embedded_at)
+    assert changed == [(2, 0)]
+    assert after[(2, 0)].title == "Parcel crushed" and after[(2, 0)].chunk_text == row.chunk_text
+    assert after[(2, 0)].vector != row.vector and after[(3, 0)] == first[(3, 0)]
+
+
+def test_a_missing_title_column_is_named(lakehouse_session, embedding_config):
+    spark, config = lakehouse_session, embedding_config
+    config = config.model_copy(update={"embeddings": titled_settings(title="headline")})
+    write_tickets(spark, config, ticket_rows())
+    named = r"embeddings\.tables\.tickets: silver\.tickets has no column\(s\) \['headline'\]"
+    with pytest.raises(JobFailedError, match=named):
+        run_job("embed_documents", config, spark=spark)

@@ -89,7 +89,7 @@ def small_index(lakehouse_session, embedding_config):
     write_tickets(spark, config, ticket_rows())
     run_job("embed_documents", config, spark=spark)
     run_job("build_index", config, spark=spark)
-    return Searcher(config, spark, "tickets")
+    return Searcher(config, "tickets", spark)
 
 
 def test_index_and_exact_search_agree_on_every_filter_value(small_index):

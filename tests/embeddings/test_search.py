@@ -69,8 +69,8 @@ def indexed(lakehouse_session, embedding_config):
 
 def test_index_agrees_with_exact_search_and_honours_filters(indexed):
     spark, config = indexed
-    searcher = Searcher(config, spark, "tickets")
-    approximate = searcher.search(QUERIES, k=10)
+    searcher = Searcher(config, "tickets", spark)
+    approximate = searcher.search(QUERIES, k=10, mode="vector")
     exact = searcher.search(QUERIES, k=10, exact=True)
     assert [r.method for r in approximate] == ["index"] * 8 and [r.method for r in exact] == ["exact"] * 8
     assert not any(r.stale for r in approximate)
@@ -85,7 +85,7 @@ def test_index_agrees_with_exact_search_and_honours_filters(indexed):
     assert approximate[0].hits[0].document_id in battery
 
     filters = {"channel": "email", "created_at": {">=": "2026-01-20", "<": "2026-02-10"}}
-    approximate = searcher.search(QUERIES, k=10, filters=filters)
+    approximate = searcher.search(QUERIES, k=10, filters=filters, mode="vector")
     exact = searcher.search(QUERIES, k=10, filters=filters, exact=True)
     for result in approximate + exact:
         assert result.hits and len(result.hits) <= 10
@@ -114,14 +114,14 @@ def test_a_stale_index_says_so_and_a_refresh_catches_up(indexed):
     run_job("embed_documents", config, spark=spark)
     table_version = store.version("gold.tickets_embeddings")
 
-    stale = Searcher(config, spark, "tickets").search("pink kettle", k=3)[0]
+    stale = Searcher(config, "tickets", spark).search("pink kettle", k=3)[0]
     assert stale.stale and stale.index_version < stale.table_version == table_version
     assert any("stale index" in note and "build_index" in note for note in stale.notes)
     assert all(h.document_id != 999 for h in stale.hits)
 
     run = run_job("build_index", config, spark=spark)
     assert run.succeeded
-    fresh = Searcher(config, spark, "tickets")
+    fresh = Searcher(config, "tickets", spark)
     assert fresh.index.manifest.table_version == table_version and fresh.index.manifest.refreshes == 1
     assert fresh.index.manifest.deleted == chunks_of_2 > 0
     assert fresh.index.manifest.live == store.read("gold.tickets_embeddings").count()
@@ -135,7 +135,7 @@ def test_a_truncated_or_missing_index_is_searched_exactly_and_rebuilt(indexed):
     spark, config = indexed
     layout = StorageLayout.from_config(config)
     location = Path(index_location(layout, "gold.tickets_embeddings"))
-    good = Searcher(config, spark, "tickets").search(QUERIES[0], k=5)[0]
+    good = Searcher(config, "tickets", spark).search(QUERIES[0], k=5, mode="vector")[0]
     assert good.method == "index"
 
     for damage in ("truncate index.faiss", "delete rows.parquet"):
@@ -146,7 +146,7 @@ def test_a_truncated_or_missing_index_is_searched_exactly_and_rebuilt(indexed):
         else:
             (folder / "rows.parquet").unlink()
 
-        result = Searcher(config, spark, "tickets").search(QUERIES[0], k=5)[0]
+        result = Searcher(config, "tickets", spark).search(QUERIES[0], k=5)[0]
         assert result.method == "exact", damage
         assert [h.document_id for h in result.hits] == [h.document_id for h in good.hits]
         [note] = result.notes
@@ -155,5 +155,5 @@ def test_a_truncated_or_missing_index_is_searched_exactly_and_rebuilt(indexed):
 
         rebuilt = run_job("build_index", config, spark=spark)  # rebuilds from the Delta table
         assert rebuilt.succeeded, damage
-        healed = Searcher(config, spark, "tickets").search(QUERIES[0], k=5)[0]
+        healed = Searcher(config, "tickets", spark).search(QUERIES[0], k=5)[0]
         assert healed.method == "index" and healed.notes == []

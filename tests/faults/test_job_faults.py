@@ -118,7 +118,7 @@ def test_two_embeds_then_two_index_builds_at_once(lakehouse_session, lakehouse_c
     assert {o[0] for o in embeds} <= {"ok", "TableBusyError"}, embeds
 
     builds = at_once("build_index", config, spark)
-    found = Searcher(config, spark, "tickets").search(QUERIES[0], k=5)[0]
+    found = Searcher(config, "tickets", spark).search(QUERIES[0], k=5)[0]
     result = record_outcome(Outcome("two build_index at once", 0, 0 if found.hits else 1, *worst(builds)))
     assert found.method == "index" and len(found.hits) == 5
     assert {o[0] for o in builds} <= {"ok", "TableBusyError"}, builds
@@ -128,13 +128,13 @@ def test_two_embeds_then_two_index_builds_at_once(lakehouse_session, lakehouse_c
     folder = location / (location / "CURRENT").read_text().strip()
     data = (folder / "index.faiss").read_bytes()
     (folder / "index.faiss").write_bytes(data[: len(data) // 3])
-    damaged = Searcher(config, spark, "tickets").search(QUERIES[0], k=5)[0]
+    damaged = Searcher(config, "tickets", spark).search(QUERIES[0], k=5)[0]
     rebuilt = outcome_of(None)
     try:
         run_job("build_index", config, spark=spark)
     except LakehouseError as error:
         rebuilt = outcome_of(error)
-    healed = Searcher(config, spark, "tickets").search(QUERIES[0], k=5)[0]
+    healed = Searcher(config, "tickets", spark).search(QUERIES[0], k=5)[0]
     result = record_outcome(
         Outcome(
             "truncated index.faiss",
@@ -149,9 +149,9 @@ def test_two_embeds_then_two_index_builds_at_once(lakehouse_session, lakehouse_c
 
     # a deleted index folder: the same
     shutil.rmtree(location)
-    missing = Searcher(config, spark, "tickets").search(QUERIES[0], k=5)[0]
+    missing = Searcher(config, "tickets", spark).search(QUERIES[0], k=5)[0]
     run_job("build_index", config, spark=spark)
-    healed = Searcher(config, spark, "tickets").search(QUERIES[0], k=5)[0]
+    healed = Searcher(config, "tickets", spark).search(QUERIES[0], k=5)[0]
     result = record_outcome(
         Outcome(
             "index folder deleted",

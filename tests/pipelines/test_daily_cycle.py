@@ -186,7 +186,7 @@ def test_the_daily_pipeline_turns_a_new_day_into_next_day_features_scores_and_se
             .collect()
         )
         assert {row["document_id"] for row in chunks} == ticket_ids
-        searcher = Searcher(config, spark, "tickets")
+        searcher = Searcher(config, "tickets", spark)
         results = searcher.search([row["chunk_text"] for row in chunks], k=5)
         for row, result in zip(chunks, results, strict=True):
             assert result.method == "index" and not result.stale
