@@ -51,8 +51,11 @@ def embedding_tables(config: LakehouseConfig) -> Choices:
         config: the environment's configuration.
 
     Returns:
-        The choices of a job parameter naming embedding tables.
+        The choices of a job parameter naming embedding tables; ``all`` picks the enabled ones.
     """
     embeddings = config.embeddings
     aliases = {embeddings.table(name): name for name in embeddings.tables}
-    return Choices.of(list(embeddings.tables), "embeddings.tables (embeddings.yml)", "gold.", aliases)
+    enabled = [name for name, table in embeddings.tables.items() if table.enabled]
+    return Choices.of(
+        list(embeddings.tables), "embeddings.tables (embeddings.yml)", "gold.", aliases, everything=enabled
+    )
