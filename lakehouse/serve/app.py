@@ -41,7 +41,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from lakehouse.config.model import LakehouseConfig
-from lakehouse.errors import LakehouseError, VectorSearchError, did_you_mean
+from lakehouse.errors import FilterValueError, LakehouseError, VectorSearchError, did_you_mean
 from lakehouse.serve.auth import ApiKeys
 from lakehouse.serve.metrics import CONTENT_TYPE, ServiceMetrics
 from lakehouse.serve.requests import (
@@ -53,6 +53,8 @@ from lakehouse.serve.requests import (
 )
 
 log = logging.getLogger("lakehouse.serve")
+# a body above serve.max_body_bytes but below this is read and dropped before the 413 (see _read_body)
+DRAIN_BYTES = 1 << 20
 SearcherFactory = Callable[[LakehouseConfig, str], Any]
 
 
@@ -161,10 +163,19 @@ class SearchService:
     def status_of(self, state: TableState) -> dict[str, Any]:
         if state.searcher is None:
             return {"table": state.name, "loaded": False, "problem": state.problem}
-        return {"table": state.name, "loaded": True, **_plain(_as_mapping(state.searcher.status()))}
+        status = dict(_plain(_as_mapping(state.searcher.status())))
+        status["delta_table"] = status.pop("table", None)
+        return {"table": state.name, "loaded": status.get("problem") is None, **status}
 
     def all_loaded(self) -> bool:
-        return all(state.searcher is not None for state in self.tables.values())
+        return all(self.problem_of(state) is None for state in self.tables.values())
+
+    def problem_of(self, state: TableState) -> str | None:
+        """Why ``state`` cannot answer from its index (None: it can). A table without a usable index
+        is not searched at all: the search core's fallback, exact search, would start Spark."""
+        if state.searcher is None:
+            return state.problem
+        return getattr(state.searcher.status(), "problem", None)
 
     def table(self, name: str) -> TableState:
         state = self.tables.get(name)
@@ -172,8 +183,9 @@ class SearchService:
             raise RequestError(
                 404, "table", f"no table {name!r} is served; {did_you_mean(name, self.tables, 'served')}"
             )
-        if state.searcher is None:
-            raise RequestError(503, "table", f"table {name!r} is not loaded yet: {state.problem}")
+        problem = self.problem_of(state)
+        if problem is not None:
+            raise RequestError(503, "table", f"table {name!r} cannot be searched yet: {problem}")
         return state
 
     async def run(self, function: Callable[..., Any], *args: Any) -> Any:
@@ -307,6 +319,7 @@ async def _search(service: SearchService, request: Request) -> Response:
             "chunk_id": hit.chunk_id,
             "score": hit.score,
             "text": hit.text,
+            "title": getattr(hit, "title", None),
             "metadata": {column: hit.metadata.get(column) for column in selected},
             "vector_rank": getattr(hit, "vector_rank", None),
             "keyword_rank": getattr(hit, "keyword_rank", None),
@@ -316,6 +329,7 @@ async def _search(service: SearchService, request: Request) -> Response:
     return _json(
         {
             "table": state.name,
+            "delta_table": result.table,
             "query": body.query,
             "mode": getattr(result, "mode", body.mode),
             "method": result.method,
@@ -331,17 +345,31 @@ async def _search(service: SearchService, request: Request) -> Response:
 def _search_one(searcher: Any, query: str, k: int, filters: Any, mode: str | None) -> Any:
     try:
         return searcher.search(query, k=k, filters=filters, mode=mode)
-    except VectorSearchError as error:  # a filter value of the wrong type, caught by the search core
-        raise RequestError(422, _filter_field(error), str(error)) from None
+    except VectorSearchError as error:
+        raise _refusal(error) from None
 
 
 async def _context(service: SearchService, request: Request) -> Response:
     state = service.table(request.path_params["table"])
     body = parse_context(await _read_body(request, service), service.settings, state.columns)
     result = await service.run(_context_of, state.searcher, body)
-    passages = [_plain(_as_mapping(passage)) for passage in result.passages]
     answer = {key: value for key, value in _plain(_as_mapping(result)).items() if key != "passages"}
-    return _json({**answer, "table": state.name, "max_tokens": body.max_tokens, "passages": passages})
+    passages = [
+        {
+            **_plain(_as_mapping(passage)),
+            # the text comes from the index, so from the table version the index reflects
+            "citation": {
+                "table": result.table,
+                "table_version": result.index_version,
+                "document_id": _plain(passage.document_id),
+                "chunk_ids": _plain(passage.chunk_ids),
+                "score": _plain(passage.score),
+            },
+        }
+        for passage in result.passages
+    ]
+    answer["delta_table"] = answer.pop("table", None)
+    return _json({"table": state.name, **answer, "passages": passages})
 
 
 def _context_of(searcher: Any, body: Any) -> Any:
@@ -351,22 +379,24 @@ def _context_of(searcher: Any, body: Any) -> Any:
             max_tokens=body.max_tokens,
             k=body.k,
             filters=body.filters or None,
+            mode=body.mode,
             windows_per_document=body.windows_per_document,
         )
     except VectorSearchError as error:
-        raise RequestError(422, _filter_field(error), str(error)) from None
+        raise _refusal(error) from None
 
 
-def _filter_field(error: VectorSearchError) -> str:
-    column = getattr(error, "column", None)
-    return f"filters.{column}" if column else "filters"
+def _refusal(error: VectorSearchError) -> RequestError:
+    """The search core's refusal as the client's error: a filter value that does not fit its column's
+    type names the column; anything else the core refuses is said as it is (its messages are typed
+    and written for users)."""
+    if isinstance(error, FilterValueError):
+        return RequestError(422, f"filters.{error.column}", str(error))
+    return RequestError(422, None, str(error))
 
 
 async def _health(service: SearchService, request: Request) -> Response:
-    tables = {
-        state.name: "loaded" if state.searcher is not None else state.problem
-        for state in service.tables.values()
-    }
+    tables = {state.name: service.problem_of(state) or "loaded" for state in service.tables.values()}
     ready = service.all_loaded()
     return _json({"status": "ready" if ready else "loading", "tables": tables}, 200 if ready else 503)
 
@@ -379,18 +409,28 @@ async def _read_body(request: Request, service: SearchService) -> dict[str, Any]
     """The request's JSON object, refused with 413 past ``serve.max_body_bytes`` (read no further)."""
     limit = service.settings.max_body_bytes
     declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.strip().isdigit():
-            raise RequestError(400, "content-length", f"not a number of bytes: {declared!r}")
-        if int(declared) > limit:
-            raise RequestError(
-                413, "body", f"{int(declared)} bytes, above the limit of {limit} (serve.max_body_bytes)"
-            )
-    received = bytearray()
+    if declared is not None and not declared.strip().isdigit():
+        raise RequestError(400, "content-length", f"not a number of bytes: {declared!r}")
+    too_big = RequestError(
+        413,
+        "body",
+        f"{declared} bytes, above the limit of {limit} (serve.max_body_bytes)"
+        if declared is not None
+        else f"more than {limit} bytes (serve.max_body_bytes)",
+    )
+    if declared is not None and int(declared) > DRAIN_BYTES:
+        raise too_big  # not read at all: the connection is closed after the answer
+    received, size = bytearray(), 0
     async for chunk in request.stream():
-        received += chunk
-        if len(received) > limit:
-            raise RequestError(413, "body", f"more than {limit} bytes (serve.max_body_bytes)")
+        size += len(chunk)
+        if size <= limit:
+            received += chunk
+        elif size > DRAIN_BYTES:
+            raise too_big
+    # a body a little too big is read (and dropped) before answering: closing a connection with
+    # unread bytes resets it, and the client would lose the answer
+    if size > limit:
+        raise too_big
     return read_json(bytes(received))
 
 

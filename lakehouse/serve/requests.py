@@ -58,6 +58,7 @@ class ContextBody(_Body):
     max_tokens: StrictInt | None = None
     k: StrictInt = 10
     filters: dict[str, FilterValue] | list[StrictStr] | None = None
+    mode: Literal["vector", "keyword", "hybrid"] | None = None
     windows_per_document: StrictInt = Field(default=1)
 
 
