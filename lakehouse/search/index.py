@@ -205,7 +205,8 @@ class VectorIndex:
             scores = queries @ self.index.reconstruct_batch(positions).T
             return [self._hits(positions, row, documents, k) for row in scores]
         parameters = faiss.SearchParametersHNSW()
-        parameters.efSearch = max(ef_search, k)
+        # a filter hides most of the graph's neighbours: look wider, in proportion (up to 16x)
+        parameters.efSearch = int(max(ef_search, k) * min(len(mask) / count, 16))
         if count < len(mask):
             parameters.sel = faiss.IDSelectorBitmap(np.packbits(mask, bitorder="little"))
         # a document may own several chunks: ask for more until k documents come back

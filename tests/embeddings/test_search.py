@@ -102,6 +102,33 @@ def test_index_agrees_with_exact_search_and_honours_filters(indexed):
     ):
         searcher.search("x", filters={"colour": "red"})
 
+    # keyword and hybrid search and grounding context, with no session: the index's files answer
+    searcher = Searcher(config, "tickets")
+    tickets = {t[0]: f"{t[6]}\n\n{t[7]}" for t in generated_tickets()}
+    # an order number as support staff type it: only the words find it
+    number, ticket = next((str(t[2]), t[0]) for t in generated_tickets() if str(t[2]) in tickets[t[0]])
+    keyword = searcher.search(f"order {number}", k=5, mode="keyword")[0]
+    assert keyword.mode == "keyword" and keyword.hits[0].document_id == ticket
+    assert number in keyword.hits[0].text and keyword.hits[0].keyword_rank == 1
+    hybrid = searcher.search(f"order {number}", k=5, mode="hybrid")[0]
+    assert hybrid.hits[0].document_id == ticket and hybrid.hits[0].keyword_rank == 1
+    assert all(h.vector_rank or h.keyword_rank for h in hybrid.hits)
+    scores = [h.score for h in hybrid.hits]
+    assert scores == sorted(scores, reverse=True)
+    filtered = searcher.search(QUERIES[0], k=10, mode="hybrid", filters=["channel=chat"])[0]
+    assert filtered.hits and all(h.metadata["channel"] == "chat" for h in filtered.hits)
+
+    context = searcher.context(QUERIES[0], max_tokens=80, k=4)
+    assert 0 < context.tokens <= 80 and context.index_version == context.table_version
+    tokenizer = searcher.model.tokenizer
+    for passage in context.passages:
+        assert passage.tokens == len(tokenizer(passage.text, add_special_tokens=False)["input_ids"])
+        assert passage.chunk_ids and passage.text.strip()
+        whole = tickets[passage.document_id]
+        assert passage.text in whole or passage.truncated  # the window's text is the ticket's own
+    assert len({p.document_id for p in context.passages}) == len(context.passages)  # one window each
+    assert searcher._spark is None
+
 
 def test_a_stale_index_says_so_and_a_refresh_catches_up(indexed):
     spark, config = indexed
@@ -119,8 +146,14 @@ def test_a_stale_index_says_so_and_a_refresh_catches_up(indexed):
     assert any("stale index" in note and "build_index" in note for note in stale.notes)
     assert all(h.document_id != 999 for h in stale.hits)
 
+    served = Searcher(config, "tickets")  # as the search service holds it: loaded before the build
+    assert served.status().stale
     run = run_job("build_index", config, spark=spark)
     assert run.succeeded
+    assert served.reload() and not served.reload()  # the new CURRENT swapped in once
+    status = served.status()
+    assert status.index_version == status.table_version == table_version and not status.stale
+    assert served.search("pink kettle", k=3, mode="keyword")[0].hits[0].document_id == 999
     fresh = Searcher(config, "tickets", spark)
     assert fresh.index.manifest.table_version == table_version and fresh.index.manifest.refreshes == 1
     assert fresh.index.manifest.deleted == chunks_of_2 > 0
