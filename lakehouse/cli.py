@@ -450,7 +450,8 @@ def _search(args: argparse.Namespace) -> int:
     from lakehouse.search.api import Searcher, format_result
 
     config = load_config(args.env, args.conf_dir, project=args.project)
-    searcher = Searcher(config, args.table)  # no Spark unless --exact or the table has no index
+    # no Spark unless --exact or the table has no index; no model for a keyword search
+    searcher = Searcher(config, args.table, preload_model=False)
     try:
         results = searcher.search(args.text, args.k, args.filter, args.exact, args.mode)
     finally:

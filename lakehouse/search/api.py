@@ -134,9 +134,17 @@ class Searcher:
     Args:
         spark: used only by exact searches (and tables without an index); without one, an
             exact search builds the environment's session when first needed.
+        preload_model: load the embedding model now (a service: ready once loaded); otherwise at
+            the first search that embeds (a keyword search never does).
     """
 
-    def __init__(self, config: LakehouseConfig, name: str, spark: SparkSession | None = None):
+    def __init__(
+        self,
+        config: LakehouseConfig,
+        name: str,
+        spark: SparkSession | None = None,
+        preload_model: bool = True,
+    ):
         embeddings = config.embeddings
         if name not in embeddings.tables:
             known = ", ".join(embeddings.tables) or "none"
@@ -156,7 +164,14 @@ class Searcher:
         if self.table_version(fresh=True) is None:
             raise VectorSearchError(f"no table {self.table}: run `lakehouse run embed_documents` first")
         self.loaded = self._load(current_version(self.index_location))
-        self.model = load_model(self.model_settings)
+        self._model = load_model(self.model_settings) if preload_model else None
+
+    @property
+    def model(self) -> Any:
+        """The table's sentence-transformers model (loaded on first use)."""
+        if self._model is None:
+            self._model = load_model(self.model_settings)
+        return self._model
 
     # --- keeping in step with the lakehouse -----------------------------------------------------
     def _load(self, folder: str | None) -> _Loaded:

@@ -14,6 +14,7 @@ order number or a product matches however the text writes it.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import tempfile
 from collections.abc import Sequence
@@ -30,6 +31,7 @@ _SEPARATOR = re.compile(r"[._\-/:']+")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+|[^\W\d_]+")
 _STOPWORDS = frozenset(STOPWORDS_EN)
 PREFIX = "bm25."  # the keyword index's files in an index version folder
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets DEBUG for itself
 
 
 def tokenize(text: str, settings: KeywordSettings) -> list[str]:
