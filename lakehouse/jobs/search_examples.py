@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import shlex
 from dataclasses import dataclass
 
+from lakehouse.config.serve import ServeSettings
 from lakehouse.errors import ConfigError
 from lakehouse.runs.context import JobContext
 from lakehouse.runs.job import Job
@@ -35,3 +38,14 @@ class SearchExamplesJob(Job):
                 context.log.warning("example %d (%s): %s", index, result.table, note)
             if result.hits:
                 context.metrics[f"example_{index}.top_score"] = round(result.hits[0].score, 4)
+        print(serve_hint(context.config.serve, examples[0].embeddings, examples[0].query))
+
+
+def serve_hint(settings: ServeSettings, table: str, query: str) -> str:
+    """How to serve the tables over HTTP, with one ``curl`` search."""
+    body = json.dumps({"query": query, "k": 5, "mode": "hybrid"})
+    url = f"http://{settings.host}:{settings.port}/v1/tables/{table}/search"
+    return (
+        "\nServe these tables over HTTP, without Spark: `make serve` (or `lakehouse serve`), then\n"
+        f"  curl -s {url} -H 'Content-Type: application/json' -d {shlex.quote(body)}"
+    )
