@@ -128,7 +128,8 @@ class SearchService:
                 state.searcher = await anyio.to_thread.run_sync(
                     self.make_searcher, self.config, state.name, abandon_on_cancel=True
                 )
-                state.problem, state.loaded_at = None, time.monotonic()
+                # usable once its status says its index loaded (next line of this loop)
+                state.problem, state.loaded_at = "checking its index", time.monotonic()
                 log.info("serving %s", state.name)
             except LakehouseError as error:
                 state.problem = str(error)
@@ -138,9 +139,9 @@ class SearchService:
             except Exception:
                 state.problem = "failed to load; see the service's log"
                 log.exception("table %s failed to load (trying again in %ss)", state.name, interval)
-            self._refresh_status(state)
             if state.searcher is None:
                 await anyio.sleep(interval)
+        await self._refresh_status(state)
         while True:
             await anyio.sleep(interval)
             try:
@@ -152,10 +153,17 @@ class SearchService:
                 state.reloads += 1
                 self.metrics.reloads.labels(state.name).inc()
                 log.info("table %s: swapped in a new index", state.name)
-            self._refresh_status(state)
+            await self._refresh_status(state)
 
-    def _refresh_status(self, state: TableState) -> None:
-        status = self.status_of(state)
+    async def _refresh_status(self, state: TableState) -> None:
+        """Read the table's status (its Delta log: file system I/O, so in a thread): whether its index
+        can answer, which requests check without I/O, and the gauges."""
+        try:
+            status = await anyio.to_thread.run_sync(self.status_of, state, abandon_on_cancel=True)
+        except Exception:
+            log.exception("table %s: status failed", state.name)
+            return
+        state.problem = status.get("problem")
         self.metrics.set_table(
             state.name, status.get("table_version"), status.get("index_version"), bool(status.get("stale"))
         )
@@ -171,11 +179,10 @@ class SearchService:
         return all(self.problem_of(state) is None for state in self.tables.values())
 
     def problem_of(self, state: TableState) -> str | None:
-        """Why ``state`` cannot answer from its index (None: it can). A table without a usable index
-        is not searched at all: the search core's fallback, exact search, would start Spark."""
-        if state.searcher is None:
-            return state.problem
-        return getattr(state.searcher.status(), "problem", None)
+        """Why ``state`` cannot answer from its index (None: it can), as of the last status check.
+        A table without a usable index is not searched at all: the search core's fallback, exact
+        search, would start Spark. Once loaded, an index is only ever replaced by another loaded one."""
+        return state.problem
 
     def table(self, name: str) -> TableState:
         state = self.tables.get(name)
@@ -302,7 +309,7 @@ def _http_error(service: SearchService):
 
 
 async def _list_tables(service: SearchService, request: Request) -> Response:
-    tables = [service.status_of(state) for state in service.tables.values()]
+    tables = [await anyio.to_thread.run_sync(service.status_of, state) for state in service.tables.values()]
     return _json({"tables": tables})
 
 

@@ -90,6 +90,8 @@ def read_json(body: bytes) -> dict[str, Any]:
         raise RequestError(
             400, "body", f"malformed JSON: {error.msg} at line {error.lineno}, column {error.colno}"
         ) from None
+    except RecursionError:
+        raise RequestError(400, "body", "the JSON is nested too deeply") from None
     if not isinstance(data, dict):
         raise RequestError(400, "body", f"expected a JSON object, got {_json_kind(data)}")
     return data

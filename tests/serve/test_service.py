@@ -328,6 +328,8 @@ def test_bad_input_gets_a_4xx_naming_the_field(service):
     )
     assert_refused(client.call("POST", tickets, raw=b'["x"]', headers=AUTH), 400, "body", "JSON object")
     assert_refused(client.call("POST", tickets, raw=b"", headers=AUTH), 400, "body", "empty")
+    deep = b"[" * 1020 + b"]" * 1020  # within the 2048 bytes allowed
+    assert_refused(client.call("POST", tickets, raw=deep, headers=AUTH), 400, "body", "nested too deeply")
     big = json.dumps({"query": "x", "filters": ["channel=" + "e" * 3000]}).encode()
     assert_refused(client.call("POST", tickets, raw=big, headers=AUTH), 413, "body", "2048")
     context = "/v1/tables/tickets/context"
