@@ -13,6 +13,10 @@ For day ``d`` (date ``D``, ISO ``YYYY-MM-DD``) :func:`land_day` writes
 - ``<truth>/search_queries/search_queries.parquet`` (``query_id``, ``query``) and
   ``<truth>/search_relevance/day=D/`` (``query_id``, ``document_id``: the day's tickets about each
   query's topic): the labelled set of the retrieval evaluation;
+- ``<truth>/ticket_lookups/queries/day=D/`` (``query_id``, ``query``, ``kind``) and
+  ``<truth>/ticket_lookups/relevance/day=D/`` (``query_id``, ``document_id``): lookups of the order
+  numbers, phone numbers and product names the day's tickets mention, and the tickets that mention
+  them (:mod:`lakehouse.demo.lookups`);
 - and, given a connection, upserts the day's new and changed rows into the tables
   ``customers`` and ``products`` (created when missing; day 0 is the initial load).
 
@@ -46,6 +50,7 @@ from lakehouse.demo.generator import (
     build_customers,
     build_order_lines,
     build_orders,
+    build_product_snapshot,
     build_products,
     build_tickets,
     format_orders_csv,
@@ -53,6 +58,7 @@ from lakehouse.demo.generator import (
     orders_csv_header,
     search_queries,
 )
+from lakehouse.demo.lookups import ticket_lookups
 from lakehouse.io.files import hadoop_path
 from lakehouse.io.jdbc import JdbcConnection, execute, write
 
@@ -113,7 +119,8 @@ def land_day(
 
     Returns:
         Rows written per entity: ``orders`` (CSV data lines), ``order_lines``, ``tickets``
-        (JSON lines), ``ticket_topics``, ``customer_churn``, and with a connection
+        (JSON lines), ``ticket_topics``, ``search_relevance`` and ``ticket_lookups`` (labelled
+        pairs), ``customer_churn``, and with a connection
         ``customers`` and ``products`` (rows upserted).
 
     Raises:
@@ -199,6 +206,24 @@ def land_day(
         f"search_relevance-{date}",
     )
     written["search_relevance"] = relevance.count()
+    # exact-thing lookups (order numbers, phone numbers, product names) and the tickets naming them
+    lookups, looked_up = ticket_lookups(tickets, build_product_snapshot(spark, scale, day_index))
+    for frame, kind, order_by in (
+        (lookups, "queries", ["query_id"]),
+        (looked_up, "relevance", ["query_id", "document_id"]),
+    ):
+        _publish(  # one file, by the lookups' ids (strings: no part by number)
+            frame.select(F.lit(0).alias("part"), *frame.columns),
+            "parquet",
+            frame.columns,
+            order_by,
+            1,
+            staging=f"{truth_root}/_staging",
+            folder=f"{truth_root}/ticket_lookups/{kind}/day={date}",
+            stem=f"ticket_lookups_{kind}-{date}",
+            extension=".parquet",
+        )
+    written["ticket_lookups"] = looked_up.count()
 
     churn = build_customer_churn(spark, scale, day_index)
     parts = _part_count(counts.new_customers, rows_per_file)

@@ -1,9 +1,15 @@
-"""The ``evaluate_search`` job: retrieval quality of each embedding table on its labelled set."""
+"""The ``evaluate_search`` job: retrieval quality of each embedding table on its labelled sets.
+
+Each evaluation of ``embeddings.evaluations`` is measured in every search mode the table allows:
+``vector``, ``keyword`` and ``hybrid`` from its index, and ``vector`` scored exactly by Spark
+(:func:`lakehouse.search.evaluation.evaluate_modes`). One row per mode goes to
+``gold.search_evaluations``, and a table of recall@1, @5, @10 and MRR is printed.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from pyspark.sql import types as T
@@ -15,9 +21,16 @@ from lakehouse.io.table_spec import TableSpec
 from lakehouse.runs.context import JobContext
 from lakehouse.runs.job import Choices, Job, for_each
 from lakehouse.search.api import Searcher
-from lakehouse.search.evaluation import retrieval_metrics
+from lakehouse.search.evaluation import (
+    CUTOFFS,
+    ModeEvaluation,
+    evaluate_modes,
+    evaluation_runs,
+    format_evaluations,
+)
 
 RESULTS_TABLE = "gold.search_evaluations"
+# mode and the recall@1/5/10, MRR@10 columns came later: rows written before them hold nulls there
 RESULTS_SCHEMA = T.StructType(
     [
         T.StructField("evaluation", T.StringType(), False),
@@ -28,10 +41,19 @@ RESULTS_SCHEMA = T.StructType(
         T.StructField("queries", T.IntegerType(), False),
         T.StructField("recall_at_k", T.DoubleType(), False),
         T.StructField("precision_at_k", T.DoubleType(), False),
-        T.StructField("mrr", T.DoubleType(), False),
+        T.StructField("mrr", T.DoubleType(), False, {"comment": "mean reciprocal rank over the top k"}),
         T.StructField("run_id", T.StringType(), False),
         T.StructField("evaluated_at", T.TimestampType(), False),
+        T.StructField("mode", T.StringType(), True, {"comment": "vector, keyword or hybrid"}),
+        *[T.StructField(f"recall_at_{cutoff}", T.DoubleType(), True) for cutoff in CUTOFFS],
+        T.StructField("mrr_at_10", T.DoubleType(), True, {"comment": "mean reciprocal rank over the top 10"}),
     ]
+)
+RESULTS_SPEC = TableSpec(
+    RESULTS_TABLE,
+    RESULTS_SCHEMA,
+    comment="Retrieval quality per evaluation run and search mode",
+    drift="evolve",  # a table written before the mode columns gains them
 )
 
 
@@ -42,14 +64,25 @@ class EvaluateSearchParams:
 
 class EvaluateSearchJob(Job):
     name = "evaluate_search"
-    summary = "Recall@k, precision@k and MRR of index and exact search on labelled queries."
+    summary = "Recall@1/5/10 and MRR of vector, keyword and hybrid search on labelled queries."
     Params = EvaluateSearchParams
 
     @classmethod
     def choices(cls, config: LakehouseConfig, params: Any) -> dict[str, Choices]:
-        """``evaluation`` picks labelled sets of embeddings.evaluations."""
-        evaluations = list(config.embeddings.evaluations)
-        return {"evaluation": Choices.of(evaluations, "embeddings.evaluations (embeddings.yml)")}
+        """``evaluation`` picks labelled sets of embeddings.evaluations; ``all``: those of enabled
+        embedding tables."""
+        embeddings = config.embeddings
+        enabled = [
+            name
+            for name, evaluation in embeddings.evaluations.items()
+            if evaluation.embeddings not in embeddings.tables
+            or embeddings.tables[evaluation.embeddings].enabled
+        ]
+        return {
+            "evaluation": Choices.of(
+                list(embeddings.evaluations), "embeddings.evaluations (embeddings.yml)", everything=enabled
+            )
+        }
 
     def run(self, context: JobContext) -> None:
         names = self.selected(context.config, context.params, "evaluation")
@@ -64,14 +97,11 @@ class EvaluateSearchJob(Job):
             rows = [row for done in evaluated.values() for row in done]
             if rows:
                 frame = context.spark.createDataFrame(rows, RESULTS_SCHEMA)
-                spec = TableSpec(
-                    RESULTS_TABLE, RESULTS_SCHEMA, comment="Retrieval quality per evaluation run"
-                )
-                context.tables.append(RESULTS_TABLE, frame, spec=spec)
+                context.tables.append(RESULTS_TABLE, frame, spec=RESULTS_SPEC)
 
 
 def evaluate(context: JobContext, name: str) -> list[tuple]:
-    """Search every labelled query with the index and exactly; one result row per method."""
+    """Search every labelled query of one evaluation in each mode; one result row per mode."""
     settings = context.config.embeddings.evaluations[name]
     located = {
         kind: context.layout.files_location(getattr(settings, kind)) for kind in ("queries", "relevance")
@@ -79,40 +109,42 @@ def evaluate(context: JobContext, name: str) -> list[tuple]:
     for kind, location in located.items():
         if not files.exists(context.spark, location):
             raise VectorSearchError(
-                f"embeddings.evaluations.{name}.{kind}: nothing at {location} (for the demo, run demo_data)"
+                f"embeddings.evaluations.{name}.{kind}: nothing at {location} (for the demo, run demo_data; "
+                "for docstrings, sample_data with dataset=docstrings)"
             )
-    queries = context.spark.read.parquet(located["queries"]).select("query_id", "query").collect()
+    # the same query may be written on several days (one partition each): it counts once
+    queries = context.spark.read.parquet(located["queries"]).select("query_id", "query").distinct()
+    queries = sorted((row.query_id, row.query) for row in queries.collect())
     searcher = Searcher(context.config, settings.embeddings, context.spark)
     table = context.tables.read(searcher.table).select("document_id").distinct()
     # only documents the table holds count (the generator's malformed tickets never reach silver)
-    pairs = context.spark.read.parquet(located["relevance"]).join(table, "document_id").collect()
-    relevant: dict[int, set] = {}
-    for pair in pairs:
+    relevance = context.spark.read.parquet(located["relevance"]).select("query_id", "document_id")
+    relevant: dict[Any, set] = {}
+    for pair in relevance.join(table, "document_id").collect():
         relevant.setdefault(pair.query_id, set()).add(pair.document_id)
-    texts = [query.query for query in queries]
+    runs = evaluation_runs(searcher.index is not None)
+    if searcher.index is None:
+        context.log.warning(
+            "evaluation %s: %s has no index: keyword and hybrid not measured (run build_index)",
+            name, searcher.table,
+        )  # fmt: skip
+    evaluations = evaluate_modes(searcher, queries, relevant, settings.k, runs)
+    context.log.info("%s", format_evaluations(name, searcher.table, evaluations))
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-    rows = []
-    for exact in (False, True):
-        results = searcher.search(texts, settings.k, exact=exact, mode="vector")
-        ranked = {q.query_id: [h.document_id for h in r.hits] for q, r in zip(queries, results, strict=True)}
-        metrics = retrieval_metrics(ranked, relevant, settings.k)
-        method = results[0].method if results else ("exact" if exact else "index")
-        context.log.info(
-            "evaluation %s (%s, %s search, %d queries): recall@%d %.3f, precision@%d %.3f, MRR %.3f",
-            name, searcher.table, method, metrics.queries, settings.k, metrics.recall_at_k, settings.k,
-            metrics.precision_at_k, metrics.mrr,
-        )  # fmt: skip
-        values = asdict(metrics)
-        context.metrics.update(
-            {
-                f"{name}.{method}.recall@{settings.k}": metrics.recall_at_k,
-                f"{name}.{method}.precision@{settings.k}": metrics.precision_at_k,
-                f"{name}.{method}.mrr": metrics.mrr,
-            }
-        )
-        version = results[0].table_version if results else context.tables.version(searcher.table)
-        rows.append(
-            (name, searcher.table, version, method, settings.k, values["queries"], values["recall_at_k"],
-             values["precision_at_k"], values["mrr"], context.run_id, now)
-        )  # fmt: skip
-    return rows
+    version = context.tables.version(searcher.table)
+    return [_result_row(name, searcher.table, version, e, context, now) for e in evaluations]
+
+
+def _result_row(name: str, table: str, version: int, e: ModeEvaluation, context: JobContext, now) -> tuple:
+    label = f"{name}.{e.mode}" + (".exact" if e.method == "exact" else "")
+    context.metrics.update(
+        {
+            **{f"{label}.recall@{cutoff}": e.recall[cutoff] for cutoff in CUTOFFS},
+            f"{label}.mrr@10": e.mrr,
+        }
+    )
+    return (
+        name, table, e.table_version if e.table_version is not None else version, e.method, e.at_k.k,
+        e.queries, e.at_k.recall_at_k, e.at_k.precision_at_k, e.at_k.mrr, context.run_id, now, e.mode,
+        *[e.recall[cutoff] for cutoff in CUTOFFS], e.mrr,
+    )  # fmt: skip

@@ -1,9 +1,12 @@
-"""Retrieval quality against a labelled set: recall@k, precision@k and mean reciprocal rank."""
+"""Retrieval quality against a labelled set: recall@k, precision@k and mean reciprocal rank, for
+each search mode (vector, keyword, hybrid) of a table."""
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+
+from lakehouse.display import text_table
 
 
 @dataclass(frozen=True)
@@ -45,3 +48,99 @@ def retrieval_metrics(
         reciprocal += next((1 / rank for rank, d in enumerate(top, start=1) if d in good), 0.0)
     count = len(measured)
     return RetrievalMetrics(k, count, recall / count, precision / count, reciprocal / count)
+
+
+CUTOFFS = (1, 5, 10)
+
+
+@dataclass(frozen=True)
+class ModeEvaluation:
+    """Retrieval quality of one way of searching on one labelled set.
+
+    Attributes:
+        mode: ``vector``, ``keyword`` or ``hybrid``.
+        method: ``index`` (the table's indexes) or ``exact`` (every vector scored by Spark).
+        recall: recall at each of :data:`CUTOFFS` (1, 5, 10), as in :class:`RetrievalMetrics`.
+        mrr: mean reciprocal rank of the first relevant document in the top 10.
+        at_k: recall, precision and MRR at the evaluation's own ``k``.
+        table_version: the table's version when searched.
+    """
+
+    mode: str
+    method: str
+    queries: int
+    recall: dict[int, float]
+    mrr: float
+    at_k: RetrievalMetrics
+    table_version: int | None
+
+
+def evaluation_runs(indexed: bool) -> list[tuple[str, bool]]:
+    """The ``(mode, exact)`` runs a table allows: every mode from its index and exact vector
+    scoring; without an index, exact vector scoring only (keyword and hybrid need the index)."""
+    if not indexed:
+        return [("vector", True)]
+    return [("vector", False), ("keyword", False), ("hybrid", False), ("vector", True)]
+
+
+def evaluate_modes(
+    searcher,
+    queries: Sequence[tuple[Hashable, str]],
+    relevant: Mapping[Hashable, set],
+    k: int,
+    runs: Sequence[tuple[str, bool]] | None = None,
+) -> list[ModeEvaluation]:
+    """Search every labelled query in each mode and score the rankings.
+
+    Args:
+        searcher: a :class:`lakehouse.search.api.Searcher` of the evaluated table.
+        queries: ``(query_id, text)``; only those with relevant documents are measured.
+        relevant: query id -> the ids of its relevant documents.
+        k: the evaluation's own cutoff (``embeddings.evaluations.<name>.k``).
+        runs: ``(mode, exact)`` pairs to measure, in order; None: :func:`evaluation_runs` of an
+            indexed table.
+
+    Returns:
+        One evaluation per run.
+    """
+    measured = [(query_id, text) for query_id, text in queries if relevant.get(query_id)]
+    depth = max(k, *CUTOFFS)
+    texts = [text for _, text in measured]
+    done = []
+    for mode, exact in evaluation_runs(True) if runs is None else runs:
+        results = searcher.search(texts, depth, exact=exact, mode=mode) if texts else []
+        ranked = {
+            query_id: [hit.document_id for hit in result.hits]
+            for (query_id, _), result in zip(measured, results, strict=True)
+        }
+        wanted = {query_id: relevant[query_id] for query_id, _ in measured}
+        recall = {cutoff: retrieval_metrics(ranked, wanted, cutoff).recall_at_k for cutoff in CUTOFFS}
+        method = results[0].method if results else ("exact" if exact else "index")
+        done.append(
+            ModeEvaluation(
+                mode,
+                method,
+                len(measured),
+                recall,
+                retrieval_metrics(ranked, wanted, max(CUTOFFS)).mrr,
+                retrieval_metrics(ranked, wanted, k),
+                results[0].table_version if results else None,
+            )
+        )
+    return done
+
+
+def format_evaluations(name: str, table: str, evaluations: Sequence[ModeEvaluation]) -> str:
+    """One labelled set's evaluations as a text table: a row per mode."""
+    rows = [("MODE", "METHOD", "QUERIES", *(f"RECALL@{c}" for c in CUTOFFS), "MRR")]
+    for evaluation in evaluations:
+        rows.append(
+            (
+                evaluation.mode,
+                evaluation.method,
+                str(evaluation.queries),
+                *(f"{evaluation.recall[c]:.3f}" for c in CUTOFFS),
+                f"{evaluation.mrr:.3f}",
+            )
+        )
+    return f"evaluation {name} ({table})\n{text_table(rows)}"

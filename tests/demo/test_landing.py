@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,8 @@ def test_each_day_lands_in_stable_file_names(landed):
             f"truth/ticket_topics/day={date}/ticket_topics-{date}.parquet",
             f"truth/customer_churn/day={date}/customer_churn-{date}.parquet",
             f"truth/search_relevance/day={date}/search_relevance-{date}.parquet",
+            f"truth/ticket_lookups/queries/day={date}/ticket_lookups_queries-{date}.parquet",
+            f"truth/ticket_lookups/relevance/day={date}/ticket_lookups_relevance-{date}.parquet",
         }
     expected.add("truth/search_queries/search_queries.parquet")
     assert set(files_under(root)) == expected
@@ -226,3 +229,43 @@ def test_demo_data_job_refuses_a_day_outside_its_days(spark, lakehouse_config):
     )
     with pytest.raises(JobParameterError, match=r"day must be in 0 \.\. 1"):
         DemoDataJob().run(context)
+
+
+def test_lookups_name_an_order_phone_or_product_that_each_relevant_ticket_mentions(spark, landed):
+    root, _ = landed
+    truth = root / "truth" / "ticket_lookups"
+    queries = {q.query_id: q for q in spark.read.parquet(str(truth / "queries")).collect()}
+    relevance = spark.read.parquet(str(truth / "relevance")).select("query_id", "document_id").collect()
+    schema = T.StructType([*TICKETS_SCHEMA.fields, T.StructField(CORRUPT, T.StringType())])
+    read = spark.read.schema(schema).options(mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT)
+    tickets = {
+        t.ticket_id: t
+        for t in read.json(str(root / "landing" / "tickets")).where(f"{CORRUPT} IS NULL").collect()
+    }
+    products = {p.product_id: p.name for p in build_product_snapshot(spark, SCALE, 1).collect()}
+    # the same lookup on two days is the same row: one id, one text
+    assert len({(q.query_id, q.query) for q in queries.values()}) == len(queries)
+    assert queries and {q.kind for q in queries.values()} <= {"order", "phone", "product"}
+    relevant: dict[str, set[int]] = {}
+    for pair in relevance:
+        relevant.setdefault(pair.query_id, set()).add(pair.document_id)
+    assert set(relevant) == set(queries)
+    for query_id, documents in relevant.items():
+        kind, thing = query_id.split("-", 1)
+        for ticket in (tickets[d] for d in documents if d in tickets):
+            text = f"{ticket.subject} {ticket.body}"
+            if kind == "order":
+                assert ticket.order_id == int(thing) and re.search(rf"(?<![0-9]){thing}(?![0-9])", text)
+                assert thing in queries[query_id].query
+            elif kind == "phone":
+                assert thing == re.sub("[^0-9]", "", re.search(r"\+[0-9]+(?: [0-9]+)+", text).group(0))
+            else:
+                name = products[int(thing)]
+                assert ticket.product_id == int(thing) and name.lower() in text.lower()
+                assert name.lower() in queries[query_id].query.lower()
+    # and every ticket that mentions its own order is found by that order's lookup
+    for ticket in tickets.values():
+        if ticket.order_id is not None and re.search(
+            rf"(?<![0-9]){ticket.order_id}(?![0-9])", f"{ticket.subject} {ticket.body}"
+        ):
+            assert ticket.ticket_id in relevant[f"order-{ticket.order_id}"]
