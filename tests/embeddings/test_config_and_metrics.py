@@ -77,3 +77,29 @@ def test_filters_parse_from_text_and_mappings():
     ]
     with pytest.raises(Exception, match="expected column<op>value"):
         parse(["channel"])
+
+
+def test_a_disabled_table_and_its_evaluations_run_only_when_named():
+    from lakehouse.jobs.embed_documents import EmbedDocumentsJob
+    from lakehouse.jobs.evaluate_search import EvaluateSearchJob, EvaluateSearchParams
+
+    config = load_config("local", conf_dir=CONF_DIR, environ={"LAKEHOUSE_ROOT": "/tmp/unused"})
+    assert not config.embeddings.tables["docstrings"].enabled
+    assert config.embeddings.tables["docstrings"].title == "name"
+    tables = EmbedDocumentsJob.choices(config, None)["table"]
+    assert tables.select("all", "table") == ["tickets", "products"]
+    assert tables.select("docstrings", "table") == ["docstrings"]
+    evaluations = EvaluateSearchJob.choices(config, EvaluateSearchParams())["evaluation"]
+    assert evaluations.select("all", "evaluation") == ["ticket_topics", "ticket_lookups"]
+    assert evaluations.select("docstrings", "evaluation") == ["docstrings"]
+
+
+def test_a_title_cannot_share_its_column_name_with_metadata():
+    from pydantic import ValidationError
+
+    from lakehouse.config.model import EmbeddingTableSettings
+
+    table = {"source": "silver.products", "id": "product_id", "text": ["description"], "title": "name"}
+    assert EmbeddingTableSettings.model_validate({**table, "metadata": ["name"]}).title == "name"
+    with pytest.raises(ValidationError, match="metadata cannot hold a column named 'title'"):
+        EmbeddingTableSettings.model_validate({**table, "metadata": ["title"]})
