@@ -278,15 +278,25 @@ def test_api_keys_are_required_when_configured(service):
     assert not any(key in service["log"].read_text() for key in KEYS)
 
 
-def test_no_keys_means_no_auth(lakehouse):
-    """The same application without keys, in a thread of this process (auth off)."""
+def test_no_keys_means_no_auth_and_a_failure_is_a_500_without_its_trace(lakehouse, caplog):
+    """The same application without keys, in a thread of this process (auth off); its searcher fails
+    on one query as a bug would (a fault injected: no input makes the real one fail like this)."""
     import uvicorn
 
+    from lakehouse.search.api import Searcher
     from lakehouse.serve.app import create_app
     from lakehouse.serve.auth import ApiKeys
 
+    class FailingSearcher(Searcher):
+        def search(self, texts, *args, **kwargs):
+            if texts == "fail on purpose":
+                raise RuntimeError("internal detail at /secret/path")
+            return super().search(texts, *args, **kwargs)
+
     port = free_port()
-    app = create_app(lakehouse["config"], ["tickets"], keys=ApiKeys([]))
+    app = create_app(
+        lakehouse["config"], ["tickets"], ApiKeys([]), lambda config, name: FailingSearcher(config, name)
+    )
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -296,6 +306,13 @@ def test_no_keys_means_no_auth(lakehouse):
         status, answer = client.search(headers={}, query="refund", k=3)
         assert status == 200 and len(answer["hits"]) == 3
         assert client.call("GET", "/v1/tables")[0] == 200
+        with caplog.at_level("ERROR", logger="lakehouse.serve"):
+            failed = client.search(headers={}, query="fail on purpose")
+        assert_refused(failed, 500, None, "internal error")
+        assert "secret" not in json.dumps(failed[1])
+        [record] = [r for r in caplog.records if r.name == "lakehouse.serve" and r.exc_info]
+        assert "internal detail at /secret/path" in str(record.exc_info[1])  # the trace is in the log
+        assert client.search(headers={}, query="refund", k=1)[0] == 200
     finally:
         server.should_exit = True
         thread.join(timeout=20)
@@ -423,3 +440,13 @@ def test_staleness_is_reported_once_the_table_moves(service, lakehouse, spark):
     assert listing["tables"][0]["stale"] is True and listing["tables"][0]["table_version"] == latest
     status, answer = client.call("POST", "/v1/tables/tickets/context", {"query": "refund"}, AUTH)
     assert status == 200 and answer["stale"] is True
+
+
+def test_serving_an_unknown_table_is_refused_before_starting(lakehouse, capsys, monkeypatch):
+    from lakehouse.cli import main
+
+    monkeypatch.setenv("LAKEHOUSE_ROOT", lakehouse["environ"]["LAKEHOUSE_ROOT"])
+    code = main(["serve", "--conf-dir", str(lakehouse["conf"]), "--env", "local", "--tables", "tickts"])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "'tickts' is not in embeddings.tables" in error and "did you mean 'tickets'?" in error
