@@ -28,7 +28,8 @@ class ServeSettings(BaseModel):
         description="Processes, each with its own copy of the model and indexes (metrics are summed).",
     )
     tables: list[str] = Field(
-        default_factory=list, description="Tables of embeddings.tables to serve; empty: all of them."
+        default_factory=list,
+        description="Tables of embeddings.tables to serve; empty: all but those set `enabled: false`.",
     )
     max_k: int = Field(default=50, ge=1, le=1000, description="The largest k a request may ask for.")
     max_query_chars: int = Field(default=1000, ge=1, description="The longest query text, in characters.")

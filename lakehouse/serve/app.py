@@ -59,12 +59,14 @@ SearcherFactory = Callable[[LakehouseConfig, str], Any]
 
 
 def served_tables(config: LakehouseConfig, tables: Iterable[str] | None = None) -> list[str]:
-    """The tables to serve: ``tables`` if given, else ``serve.tables``, else all of ``embeddings.tables``.
+    """The tables to serve: ``tables`` if given, else ``serve.tables``, else every table of
+    ``embeddings.tables`` not set ``enabled: false``.
 
     Raises:
         VectorSearchError: a name that is not in ``embeddings.tables``, or no table at all.
     """
-    names = list(tables or config.serve.tables or config.embeddings.tables)
+    enabled = [name for name, table in config.embeddings.tables.items() if getattr(table, "enabled", True)]
+    names = list(tables or config.serve.tables or enabled)
     known = list(config.embeddings.tables)
     for name in names:
         if name not in config.embeddings.tables:
@@ -132,10 +134,14 @@ class SearchService:
                 state.problem, state.loaded_at = "checking its index", time.monotonic()
                 log.info("serving %s", state.name)
             except LakehouseError as error:
+                if str(error) != state.problem:  # said once, not every interval
+                    log.warning(
+                        "table %s cannot be served yet: %s (trying again every %ss)",
+                        state.name,
+                        error,
+                        interval,
+                    )
                 state.problem = str(error)
-                log.warning(
-                    "table %s cannot be served yet: %s (trying again in %ss)", state.name, error, interval
-                )
             except Exception:
                 state.problem = "failed to load; see the service's log"
                 log.exception("table %s failed to load (trying again in %ss)", state.name, interval)
@@ -163,7 +169,13 @@ class SearchService:
         except Exception:
             log.exception("table %s: status failed", state.name)
             return
-        state.problem = status.get("problem")
+        problem = status.get("problem")
+        if problem != state.problem:
+            if problem is None:
+                log.info("table %s: answering from index %s", state.name, status.get("index_folder"))
+            else:
+                log.warning("table %s cannot be searched: %s", state.name, problem)
+        state.problem = problem
         self.metrics.set_table(
             state.name, status.get("table_version"), status.get("index_version"), bool(status.get("stale"))
         )
