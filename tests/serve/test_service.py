@@ -33,6 +33,8 @@ from tests.conftest import CONF_DIR, TEST_SPARK_CONFIG
 from tests.embeddings.conftest import write_tickets
 from tests.embeddings.test_search import generated_tickets
 
+pytestmark = pytest.mark.slow  # starts the service in its own process
+
 KEYS_VARIABLE = "LAKEHOUSE_TEST_SERVE_KEYS"
 KEYS = ("first-key-0123456789", "second-key-9876543210")
 AUTH = {"Authorization": f"Bearer {KEYS[1]}"}
