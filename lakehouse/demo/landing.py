@@ -170,7 +170,8 @@ def land_day(
     )
     written["order_lines"] = spark.read.parquet(*files).count()  # from the footers
 
-    tickets = build_tickets(spark, scale, day_index)
+    # the day's tickets feed five files: generated once, not once per file
+    tickets = build_tickets(spark, scale, day_index).persist()
     parts = _part_count(counts.tickets, rows_per_file)
     text = format_tickets_json(tickets)
     _publish(
@@ -212,7 +213,7 @@ def land_day(
         (lookups, "queries", ["query_id"]),
         (looked_up, "relevance", ["query_id", "document_id"]),
     ):
-        _publish(  # one file, by the lookups' ids (strings: no part by number)
+        files = _publish(  # one file, by the lookups' ids (strings: no part by number)
             frame.select(F.lit(0).alias("part"), *frame.columns),
             "parquet",
             frame.columns,
@@ -223,7 +224,8 @@ def land_day(
             stem=f"ticket_lookups_{kind}-{date}",
             extension=".parquet",
         )
-    written["ticket_lookups"] = looked_up.count()
+    written["ticket_lookups"] = spark.read.parquet(*files).count()  # from the footers
+    tickets.unpersist()
 
     churn = build_customer_churn(spark, scale, day_index)
     parts = _part_count(counts.new_customers, rows_per_file)
