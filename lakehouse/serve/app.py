@@ -94,8 +94,6 @@ class TableState:
     columns: TableColumns
     searcher: Any = None
     problem: str | None = "loading"
-    loaded_at: float | None = None
-    reloads: int = 0
 
 
 @dataclass
@@ -108,7 +106,6 @@ class SearchService:
     metrics: ServiceMetrics
     make_searcher: SearcherFactory = default_searcher
     search_limiter: anyio.CapacityLimiter = field(init=False)
-    ready: bool = False
 
     def __post_init__(self) -> None:
         self.search_limiter = anyio.CapacityLimiter(self.config.serve.search_threads)
@@ -131,7 +128,7 @@ class SearchService:
                     self.make_searcher, self.config, state.name, abandon_on_cancel=True
                 )
                 # usable once its status says its index loaded (next line of this loop)
-                state.problem, state.loaded_at = "checking its index", time.monotonic()
+                state.problem = "checking its index"
                 log.info("serving %s", state.name)
             except LakehouseError as error:
                 if str(error) != state.problem:  # said once, not every interval
@@ -156,7 +153,6 @@ class SearchService:
                 log.exception("table %s: reload failed; still serving the loaded index", state.name)
                 continue
             if swapped:
-                state.reloads += 1
                 self.metrics.reloads.labels(state.name).inc()
                 log.info("table %s: swapped in a new index", state.name)
             await self._refresh_status(state)
