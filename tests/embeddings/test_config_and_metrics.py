@@ -103,3 +103,23 @@ def test_a_title_cannot_share_its_column_name_with_metadata():
     assert EmbeddingTableSettings.model_validate({**table, "metadata": ["name"]}).title == "name"
     with pytest.raises(ValidationError, match="metadata cannot hold a column named 'title'"):
         EmbeddingTableSettings.model_validate({**table, "metadata": ["title"]})
+
+
+def test_title_and_search_mistakes_are_named_with_their_key(tmp_path):
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF_DIR, conf)
+    mistakes = {
+        "tables:\n    tickets:\n      source: silver.tickets\n      id: ticket_id\n      text: [body]\n"
+        "      title: subjekt": ("embeddings.tables.tickets.title", "'subjekt'", "'subject'"),
+        "search:\n    mode: semantic": ("embeddings.search.mode", "'vector', 'keyword' or 'hybrid'"),
+        "search:\n    fusion: {vector_weight: 0, keyword_weight: 0}": (
+            "embeddings.search.fusion",
+            "cannot both be 0",
+        ),
+        "search:\n    keyword: {stopwords: french}": ("embeddings.search.keyword.stopwords",),
+    }
+    for text, expected in mistakes.items():
+        (conf / "local" / "embeddings.yml").write_text(f"embeddings:\n  {text}\n")
+        with pytest.raises(ConfigError) as error:
+            load_config("local", conf_dir=conf)
+        assert all(part in str(error.value) for part in expected), (text, str(error.value))
