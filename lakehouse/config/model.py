@@ -945,7 +945,7 @@ class FusionSettings(Section):
     Reciprocal Rank Fusion, a document's score being the sum over the lists of
     ``weight / (constant + rank)``."""
 
-    # the defaults won on three labelled sets (README, "Keyword and hybrid search"): constant 10 and
+    # the defaults won on three labelled sets (README, "Measuring retrieval quality"): constant 10 and
     # depth 20 beat 60/50 on each, and equal weights beat weighting either list
     constant: int = Field(default=10, ge=1, description="RRF's constant: larger flattens the ranks.")
     depth: int = Field(default=20, ge=1, le=1000, description="Documents taken from each list.")
