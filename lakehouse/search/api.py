@@ -26,7 +26,7 @@ from pyspark.sql import types as T
 
 from lakehouse.config.model import LakehouseConfig
 from lakehouse.display import text_table
-from lakehouse.embeddings.model import load_model
+from lakehouse.embeddings.queries import load_query_encoder
 from lakehouse.errors import IndexUnreadableError, VectorSearchError
 from lakehouse.io import objects
 from lakehouse.io.delta_store import DeltaStore
@@ -164,13 +164,14 @@ class Searcher:
         if self.table_version(fresh=True) is None:
             raise VectorSearchError(f"no table {self.table}: run `lakehouse run embed_documents` first")
         self.loaded = self._load(current_version(self.index_location))
-        self._model = load_model(self.model_settings) if preload_model else None
+        self._model = load_query_encoder(self.model_settings) if preload_model else None
 
     @property
     def model(self) -> Any:
-        """The table's sentence-transformers model (loaded on first use)."""
+        """The table's model as a query encoder (:mod:`lakehouse.embeddings.queries`; loaded on
+        first use): ``encode(texts)`` and ``tokenizer``."""
         if self._model is None:
-            self._model = load_model(self.model_settings)
+            self._model = load_query_encoder(self.model_settings)
         return self._model
 
     # --- keeping in step with the lakehouse -----------------------------------------------------
@@ -236,9 +237,7 @@ class Searcher:
 
     # --- searching --------------------------------------------------------------------------------
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        return self.model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True).astype(
-            np.float32
-        )
+        return self.model.encode(list(texts))
 
     def search(
         self,
