@@ -64,31 +64,17 @@ def fit_titles(
     windows = [window] * len(titles)
     if not present:
         return fitted, windows
-    encoded = tokenizer(
-        [titles[index].strip() for index in present],
-        add_special_tokens=False,
-        return_offsets_mapping=True,
-        return_attention_mask=False,
-        return_token_type_ids=False,
-        truncation=False,
-        verbose=False,
-    )
     limit = max(1, window // 2)
-    for index, offsets in zip(present, encoded["offset_mapping"], strict=True):
+    for index, offsets in zip(
+        present, _offsets(tokenizer, [titles[i].strip() for i in present]), strict=True
+    ):
         title = titles[index].strip()
         if not offsets:
             continue
         if len(offsets) > limit:
             title = title[: offsets[limit - 1][1]]
         fitted[index] = title
-    used = tokenizer(
-        [titled(title, "") for title in fitted if title],
-        add_special_tokens=False,
-        return_attention_mask=False,
-        return_token_type_ids=False,
-        truncation=False,
-        verbose=False,
-    )["input_ids"]
+    used = _offsets(tokenizer, [titled(title, "") for title in fitted if title])
     for index, ids in zip([i for i, title in enumerate(fitted) if title], used, strict=True):
         windows[index] = max(1, window - len(ids))
     return fitted, windows
@@ -109,16 +95,7 @@ def chunk_texts(
     chunks: list[list[str]] = [[] for _ in texts]
     if not present:
         return chunks
-    encoded = tokenizer(
-        [texts[index] for index in present],
-        add_special_tokens=False,
-        return_offsets_mapping=True,
-        return_attention_mask=False,
-        return_token_type_ids=False,
-        truncation=False,
-        verbose=False,
-    )
-    for index, offsets in zip(present, encoded["offset_mapping"], strict=True):
+    for index, offsets in zip(present, _offsets(tokenizer, [texts[i] for i in present]), strict=True):
         text = texts[index]
         if not offsets:  # only characters the tokenizer drops
             continue
@@ -128,3 +105,18 @@ def chunk_texts(
             for first, end in token_windows(len(offsets), size, min(overlap, size - 1))
         ]
     return chunks
+
+
+def _offsets(tokenizer: Any, texts: list[str]) -> list[list[tuple[int, int]]]:
+    """Each text's tokens as (start, end) character offsets, special tokens left out."""
+    if not texts:
+        return []
+    return tokenizer(
+        texts,
+        add_special_tokens=False,
+        return_offsets_mapping=True,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+        truncation=False,
+        verbose=False,
+    )["offset_mapping"]

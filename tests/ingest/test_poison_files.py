@@ -120,9 +120,7 @@ def test_forgotten_rejections_are_tried_again(lakehouse_session, lakehouse_confi
         lakehouse_session,
         with_sources(lakehouse_config, orders={**ORDERS, "max_record_bytes": 1024}),
     )
-    land(
-        landing, "orders/ok.csv", "order_id,amount,status\n" + "".join(f"{n},1.00,new\n" for n in range(3))
-    )
+    land(landing, "orders/ok.csv", "order_id,amount,status\n" + "".join(f"{n},1.00,new\n" for n in range(3)))
     land(landing, "orders/wide.csv", "order_id,amount,status," + ",".join(f"c{n}" for n in range(300)) + "\n")
     with pytest.raises(FilesRejectedError):
         ingest(spark, config, "orders")

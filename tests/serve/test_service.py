@@ -30,7 +30,7 @@ from lakehouse.runs.runner import run_job
 from lakehouse.storage.catalog import TABLES_ROOT_PROPERTY
 from lakehouse.storage.layout import StorageLayout
 from tests.conftest import CONF_DIR, TEST_SPARK_CONFIG
-from tests.embeddings.conftest import write_tickets
+from tests.embeddings.conftest import embedding_settings, write_tickets
 from tests.embeddings.test_search import generated_tickets
 
 pytestmark = pytest.mark.slow  # starts the service in its own process
@@ -40,20 +40,9 @@ KEYS = ("first-key-0123456789", "second-key-9876543210")
 AUTH = {"Authorization": f"Bearer {KEYS[1]}"}
 TABLE = "gold.tickets_embeddings"
 QUERY = "my battery is empty after a few hours"
-EMBEDDINGS = {
-    "embeddings": {
-        "model": {"max_tokens": 32, "overlap": 8, "batch_size": 16},
-        "tables": {
-            "tickets": {
-                "source": "silver.tickets",
-                "id": "ticket_id",
-                "text": ["subject", "body"],
-                "metadata": ["created_at", "channel", "product_id"],
-            }
-        },
-        "index": {"m": 16, "ef_construction": 40, "ef_search": 64, "exact_below": 0},
-        "search": {"version_check_seconds": 0},
-    }
+EMBEDDINGS = {  # the embedding tests' small tickets table, staleness checked on every request
+    "embeddings": embedding_settings().model_dump(mode="json", exclude={"similar"})
+    | {"search": {"version_check_seconds": 0}}
 }
 SERVE = {
     "serve": {
