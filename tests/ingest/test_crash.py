@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import CONF_DIR, PROJECT_DIR
 
@@ -40,14 +41,15 @@ def test_ingest_killed_mid_run_then_rerun_keeps_each_row_once(tmp_path, spark):
     conf = tmp_path / "project" / "conf"  # a project of its own: our conf, the resolved jars
     shutil.copytree(CONF_DIR, conf)
     (conf.parent / "jars").symlink_to(PROJECT_DIR / "jars")
-    (conf / "base" / "sources.yml").write_text(
-        "sources:\n"
-        "  events:\n"
-        "    format: csv\n"
-        "    path: landing/events\n"
-        "    max_files_per_batch: 1\n"
-        "    columns: {event_id: bigint, payload: string}\n"
-    )
+    sources = conf / "base" / "sources.yml"  # the shipped sources and one of its own
+    shipped = yaml.safe_load(sources.read_text())
+    shipped["sources"]["events"] = {
+        "format": "csv",
+        "path": "landing/events",
+        "max_files_per_batch": 1,
+        "columns": {"event_id": "bigint", "payload": "string"},
+    }
+    sources.write_text(yaml.safe_dump(shipped))
     root = tmp_path / "lakehouse"
     for number in range(FILES):
         day = root / "files" / "landing" / "events" / f"{number:03d}"
