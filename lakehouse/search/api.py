@@ -126,6 +126,7 @@ class _Loaded:
     index: VectorIndex | None
     folder: str | None
     problem: str | None  # why there is no usable index
+    schema: T.StructType | None = None  # the filterable columns' types (the manifest's, parsed once)
 
 
 class Searcher:
@@ -192,7 +193,7 @@ class Searcher:
                 f"the index was built with model {index.manifest.model}, the table's model is "
                 f"{self.model_settings.name}",
             )  # fmt: skip
-        return _Loaded(index, folder, None)
+        return _Loaded(index, folder, None, T.StructType.fromJson(json.loads(index.manifest.schema)))
 
     def reload(self) -> bool:
         """Load the index ``CURRENT`` names if it moved; True when another version was swapped in.
@@ -255,7 +256,8 @@ class Searcher:
         """
         return self._search(self.loaded, texts, k, filters, exact, mode)
 
-    def _search(self, loaded: _Loaded, texts, k, filters, exact, mode) -> list[SearchResult]:
+    def _search(self, loaded: _Loaded, texts, k, filters, exact, mode, queries=None) -> list[SearchResult]:
+        """``queries``: the texts' vectors when the caller embedded them already."""
         named, mode = mode is not None, self._mode(mode)
         if k < 1:
             raise VectorSearchError(f"k must be at least 1, got {k}")
@@ -275,10 +277,9 @@ class Searcher:
             notes = [] if exact else [f"{loaded.problem}: searched exactly; run `lakehouse run build_index`"]
             return self._exact(texts, k, conditions, notes)
         version = self.table_version() or index.manifest.table_version
-        schema = T.StructType.fromJson(json.loads(index.manifest.schema))
-        conditions = filtering.typed(conditions, schema, index.manifest.time_zone, self.table)
+        conditions = filtering.typed(conditions, loaded.schema, index.manifest.time_zone, self.table)
         allowed = filtering.to_mask(conditions, index.rows) if conditions else None
-        ranked = self._ranked(index, texts, k, allowed, mode)
+        ranked = self._ranked(index, texts, k, allowed, mode, queries)
         stale = index.manifest.table_version < version
         notes = [self._stale_note(index, version)] if stale else []
         return [
@@ -297,7 +298,13 @@ class Searcher:
         return mode
 
     def _ranked(
-        self, index: VectorIndex, texts: list[str], k: int, allowed: np.ndarray | None, mode: str
+        self,
+        index: VectorIndex,
+        texts: list[str],
+        k: int,
+        allowed: np.ndarray | None,
+        mode: str,
+        queries: np.ndarray | None = None,
     ) -> list[list[tuple[int, float, int | None, int | None]]]:
         """Per text: (position, score, vector rank, keyword rank) of its best documents."""
         fusion = self.settings.fusion
@@ -305,7 +312,8 @@ class Searcher:
         vector = keyword = None
         if mode != "keyword":
             vector = index.search(
-                self.embed(texts), depth, self.config.embeddings.index.ef_search, allowed,
+                self.embed(texts) if queries is None else queries, depth,
+                self.config.embeddings.index.ef_search, allowed,
                 self.config.embeddings.index.exact_below,
             )  # fmt: skip
         if mode != "vector":
@@ -366,10 +374,11 @@ class Searcher:
             raise VectorSearchError(
                 f"context of {self.table} needs its index ({loaded.problem}): run `lakehouse run build_index`"
             )
-        result = self._search(loaded, query, k, filters, False, mode)[0]
+        mode = self._mode(mode)
+        vectors = self.embed([query]) if mode != "keyword" else None  # once: search and windows
+        result = self._search(loaded, query, k, filters, False, mode, vectors)[0]
         index = loaded.index
-        mode = result.mode
-        query_vector = self.embed([query])[0] if mode != "keyword" else None
+        query_vector = vectors[0] if vectors is not None else None
         keyword_scores = index.keyword.scores(query) if mode == "keyword" else None
         passages = []
         for hit in result.hits:

@@ -195,7 +195,7 @@ class VectorIndex:
                 (a graph search through a sparse filter loses recall).
         """
         queries = _matrix(queries, self.manifest.dimension)
-        mask = ~self._deleted if allowed is None else (allowed & ~self._deleted)
+        mask = self._live(allowed)
         count = int(mask.sum())
         if count == 0:
             return [_NONE for _ in queries]
@@ -229,7 +229,7 @@ class VectorIndex:
                 f"the index of {self.manifest.table} has no keyword index (built before keyword "
                 "search existed): run `lakehouse run build_index`"
             )
-        mask = ~self._deleted if allowed is None else (allowed & ~self._deleted)
+        mask = self._live(allowed)
         documents = self.rows["document_id"].to_numpy()
         found = []
         for text in texts:
@@ -237,6 +237,10 @@ class VectorIndex:
             positions = np.flatnonzero(mask & (scores > 0))
             found.append(self._hits(positions, scores[positions], documents, k) if len(positions) else _NONE)
         return found
+
+    def _live(self, allowed: np.ndarray | None) -> np.ndarray:
+        """The positions a search may return: not deleted, and ``allowed`` by a filter."""
+        return ~self._deleted if allowed is None else (allowed & ~self._deleted)
 
     @staticmethod
     def _hits(positions: np.ndarray, scores: np.ndarray, documents: np.ndarray, k: int) -> Hits:
