@@ -6,7 +6,7 @@ categorical, the label drawn from a non-linear logit with interactions and categ
 written once as parquet. Rows carry a day (0..99); the last 20 days are the test set (a time
 split, as ``train_model`` does). Then, in one process:
 
-- ours: :func:`lakehouse.models.learner.build_pipeline` (VectorAssembler + SynapseML
+- ours: :func:`lakehouse.models.learners.build_pipeline` (VectorAssembler + SynapseML
   ``LightGBMClassifier``, categorical slots, ``numThreads`` = the cores) fitted on the training
   rows cached in Spark;
 - lightgbm: the ``lightgbm`` package (3.3.5, the LightGBM inside SynapseML 1.1.3's native jar)
@@ -155,7 +155,7 @@ def main() -> None:
     from sklearn.metrics import roc_auc_score
 
     from lakehouse.config import load_config
-    from lakehouse.models.learner import build_pipeline, positive_probability
+    from lakehouse.models.learners import build_pipeline, positive_probability
     from lakehouse.models.scoring import score
     from lakehouse.spark.session import build_session
 

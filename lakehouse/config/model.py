@@ -654,30 +654,108 @@ class ParamRange(Section):
         return self
 
 
-class ModelSearchSettings(Section):
-    """Hyperparameter search (``models.models.<m>.search``); the best trial on validation wins."""
+SearchSpace = dict[str, list[Scalar] | ParamRange]
+LEARNERS = ("lightgbm", "random_forest", "linear")  # lakehouse.models.learners: one class each
 
-    strategy: Literal["random", "grid"] = "random"
-    trials: int = Field(default=8, ge=1, description="Budget: at most this many trials (fits).")
+
+class ModelSearchSettings(Section):
+    """Hyperparameter search (``models.models.<m>.search``); the best trial on validation wins.
+
+    ``random`` and ``grid`` search LightGBM over the ``space`` given; ``automl`` chooses the
+    learner and its parameters within ``budget_seconds`` (cheap configurations and learners
+    first, costlier ones while they keep improving), over each learner's own space, which
+    ``learners`` may narrow.
+    """
+
+    strategy: Literal["random", "grid", "automl"] = "random"
+    trials: int | None = Field(
+        default=None,
+        ge=1,
+        description="At most this many trials (fits); default: 8 for random and grid, no cap for automl.",
+    )
+    budget_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="Wall-clock seconds of the search: no trial starts once they are spent (the "
+        "running ones finish); automl stops starting a learner whose trials no longer fit. Needed "
+        "by automl.",
+    )
+    learners: list[str] | dict[str, SearchSpace] | None = Field(
+        default=None,
+        description="automl: the learners to consider (lightgbm, random_forest, linear; default all), "
+        "or learner -> {parameter: list of values or {low, high, log, integer}} narrowing its space.",
+    )
     parallelism: int | Literal["auto"] = Field(
         default="auto",
         description="Trials fitted at once; auto: the cores divided by LightGBM's threads per fit.",
     )
     seed: int = 7
-    space: dict[str, list[Scalar] | ParamRange] = Field(
-        min_length=1, description="LightGBM parameter -> list of values, or {low, high, log, integer}."
+    space: SearchSpace = Field(
+        default_factory=dict,
+        description="random, grid: LightGBM parameter -> list of values, or {low, high, log, integer}.",
     )
 
+    @property
+    def max_trials(self) -> int | None:
+        """The trial cap: ``trials``, else 8 for random and grid, none for automl."""
+        if self.trials is not None:
+            return self.trials
+        return None if self.strategy == "automl" else 8
+
     @model_validator(mode="after")
-    def _grid_of_lists(self) -> ModelSearchSettings:
+    def _complete(self) -> ModelSearchSettings:
+        if self.strategy == "automl":
+            if self.space:
+                raise ValueError(
+                    "space: automl searches each learner's own space; narrow it under learners.<learner>"
+                )
+            if self.budget_seconds is None:
+                raise ValueError("budget_seconds: an automl search needs its budget in seconds")
+            self._check_learners()
+            return self
+        if self.learners is not None:
+            raise ValueError(f"learners: only an automl search chooses learners, not {self.strategy}")
+        if not self.space:
+            raise ValueError(f"space: a {self.strategy} search needs the LightGBM parameters to search")
         if self.strategy == "grid":
             ranges = [name for name, values in self.space.items() if isinstance(values, ParamRange)]
             if ranges:
                 raise ValueError(f"a grid search needs lists of values; {ranges} are ranges")
-        empty = [name for name, values in self.space.items() if isinstance(values, list) and not values]
-        if empty:
-            raise ValueError(f"space {empty}: empty list of values")
+        _no_empty_lists(self.space, "space")
         return self
+
+    def _check_learners(self) -> None:
+        if self.learners is None:
+            return
+        names = list(self.learners)
+        if not names:
+            raise ValueError("learners: name at least one learner, or leave learners out for all")
+        for name in names:
+            if name not in LEARNERS:
+                raise ValueError(
+                    f"learners: unknown learner {name!r}: {did_you_mean(name, LEARNERS, 'learners')}"
+                )
+        if isinstance(self.learners, dict):
+            from lakehouse.models.learners import learner_named
+
+            for name, space in self.learners.items():
+                _no_empty_lists(space, f"learners.{name}")
+                learner_named(name).narrowed_space(space, key=f"learners.{name}")
+
+    @property
+    def learner_names(self) -> list[str]:
+        """The learners an automl search considers, in the order given (default: all)."""
+        return list(self.learners) if self.learners is not None else list(LEARNERS)
+
+    def narrowing(self, learner: str) -> SearchSpace:
+        """The user's narrowing of ``learner``'s space (empty: the framework's space)."""
+        return dict(self.learners.get(learner) or {}) if isinstance(self.learners, dict) else {}
+
+
+def _no_empty_lists(space: SearchSpace, key: str) -> None:
+    empty = [name for name, values in space.items() if isinstance(values, list) and not values]
+    if empty:
+        raise ValueError(f"{key} {empty}: empty list of values")
 
 
 class PromotionSettings(Section):

@@ -32,8 +32,9 @@ class TrainModelParams:
 class TrainModelJob(Job):
     name = "train_model"
     summary = (
-        "Train models with SynapseML LightGBM (from a table, or labels and feature tables; search), "
-        "register them in MLflow, promote winners."
+        "Train models (from a table, or labels and feature tables; SynapseML LightGBM with a random "
+        "or grid search, or AutoML over LightGBM, random forest and linear), register them in MLflow, "
+        "promote winners."
     )
     Params = TrainModelParams
 
@@ -66,8 +67,13 @@ class TrainModelJob(Job):
             )
             context.metrics[f"{name}.version"] = float(result.version.version)
             context.outputs[f"{name}.report"] = str(result.report)
+            searched = (
+                f" ({result.learner}, best of {len(result.trials)} trials in {result.search_seconds:.0f} s)"
+                if len(result.trials) > 1
+                else ""
+            )
             print(
-                f"model {name} v{result.version.version}: test {shown} "
+                f"model {name} v{result.version.version}{searched}: test {shown} "
                 f"({result.rows['test']} rows); {result.promotion.reason}"
                 f"{' -> production' if result.promotion.promote else ''}; report {result.report}"
             )

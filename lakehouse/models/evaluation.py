@@ -231,3 +231,49 @@ def evaluate_multiclass(scored: DataFrame, target: str, probabilities: str, clas
         "f1": sum(c["f1"] for c in present) / len(present) if present else math.nan,
     }
     return MulticlassReport(metrics, confusion, per_class)
+
+
+# metrics computed the same way on the driver (numpy) as in Spark, for small scored splits
+DRIVER_METRICS = frozenset({"roc_auc", "log_loss", "accuracy", "f1", "rmse", "mae", "r2"})
+
+
+def driver_metric(labels: Any, scores: Any, metric: str, threshold: float = 0.5) -> float:
+    """One metric of collected labels and scores (a binary classifier's probability of 1, or a
+    regression's prediction), equal to what :func:`evaluate_classifier` and
+    :func:`evaluate_regressor` give in Spark; a search judges each trial this way in one job.
+
+    ROC AUC is exact (the Mann-Whitney statistic, ties counted half), like Spark's with
+    ``numBins=0``; log loss clips scores to ``[1e-15, 1 - 1e-15]`` as the score bins do.
+    """
+    import numpy as np
+
+    y = np.asarray(labels, dtype=float)
+    s = np.asarray(scores, dtype=float)
+    if metric == "rmse":
+        return float(np.sqrt(np.mean((y - s) ** 2)))
+    if metric == "mae":
+        return float(np.mean(np.abs(y - s)))
+    if metric == "r2":
+        total = float(np.sum((y - y.mean()) ** 2))
+        return 1.0 - float(np.sum((y - s) ** 2)) / total if total else math.nan
+    if metric == "roc_auc":
+        positives = int(y.sum())
+        negatives = len(y) - positives
+        if not positives or not negatives:
+            return math.nan
+        from scipy.stats import rankdata
+
+        ranks = rankdata(s)  # ties get their average rank
+        return float((ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+    if metric == "log_loss":
+        clipped = np.clip(s, EPSILON, 1 - EPSILON)
+        return float(np.mean(-(y * np.log(clipped) + (1 - y) * np.log(1 - clipped))))
+    predicted = (s >= threshold).astype(float)
+    if metric == "accuracy":
+        return float(np.mean(predicted == y))
+    if metric == "f1":
+        tp = float(np.sum((predicted == 1) & (y == 1)))
+        fp = float(np.sum((predicted == 1) & (y == 0)))
+        fn = float(np.sum((predicted == 0) & (y == 1)))
+        return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+    raise ValueError(f"{metric} is not computed on the driver; use {sorted(DRIVER_METRICS)}")

@@ -129,6 +129,65 @@ class ModelRegistry:
             return found.experiment_id
         return self.client.create_experiment(self.experiment, artifact_location=self._artifacts)
 
+    def open_run(self, name: str) -> str:
+        """Start the MLflow run of one training of ``name`` (its trials become child runs, the
+        registered version is logged into it); returns its id."""
+        run = self.client.create_run(
+            self._experiment_id(), run_name=f"train {name}", tags={"lakehouse.model": name}
+        )
+        return run.info.run_id
+
+    def close_run(self, run_id: str, failed: bool) -> None:
+        """End a run of :meth:`open_run` that did not reach :meth:`register` (FAILED or KILLED)."""
+        run = self.client.get_run(run_id)
+        if run.info.status == "RUNNING":
+            self.client.set_terminated(run_id, "FAILED" if failed else "KILLED")
+
+    def log_trial(
+        self,
+        parent_run_id: str,
+        name: str,
+        trial: Mapping[str, Any],
+        metric: str,
+    ) -> None:
+        """One search trial as a child run of ``parent_run_id``: its learner, parameters,
+        validation ``metric`` and seconds (thread-safe: trials finish in several threads)."""
+        from mlflow.entities import Metric, Param, RunTag
+
+        started_ms = int(trial["started_epoch"] * 1000)
+        ended_ms = started_ms + int(trial["seconds"] * 1000)
+        with _LOCK:
+            run = self.client.create_run(
+                self._experiment_id(),
+                start_time=started_ms,
+                run_name=f"{name} trial {trial['index']} ({trial['learner']})",
+                tags={
+                    "mlflow.parentRunId": parent_run_id,
+                    "lakehouse.model": name,
+                    "learner": trial["learner"],
+                },
+            )
+            run_id = run.info.run_id
+            values = {f"validation_{metric}": trial["metric"], "seconds": trial["seconds"]}
+            self.client.log_batch(
+                run_id,
+                metrics=[
+                    Metric(key, float(value), ended_ms, 0)
+                    for key, value in values.items()
+                    if value is not None and not math.isnan(value)
+                ],
+                params=[Param(key, str(value)[:6000]) for key, value in trial["params"].items()],
+                tags=[RunTag("trial", str(trial["index"]))],
+            )
+            self.client.set_terminated(run_id, "FINISHED", end_time=ended_ms)
+
+    def trials(self, run_id: str) -> list[Any]:
+        """The child runs (trials) of a training run, oldest first."""
+        found = self.client.search_runs(
+            [self._experiment_id()], filter_string=f"tags.mlflow.parentRunId = '{run_id}'", max_results=50000
+        )
+        return sorted(found, key=lambda run: int(run.data.tags.get("trial", 0)))
+
     def register(
         self,
         name: str,
@@ -139,8 +198,10 @@ class ModelRegistry:
         data_versions: Mapping[str, int],
         texts: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,
+        run_id: str | None = None,
     ) -> ModelVersion:
-        """Log a fitted Spark ML model as a new run and register it as the next version of ``name``.
+        """Log a fitted Spark ML model as a new run (or into ``run_id``, of :meth:`open_run`) and
+        register it as the next version of ``name``.
 
         Args:
             model: the fitted ``PipelineModel``.
@@ -160,7 +221,8 @@ class ModelRegistry:
             **(tags or {}),
         }
         requirements = [f"pyspark=={pyspark.__version__}", "synapseml==1.1.3"]
-        with self._fluent(), mlflow.start_run(experiment_id=self._experiment_id(), run_name=f"train {name}"):
+        where = {"run_id": run_id} if run_id else {"run_name": f"train {name}"}
+        with self._fluent(), mlflow.start_run(experiment_id=self._experiment_id(), **where):
             mlflow.log_params({key: str(value)[:6000] for key, value in params.items()})
             mlflow.log_metrics(
                 {k: float(v) for k, v in metrics.items() if v is not None and not math.isnan(v)}

@@ -1,8 +1,10 @@
 """The training report: one self-contained HTML file (inline SVG charts, no scripts, no network).
 
 It shows the test metrics and confusion matrix, ROC and PR curves, the calibration plot, feature
-importance (gain and split), the search's trials, the parameters, the time split and the Delta
-versions of the tables the model was trained on.
+importance (the learner's own kinds: LightGBM's gain and split, a forest's impurity, a linear
+model's coefficients), the search (a leaderboard of every trial and the curve of the best
+validation metric against elapsed time), the parameters, the split and the Delta versions of the
+tables the model was trained on.
 """
 
 from __future__ import annotations
@@ -84,6 +86,157 @@ def bar_chart(values: Mapping[str, float], label: str) -> str:
     return "".join(parts)
 
 
+LEARNER_COLOURS = {"lightgbm": "#1f77b4", "random_forest": "#2ca02c", "linear": "#d62728"}
+
+
+def search_curve(trials: Sequence[Mapping[str, Any]], metric: str, lower_is_better: bool) -> str:
+    """An SVG of each trial's validation metric at the time it ended (a dot per trial, coloured
+    by learner) and the best so far (a step line), over seconds since the search began."""
+    done = sorted(
+        (float(t["started"]) + float(t["seconds"]), float(t["metric"]), t.get("learner", "lightgbm"))
+        for t in trials
+        if t["metric"] == t["metric"]  # NaN left out
+    )
+    if not done:
+        return ""
+    xs, ys = [d[0] for d in done], [d[1] for d in done]
+    x_high = max(xs) or 1.0
+    y_low, y_high = min(ys), max(ys)
+    if y_high == y_low:
+        y_low, y_high = y_low - 0.5, y_high + 0.5
+    width, height = 2 * WIDTH, HEIGHT
+    inner_w, inner_h = width - 2 * PAD - 20, height - 2 * PAD
+
+    def point(x: float, y: float) -> tuple[float, float]:
+        return PAD + 20 + x / x_high * inner_w, height - PAD - (y - y_low) / (y_high - y_low) * inner_h
+
+    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' role='img'>"]
+    parts.append(
+        f"<rect x='{PAD + 20}' y='{PAD}' width='{inner_w}' height='{inner_h}' fill='none' stroke='#999'/>"
+    )
+    for fraction in (0, 0.5, 1):
+        x, _ = point(fraction * x_high, y_low)
+        parts.append(
+            f"<text x='{x:.1f}' y='{height - PAD + 14}' text-anchor='middle'>{fraction * x_high:.0f}</text>"
+        )
+        value = y_low + fraction * (y_high - y_low)
+        _, y = point(0, value)
+        parts.append(f"<text x='{PAD + 16}' y='{y + 3:.1f}' text-anchor='end'>{value:.4g}</text>")
+    parts.append(
+        f"<text x='{width / 2}' y='{height - 6}' text-anchor='middle'>seconds since the search began</text>"
+    )
+    parts.append(f"<text x='{PAD + 20}' y='{PAD - 8}'>validation {html.escape(metric)}</text>")
+    best: float | None = None
+    steps = []
+    for x, y, _ in done:
+        if best is None or (y < best if lower_is_better else y > best):
+            if best is not None:
+                steps.append(point(x, best))
+            best = y
+            steps.append(point(x, best))
+    steps.append(point(x_high, best))
+    parts.append(
+        "<polyline points='"
+        + " ".join(f"{x:.1f},{y:.1f}" for x, y in steps)
+        + "' fill='none' stroke='#333' stroke-width='1.8'/>"
+    )
+    for x, y, learner in done:
+        cx, cy = point(x, y)
+        colour = LEARNER_COLOURS.get(learner, "#9467bd")
+        parts.append(f"<circle cx='{cx:.1f}' cy='{cy:.1f}' r='3' fill='{colour}' fill-opacity='0.7'/>")
+    for index, learner in enumerate(sorted({d[2] for d in done})):
+        colour = LEARNER_COLOURS.get(learner, "#9467bd")
+        y = PAD + 14 + 12 * index
+        parts.append(f"<text x='{width - PAD - 90}' y='{y}' fill='{colour}'>{html.escape(learner)}</text>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _leaderboard(facts: Mapping[str, Any], lower_is_better: bool) -> list[str]:
+    """The search section: what ran, per learner, every trial best first, and the curve."""
+    trials = facts.get("trials") or []
+    metric = facts["metric"]
+    search = facts.get("search") or {}
+    body = [f"<h2>Search: {len(trials)} trials</h2>"]
+    if search:
+        budget = search.get("budget_seconds")
+        body.append(
+            f"<p>Strategy {html.escape(str(search.get('strategy')))}; "
+            f"{search.get('seconds')} s{f' of a {budget:g} s budget' if budget else ''}; "
+            f"{search.get('trials_at_once')} trials at once.</p>"
+        )
+    learners: dict[str, list[Mapping[str, Any]]] = {}
+    for trial in trials:
+        learners.setdefault(trial.get("learner", "lightgbm"), []).append(trial)
+
+    def rank_key(trial: Mapping[str, Any]) -> float:
+        value = float(trial["metric"])
+        if value != value:
+            return float("inf")
+        return value if lower_is_better else -value
+
+    if len(learners) > 1 or search.get("strategy") == "automl":
+        body.append(
+            html_table(
+                ["learner", "trials", f"best validation {metric}", "seconds"],
+                [
+                    [
+                        learner,
+                        len(runs),
+                        min(runs, key=rank_key)["metric"],
+                        round(sum(float(t["seconds"]) for t in runs), 1),
+                    ]
+                    for learner, runs in sorted(
+                        learners.items(), key=lambda item: rank_key(min(item[1], key=rank_key))
+                    )
+                ],
+            )
+        )
+    ranked = sorted(trials, key=rank_key)
+    kept = facts.get("best_trial")
+    kept_index = trials[kept]["index"] if kept is not None and trials else None
+    body.append("<h3>Leaderboard (every trial, best first)</h3>")
+    body.append(
+        html_table(
+            [
+                "rank",
+                "trial",
+                "learner",
+                "parameters",
+                f"validation {metric}",
+                "best iteration",
+                "seconds",
+                "started at s",
+            ],
+            [
+                [
+                    rank + 1,
+                    t["index"],
+                    t.get("learner", "lightgbm"),
+                    ", ".join(f"{k}={_short(v)}" for k, v in sorted(t["searched"].items())),
+                    t["metric"],
+                    "" if t.get("best_iteration") is None else t["best_iteration"],
+                    t["seconds"],
+                    t.get("started", ""),
+                ]
+                for rank, t in enumerate(ranked)
+            ],
+            best=next((i for i, t in enumerate(ranked) if t["index"] == kept_index), None),
+        )
+    )
+    curve = search_curve(trials, metric, lower_is_better) if len(trials) > 1 else ""
+    if curve:
+        body.append(
+            f"<figure>{curve}<figcaption>Search curve: each trial's validation {html.escape(metric)} "
+            "and the best so far</figcaption></figure>"
+        )
+    return body
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def render_training_report(facts: Mapping[str, Any]) -> str:
     """The HTML report of one training run.
 
@@ -91,7 +244,9 @@ def render_training_report(facts: Mapping[str, Any]) -> str:
         facts: ``model``, ``version``, ``task``, ``metric``, ``test`` and ``validation`` (metrics),
             ``confusion`` (tp, fp, tn, fn) or None, ``roc`` and ``pr`` (points) or None,
             ``calibration`` (rows) or None, ``importance`` ({feature: {gain, split}}),
-            ``trials`` (dicts: params, validation metric, best iteration, seconds), ``best_trial``,
+            ``trials`` (dicts: index, learner, searched params, validation metric, best iteration,
+            seconds, started), ``best_trial``, ``search`` (strategy, budget_seconds, seconds,
+            trials_at_once), ``lower_is_better`` (the metric's direction),
             ``params``, ``split`` (boundaries and rows per split), ``data_versions``, ``promotion``;
             optionally ``classes`` (the target's value per class number), ``class_confusion`` and
             ``per_class`` (multiclass), ``notes`` (what the data preparation left out) and
@@ -172,31 +327,14 @@ def render_training_report(facts: Mapping[str, Any]) -> str:
         body.append("</div>")
     importance = facts.get("importance") or {}
     if importance:
+        kinds = list(next(iter(importance.values())))
         body.append("<h2>Feature importance</h2><div class=charts>")
-        for kind in ("gain", "split"):
+        for kind in kinds:
             svg = bar_chart({f: v[kind] for f, v in importance.items()}, f"total {kind}")
-            body.append(f"<figure>{svg}<figcaption>{kind}</figcaption></figure>")
+            body.append(f"<figure>{svg}<figcaption>{html.escape(kind)}</figcaption></figure>")
         body.append("</div>")
-    trials = facts.get("trials") or []
-    if trials:
-        keys = sorted({k for trial in trials for k in trial["searched"]})
-        body.append(f"<h2>Search: {len(trials)} trials</h2>")
-        body.append(
-            html_table(
-                ["trial", *keys, f"validation {facts['metric']}", "best iteration", "seconds"],
-                [
-                    [
-                        t["index"],
-                        *[t["searched"].get(k, "") for k in keys],
-                        t["metric"],
-                        t["best_iteration"],
-                        t["seconds"],
-                    ]
-                    for t in trials
-                ],
-                best=facts.get("best_trial"),
-            )
-        )
+    if facts.get("trials"):
+        body += _leaderboard(facts, bool(facts.get("lower_is_better")))
     notes = facts.get("notes") or []
     if notes:
         body.append("<h2>Notes on the data</h2><ul>")

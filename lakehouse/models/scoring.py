@@ -20,7 +20,7 @@ from pyspark.sql import types as T
 
 from lakehouse.errors import MissingFeaturesError
 from lakehouse.models.evaluation import argmax
-from lakehouse.models.learner import lightgbm_model, positive_probability, scoring_model
+from lakehouse.models.learners import learner_of, lightgbm_model, positive_probability, scoring_model
 from lakehouse.models.problem import Problem
 
 MODEL_COLUMNS = ("model_name", "model_version")
@@ -65,8 +65,9 @@ def score(
     prediction, one row per input row; for a ``multiclass`` model, ``probabilities`` instead
     (one per class, by class number; scored by the pipeline's transform).
 
-    Every scorer runs the same trees (the fitted LightGBM model's text), one thread per task;
-    the stages before the assembler (string indexing) run in Spark.
+    For LightGBM, every scorer runs the same trees (the fitted model's text), one thread per
+    task; the stages before the assembler (string indexing) run in Spark. A model of another
+    learner (random forest, linear) is always scored by the pipeline's transform.
 
     Scorers:
         batch: in the JVM (``io.lakehouse.spark.LightGBMBatchScorer``, jars/src): rows copied
@@ -75,6 +76,8 @@ def score(
         synapseml: the pipeline's ``transform``: one native call per row.
     """
     keep_columns = [F.col(f"`{c}`") for c in keep]
+    if learner_of(model).name != "lightgbm":
+        scorer = "synapseml"
     if multiclass:
         out = scoring_model(model, task).transform(rows)
         return out.select(*keep_columns, vector_to_array(F.col("probability")).alias("probabilities"))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
 from lakehouse.config.model import ModelSearchSettings, ParamRange, Scalar
@@ -28,7 +29,7 @@ def trial_params(search: ModelSearchSettings | None, base: dict[str, Scalar]) ->
     """The parameters of each trial: ``base`` with the search's values on top.
 
     Grid: every combination of the lists, or a seeded random sample of ``trials`` of them when
-    the grid is larger than the budget. Random: ``trials`` seeded draws (a list is drawn from
+    the grid is larger than the budget. Random: ``trials`` (default 8) seeded draws (a list is drawn from
     uniformly, a range uniformly or log-uniformly). Repeated draws are run once. No search: one
     trial with ``base``.
     """
@@ -37,11 +38,11 @@ def trial_params(search: ModelSearchSettings | None, base: dict[str, Scalar]) ->
     names = list(search.space)
     if search.strategy == "grid":
         points = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*search.space.values())]
-        if len(points) > search.trials:
-            points = random.Random(search.seed).sample(points, search.trials)
+        if len(points) > search.max_trials:
+            points = random.Random(search.seed).sample(points, search.max_trials)
     else:
         rng = random.Random(search.seed)
-        points = [{name: _draw(search.space[name], rng) for name in names} for _ in range(search.trials)]
+        points = [{name: _draw(search.space[name], rng) for name in names} for _ in range(search.max_trials)]
     unique: list[dict[str, Scalar]] = []
     for point in points:
         if point not in unique:
@@ -58,12 +59,45 @@ def trials_at_once(parallelism: int | str, cores: int, threads_per_fit: int, tri
 
 
 def run_trials(
-    fit: Callable[[int, dict[str, Any]], T], trials: Sequence[dict[str, Any]], at_once: int
+    fit: Callable[[int, dict[str, Any]], T],
+    trials: Sequence[dict[str, Any]],
+    at_once: int,
+    budget_seconds: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> list[T]:
     """``fit(index, params)`` for each trial, ``at_once`` of them at a time (Spark runs jobs of
-    several threads side by side); results in trial order. The first failure is raised."""
+    several threads side by side); results in trial order. With ``budget_seconds``, no trial
+    starts once that many seconds have passed (the running ones finish). The first failure is
+    raised."""
+    started = clock()
+
+    def in_budget() -> bool:
+        return budget_seconds is None or clock() - started < budget_seconds
+
     if at_once <= 1:
-        return [fit(index, params) for index, params in enumerate(trials)]
+        results = []
+        for index, params in enumerate(trials):
+            if not in_budget():
+                break
+            results.append(fit(index, params))
+        return results
+    pending = list(enumerate(trials))
+    running: dict[Future, int] = {}
+    done_results: dict[int, T] = {}
     with ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="trial") as pool:
-        futures = [pool.submit(fit, index, params) for index, params in enumerate(trials)]
-        return [future.result() for future in futures]
+        while pending or running:
+            while pending and len(running) < at_once and in_budget():
+                index, params = pending.pop(0)
+                running[pool.submit(fit, index, params)] = index
+            if not running:
+                break
+            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in finished:
+                index = running.pop(future)
+                try:
+                    done_results[index] = future.result()
+                except BaseException:
+                    for other in running:
+                        other.cancel()
+                    raise
+    return [done_results[index] for index in sorted(done_results)]

@@ -7,8 +7,11 @@ The steps, each a function of this module:
 2. :func:`check_training_data` counts them per split before any fit: no split may be empty, no
    row may fall outside the splits, and no more than ``max_missing_share`` of a split's label rows
    may lack a feature row;
-3. :func:`search` fits one SynapseML LightGBM pipeline per trial on the training rows (early
-   stopping on the validation rows) and keeps the trial best on validation;
+3. :func:`search` fits one pipeline per trial on the training rows and keeps the trial best on
+   validation: SynapseML LightGBM over a random or grid search (early stopping on the validation
+   rows), or, with ``strategy: automl``, the learner and parameters that
+   :mod:`lakehouse.models.automl` chooses within the time budget; each trial is a child run of
+   the model's MLflow run;
 4. :func:`evaluate` picks the threshold on validation (binary) and judges the kept model once on
    the test rows;
 5. :func:`register_and_promote` registers the version with its label mapping and promotes it when
@@ -36,15 +39,18 @@ from pyspark.sql import functions as F
 from lakehouse.config.model import LOWER_IS_BETTER, METRICS_OF_TASK, MULTICLASS_METRICS, ModelSettings
 from lakehouse.errors import ModelError, ModelTrainingError, TrainingDataError
 from lakehouse.io import files
+from lakehouse.models.automl import Proposal, as_ranges, run_automl
 from lakehouse.models.dataset import SPLIT_COLUMN, SPLITS
 from lakehouse.models.evaluation import (
+    DRIVER_METRICS,
     best_f1_threshold,
+    driver_metric,
     evaluate_classifier,
     evaluate_multiclass,
     evaluate_regressor,
     score_bins,
 )
-from lakehouse.models.learner import build_pipeline, feature_importances, lightgbm_model
+from lakehouse.models.learners import FeatureSet, learner_named, learner_of
 from lakehouse.models.problem import LABEL_COLUMN, Problem
 from lakehouse.models.registry import ModelRegistry, ModelVersion, PromotionDecision, decide_promotion
 from lakehouse.models.report import render_training_report
@@ -55,21 +61,26 @@ from lakehouse.runs.context import JobContext
 
 log = logging.getLogger(__name__)
 VALIDATION_FLAG = "_is_validation"
+ROWS_PER_PARTITION = 200_000  # training rows per partition for Spark ML's learners (at most the cores)
+DRIVER_ROWS = 500_000  # validation splits up to this size are judged on the driver in each trial
 SCORE = "_score"
 PROBABILITIES = "probabilities"
 
 
 @dataclass
 class Trial:
-    """One fit of the search."""
+    """One fit of the search: its learner and parameters, the validation metric, when it started
+    (seconds after the search began) and how long it took."""
 
     index: int
     params: dict[str, Any]
     searched: dict[str, Any]
     metric: float
-    best_iteration: int
+    best_iteration: int | None
     seconds: float
     model: Any = field(repr=False)
+    learner: str = "lightgbm"
+    started: float = 0.0
 
 
 @dataclass
@@ -109,6 +120,12 @@ class TrainingResult:
     promotion: PromotionDecision
     report: str
     notes: list[str] = field(default_factory=list)
+    search_seconds: float = 0.0
+
+    @property
+    def learner(self) -> str:
+        """The learner of the kept model."""
+        return self.trials[self.best_trial].learner
 
 
 def executor_cores(spark) -> int:
@@ -274,68 +291,163 @@ def _learner_params(settings: ModelSettings, problem: Problem, name: str) -> dic
     return params
 
 
+def feature_set(data: TrainingData, learners: Sequence[str]) -> tuple[FeatureSet, int]:
+    """The features as the learners see them, and the training rows (one aggregate; the
+    categories of each categorical feature are counted only for learners other than LightGBM)."""
+    counted = data.categorical if any(name != "lightgbm" for name in learners) else []
+    row = (
+        data.rows.where(F.col(SPLIT_COLUMN) == "train")
+        .agg(
+            F.count(F.lit(1)).alias("_rows"),
+            *[F.count_distinct(F.col(f"`{c}`")).alias(f"_c{i}") for i, c in enumerate(counted)],
+        )
+        .first()
+    )
+    cardinality = {c: int(row[f"_c{i}"]) for i, c in enumerate(counted)}
+    return FeatureSet(data.features, data.categorical, data.string_features, cardinality), int(row["_rows"])
+
+
 def search(
-    context: JobContext, name: str, settings: ModelSettings, data: TrainingData, metric: str
+    context: JobContext,
+    name: str,
+    settings: ModelSettings,
+    data: TrainingData,
+    metric: str,
+    on_trial: Any = None,
+    validation_rows: int | None = None,
 ) -> tuple[list[Trial], Trial, dict[str, Any]]:
     """Fit each trial of the search on the training rows and keep the best on validation.
 
+    Args:
+        on_trial: called with each finished :class:`Trial` (from the thread that fitted it).
+        validation_rows: the validation split's size; up to ``DRIVER_ROWS`` a trial's metric is
+            computed from its collected scores (one Spark job instead of several).
+
     Returns:
-        The trials, the best one, and the fitting facts (threads, trials at once).
+        The trials, the best one, and the fitting facts (threads, trials at once, seconds).
     """
-    fitted_splits = ["train", "validation"] if settings.early_stopping_rounds > 0 else ["train"]
-    fit_rows = data.rows.where(F.col(SPLIT_COLUMN).isin(fitted_splits))
-    validation = data.rows.where(F.col(SPLIT_COLUMN) == "validation")
+    search_settings = settings.search
+    automl = search_settings is not None and search_settings.strategy == "automl"
+    learners = search_settings.learner_names if automl else ["lightgbm"]  # type: ignore[union-attr]
+    features, train_count = _engine_call(
+        name, lambda: feature_set(data, learners), data.features, data.problem.target
+    )
+    lightgbm_rows = data.rows.where(
+        F.col(SPLIT_COLUMN).isin(["train", "validation"] if settings.early_stopping_rounds > 0 else ["train"])
+    )
     cores = executor_cores(context.spark)
+    # Spark ML's learners run a job per iteration or tree level: small data in few partitions
+    train_rows = data.rows.where(F.col(SPLIT_COLUMN) == "train")
+    train_rows = train_rows.coalesce(max(1, min(cores, math.ceil(train_count / ROWS_PER_PARTITION))))
+    validation = data.rows.where(F.col(SPLIT_COLUMN) == "validation")
     threads = cores if settings.threads == "auto" else settings.threads
-    candidates = trial_params(settings.search, _learner_params(settings, data.problem, name))
+    base = _learner_params(settings, data.problem, name)
+    max_trials = search_settings.max_trials if search_settings else 1
+    candidates = [] if automl else trial_params(search_settings, base)
     at_once = trials_at_once(
-        settings.search.parallelism if settings.search else 1, cores, threads, len(candidates)
+        search_settings.parallelism if search_settings else 1,
+        cores,
+        1 if automl else threads,  # most automl trials are short: their Spark jobs wait more than compute
+        max_trials or 10**6 if automl else len(candidates),
     )
     if at_once > 1:  # share the cores between the fits running together
         threads = max(1, cores // at_once)
-    searched_names = list(settings.search.space) if settings.search else []
+    searched_names = list(search_settings.space) if search_settings else []
+    started_at = time.monotonic()
+    planned = "?" if automl else str(len(candidates))
+    on_driver = (
+        data.problem.kind != "multiclass"
+        and metric in DRIVER_METRICS
+        and validation_rows is not None
+        and validation_rows <= DRIVER_ROWS
+    )
 
-    def fit(index: int, params: dict[str, Any]) -> Trial:
-        return _engine_call(name, lambda: fit_trial(index, params), data.features, data.problem.target)
+    def fit(proposal: Proposal) -> Trial:
+        return _engine_call(name, lambda: fit_trial(proposal), data.features, data.problem.target)
 
-    def fit_trial(index: int, params: dict[str, Any]) -> Trial:
+    def fit_trial(proposal: Proposal) -> Trial:
         trial_started = time.monotonic()
-        pipeline = build_pipeline(
+        learner = learner_named(proposal.learner)
+        lightgbm = learner.name == "lightgbm"
+        pipeline = learner.pipeline(
             data.problem.task,
-            data.features,
+            features,
             LABEL_COLUMN,
-            data.categorical,
-            data.string_features,
-            params,
-            threads,
+            proposal.params,
+            threads if lightgbm else None,
             VALIDATION_FLAG,
             settings.early_stopping_rounds,
-            key=f"models.models.{name}.params",
+            key=f"models.models.{name}.params" if lightgbm else f"models.models.{name}.search.learners",
         )
-        model = pipeline.fit(fit_rows)
-        metrics, _ = split_metrics(_scored(model, validation, data.problem, settings), data.problem, 0.5)
+        model = pipeline.fit(lightgbm_rows if lightgbm else train_rows)
+        scored = _scored(model, validation, data.problem, settings)
+        if on_driver:
+            frame = scored.select(LABEL_COLUMN, SCORE).toPandas()
+            value = driver_metric(frame[LABEL_COLUMN], frame[SCORE], metric)
+        else:
+            value = split_metrics(scored, data.problem, 0.5)[0][metric]
         trial = Trial(
-            index,
-            params,
-            {k: params[k] for k in searched_names},
-            metrics[metric],
-            int(lightgbm_model(model).getBoosterBestIteration()),
+            proposal.index,
+            proposal.params,
+            proposal.searched,
+            value,
+            learner.best_iteration(model),
             round(time.monotonic() - trial_started, 2),
             model,
+            learner.name,
+            round(trial_started - started_at, 2),
         )
         context.log.info(
-            "model %s: trial %d/%d %s -> validation %s %.4f (best iteration %d, %.1f s)",
-            name, index + 1, len(candidates), trial.searched, metric, trial.metric,
-            trial.best_iteration, trial.seconds,
+            "model %s: trial %d/%s %s %s -> validation %s %.4f (%.1f s)",
+            name, proposal.index + 1, planned, learner.name, trial.searched, metric, trial.metric,
+            trial.seconds,
         )  # fmt: skip
+        if on_trial is not None:
+            on_trial(trial)
         return trial
 
-    trials = run_trials(fit, candidates, at_once)
+    if automl:
+        spaces = {
+            learner: (
+                learner_named(learner).relative_cost,
+                learner_named(learner).narrowed_space(
+                    search_settings.narrowing(learner),  # type: ignore[union-attr]
+                    key=f"models.models.{name}.search.learners.{learner}",
+                    task=data.problem.task,
+                    train_rows=train_count,
+                ),
+                base if learner == "lightgbm" else {},
+            )
+            for learner in learners
+        }
+        context.log.info(
+            "model %s: automl over %s for %.0f s, %d trials at once; spaces %s",
+            name, ", ".join(learners), search_settings.budget_seconds, at_once,  # type: ignore[union-attr]
+            {learner: as_ranges(space) for learner, (_, space, _) in spaces.items()},
+        )  # fmt: skip
+        trials, seconds = run_automl(
+            spaces,
+            fit,
+            metric,
+            search_settings.budget_seconds,  # type: ignore[union-attr,arg-type]
+            at_once,
+            search_settings.seed,  # type: ignore[union-attr]
+            max_trials,
+        )
+    else:
+
+        def fit_params(index: int, params: dict[str, Any]) -> Trial:
+            searched = {k: params[k] for k in searched_names}
+            return fit(Proposal(index, "lightgbm", params, searched, 0.0))
+
+        budget = search_settings.budget_seconds if search_settings else None
+        trials = run_trials(fit_params, candidates, at_once, budget)
+        seconds = time.monotonic() - started_at
     best = trials[0]
     for trial in trials[1:]:
         if _better(metric, trial.metric, best.metric):
             best = trial
-    return trials, best, {"threads": threads, "trials_at_once": at_once}
+    return trials, best, {"threads": threads, "trials_at_once": at_once, "search_seconds": round(seconds, 1)}
 
 
 def evaluate(name: str, settings: ModelSettings, data: TrainingData, model: Any) -> Evaluation:
@@ -420,10 +532,12 @@ def register_and_promote(
     settings: ModelSettings,
     data: TrainingData,
     best: Trial,
+    trials: Sequence[Trial],
     evaluation: Evaluation,
     counts: SplitCounts,
     fitting: dict[str, Any],
     metric: str,
+    run_id: str | None = None,
 ) -> tuple[ModelVersion, PromotionDecision, dict[str, Any]]:
     """Register the kept model (parameters, metrics, features, label mapping, data versions) and
     promote it when its test metric beats production's by the margin.
@@ -431,9 +545,15 @@ def register_and_promote(
     Returns:
         The version, the promotion decision and the parameters recorded.
     """
+    learner = learner_named(best.learner)
+    preparation = learner.preparation(FeatureSet(data.features, data.categorical, data.string_features))
     params = {
+        "learner": learner.name,
         **best.params,
         **fitting,
+        **{f"preparation_{key.replace(' ', '_')}": value for key, value in preparation.items()},
+        "search_strategy": settings.search.strategy if settings.search else "none",
+        "trials": len(trials),
         "early_stopping_rounds": settings.early_stopping_rounds,
         "best_iteration": best.best_iteration,
         "threshold": evaluation.threshold,
@@ -443,9 +563,15 @@ def register_and_promote(
     metrics = {f"test_{k}": v for k, v in evaluation.test.items()}
     metrics |= {f"validation_{k}": v for k, v in evaluation.validation.items()}
     metrics |= {f"{s}_rows": float(n) for s, n in counts.rows.items()}
-    tags = {"task": data.problem.task, "metric": metric, "labels": settings.source, **data.problem.as_tags()}
+    tags = {
+        "task": data.problem.task,
+        "metric": metric,
+        "labels": settings.source,
+        "learner": learner.name,
+        **data.problem.as_tags(),
+    }
     version = registry.register(
-        name, best.model, params, metrics, data.features, data.data_versions, tags=tags
+        name, best.model, params, metrics, data.features, data.data_versions, tags=tags, run_id=run_id
     )
     production = registry.production(name)
     production_metric = None if production is None else production.metrics.get(f"test_{metric}")
@@ -457,6 +583,19 @@ def register_and_promote(
     if decision.promote:
         version = registry.promote(name, version.version, decision.reason)
     return version, decision, params
+
+
+def _search_facts(
+    settings: ModelSettings, fitting: dict[str, Any], trials: Sequence[Trial]
+) -> dict[str, Any]:
+    search_settings = settings.search
+    return {
+        "strategy": search_settings.strategy if search_settings else "none",
+        "budget_seconds": search_settings.budget_seconds if search_settings else None,
+        "seconds": fitting["search_seconds"],
+        "trials_at_once": fitting["trials_at_once"],
+        "learners": sorted({t.learner for t in trials}),
+    }
 
 
 def train_model(
@@ -479,21 +618,34 @@ def train_model(
         context.log.info("model %s: %s", name, note)
     metric = selection_metric(name, settings, data.problem)
     data.rows = data.rows.withColumn(VALIDATION_FLAG, F.col(SPLIT_COLUMN) == "validation").persist()
+    run_id = registry.open_run(name)
+    epoch_offset = time.time() - time.monotonic()
+
+    def log_trial(trial: Trial) -> None:
+        record = {**vars(trial), "started_epoch": epoch_offset + time.monotonic() - trial.seconds}
+        registry.log_trial(run_id, name, record, metric)
+
     try:
-        counts = _engine_call(name, lambda: count_splits(data), data.features, data.problem.target)
-        check_training_data(name, settings, data, counts)
-        context.log.info(
-            "model %s: %s %s, %d features, rows by split %s; without feature rows %s",
-            name, data.problem.kind, settings.target, len(data.features), counts.rows,
-            counts.missing or "n/a",
-        )  # fmt: skip
-        trials, best, fitting = search(context, name, settings, data, metric)
-        evaluation = evaluate(name, settings, data, best.model)
-    finally:
-        data.rows.unpersist()
-    version, decision, params = register_and_promote(
-        registry, name, settings, data, best, evaluation, counts, fitting, metric
-    )
+        try:
+            counts = _engine_call(name, lambda: count_splits(data), data.features, data.problem.target)
+            check_training_data(name, settings, data, counts)
+            context.log.info(
+                "model %s: %s %s, %d features, rows by split %s; without feature rows %s",
+                name, data.problem.kind, settings.target, len(data.features), counts.rows,
+                counts.missing or "n/a",
+            )  # fmt: skip
+            trials, best, fitting = search(
+                context, name, settings, data, metric, log_trial, counts.rows["validation"]
+            )
+            evaluation = evaluate(name, settings, data, best.model)
+        finally:
+            data.rows.unpersist()
+        version, decision, params = register_and_promote(
+            registry, name, settings, data, best, trials, evaluation, counts, fitting, metric, run_id
+        )
+    except BaseException:
+        registry.close_run(run_id, failed=True)
+        raise
     document = render_training_report(
         {
             "model": name,
@@ -504,9 +656,11 @@ def train_model(
             "validation": evaluation.validation,
             **evaluation.details,
             "classes": list(data.problem.classes),
-            "importance": feature_importances(best.model, data.features),
+            "importance": learner_of(best.model).importances(best.model, data.features),
             "trials": [vars(t) for t in trials],
             "best_trial": trials.index(best),
+            "search": _search_facts(settings, fitting, trials),
+            "lower_is_better": metric in LOWER_IS_BETTER,
             "params": {k: v for k, v in params.items() if v is not None},
             "split": {**data.split, **{f"{s} rows": n for s, n in counts.rows.items()}},
             "missing": counts.missing,
@@ -535,4 +689,5 @@ def train_model(
         decision,
         report,
         data.notes,
+        fitting["search_seconds"],
     )

@@ -54,3 +54,26 @@ def test_the_best_f1_threshold_is_found_on_the_bin_grid(spark):
 def test_one_class_only_gives_no_auc(spark):
     report = evaluate_classifier(scored_rows(spark, [(0, 0.2), (0, 0.4)]), "y", "s", 0.5)
     assert math.isnan(report.metrics["roc_auc"]) and report.confusion["tn"] == 2
+
+
+def test_the_driver_metrics_of_a_search_equal_sparks(spark):
+    """A search judges each trial from its collected scores: the same numbers as the Spark path."""
+    import random
+
+    from lakehouse.models.evaluation import driver_metric, evaluate_regressor
+
+    rng = random.Random(4)
+    # ties in the scores (rounded) exercise the average ranks of ROC AUC
+    rows = [(int(rng.random() < 0.4), round(rng.random(), 1)) for _ in range(300)]
+    report = evaluate_classifier(scored_rows(spark, rows), "y", "s", threshold=0.5)
+    labels, scores = [y for y, _ in rows], [s for _, s in rows]
+    for metric in ("roc_auc", "log_loss", "accuracy", "f1"):
+        got = driver_metric(labels, scores, metric)
+        assert got == pytest.approx(report.metrics[metric], abs=1e-9), metric
+    values = [(rng.gauss(0, 3), rng.gauss(0, 3)) for _ in range(200)]
+    frame = spark.createDataFrame(values, "y double, p double")
+    spark_metrics = evaluate_regressor(frame, "y", "p")
+    for metric in ("rmse", "mae", "r2"):
+        got = driver_metric([y for y, _ in values], [p for _, p in values], metric)
+        assert got == pytest.approx(spark_metrics[metric], abs=1e-9), metric
+    assert math.isnan(driver_metric([1, 1], [0.2, 0.4], "roc_auc"))

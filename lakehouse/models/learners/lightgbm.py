@@ -1,4 +1,4 @@
-"""The Spark ML pipeline a model is: index string categories, assemble, SynapseML LightGBM.
+"""The LightGBM learner: index string categories, assemble, SynapseML LightGBM.
 
 Categorical features stay categorical: LightGBM gets their vector slots and splits on category
 sets, instead of on one-hot columns or on an arbitrary order. Missing values stay missing (NaN),
@@ -11,15 +11,10 @@ from collections.abc import Mapping, Sequence
 
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.feature import StringIndexer, VectorAssembler
-from pyspark.ml.functions import vector_to_array
-from pyspark.sql import Column
-from pyspark.sql import functions as F
 
 from lakehouse.config.model import Scalar
 from lakehouse.errors import ModelError
-
-VECTOR_COLUMN = "_features"
-INDEX_SUFFIX = "__index"
+from lakehouse.models.learners.base import INDEX_SUFFIX, VECTOR_COLUMN, Dimension, FeatureSet, Learner, Space
 
 
 def _learner_class(task: str):
@@ -101,15 +96,6 @@ def lightgbm_model(model: PipelineModel):
     return model.stages[-1]
 
 
-def scoring_model(model: PipelineModel, task: str) -> PipelineModel:
-    """A copy of ``model`` whose LightGBM stage outputs only what scoring reads: the probability
-    (classification) or the prediction (regression). SynapseML scores each output column with
-    its own native call per row, so the columns left out are work saved."""
-    booster = lightgbm_model(model)
-    unused = {booster.rawPredictionCol: "", booster.predictionCol: ""} if task == "classification" else {}
-    return PipelineModel([*model.stages[:-1], booster.copy(unused)])
-
-
 def feature_importances(model: PipelineModel, features: Sequence[str]) -> dict[str, dict[str, float]]:
     """``{feature: {"gain": ..., "split": ...}}`` of a fitted pipeline."""
     booster = lightgbm_model(model)
@@ -121,6 +107,49 @@ def feature_importances(model: PipelineModel, features: Sequence[str]) -> dict[s
     }
 
 
-def positive_probability(column: str = "probability") -> Column:
-    """The probability of class 1 from a classifier's probability vector."""
-    return vector_to_array(F.col(column))[1]
+class LightGBM(Learner):
+    """SynapseML's LightGBM: gradient-boosted trees trained natively on the executors; missing
+    values stay NaN and categories are split as sets."""
+
+    name = "lightgbm"
+    description = "SynapseML LightGBM (gradient-boosted trees)"
+    relative_cost = 1.0
+    takes_missing = True
+    model_classes = ("LightGBMClassificationModel", "LightGBMRegressionModel")
+
+    def space(self, task: str, train_rows: int) -> Space:
+        most_leaves = max(8, min(256, train_rows // 4))
+        # a trial's fixed cost (Spark jobs) dwarfs a round's on small data, and early stopping ends
+        # a fit whose rounds stop paying: the search starts at 100 rounds, not FLAML's 4
+        return {
+            "numIterations": Dimension(8, 1024, log=True, integer=True, init=100),
+            "numLeaves": Dimension(4, most_leaves, log=True, integer=True, cheap=4),
+            "minDataInLeaf": Dimension(2, 128, log=True, integer=True, init=20),
+            "learningRate": Dimension(1 / 1024, 1.0, log=True, init=0.1),
+            "featureFraction": Dimension(0.1, 1.0, init=1.0),
+            "lambdaL1": Dimension(1 / 1024, 1024, log=True, init=1 / 1024),
+            "lambdaL2": Dimension(1 / 1024, 1024, log=True, init=1.0),
+        }
+
+    def pipeline(self, task, features, label, params, threads, validation_column, early_stopping_rounds, key):
+        return build_pipeline(
+            task,
+            list(features.names),
+            label,
+            list(features.categorical),
+            list(features.strings),
+            params,
+            threads,
+            validation_column,
+            early_stopping_rounds,
+            key=key,
+        )
+
+    def importances(self, model, features):
+        return feature_importances(model, features)
+
+    def best_iteration(self, model) -> int | None:
+        return int(lightgbm_model(model).getBoosterBestIteration())
+
+    def preparation(self, features: FeatureSet) -> dict[str, str]:
+        return {"missing values": "kept as NaN (LightGBM routes them)"}

@@ -1,0 +1,70 @@
+"""The learners a model can use, one class each, in one table (``LEARNERS``).
+
+A new learner is one new module with a :class:`~lakehouse.models.learners.base.Learner` subclass
+and one line here (and its name in ``lakehouse.config.model.LEARNERS``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyspark.ml import PipelineModel
+from pyspark.ml.functions import vector_to_array
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+from lakehouse.config.model import LEARNERS as LEARNER_NAMES
+from lakehouse.errors import ModelError
+from lakehouse.models.learners.base import Choice, Dimension, FeatureSet, Learner, Space
+from lakehouse.models.learners.forest import RandomForest
+from lakehouse.models.learners.lightgbm import LightGBM, build_pipeline, lightgbm_model
+from lakehouse.models.learners.linear import Linear
+
+LEARNERS: dict[str, Learner] = {learner.name: learner for learner in (LightGBM(), RandomForest(), Linear())}
+assert tuple(LEARNERS) == LEARNER_NAMES, "lakehouse.config.model.LEARNERS lists the learners' names"
+
+__all__ = [
+    "LEARNERS",
+    "Choice",
+    "Dimension",
+    "FeatureSet",
+    "Learner",
+    "Space",
+    "build_pipeline",
+    "learner_named",
+    "learner_of",
+    "lightgbm_model",
+    "positive_probability",
+    "scoring_model",
+]
+
+
+def learner_named(name: str) -> Learner:
+    """The learner of that name (names are checked when the configuration loads)."""
+    return LEARNERS[name]
+
+
+def learner_of(model: PipelineModel) -> Learner:
+    """The learner whose estimator ends a fitted pipeline.
+
+    Raises:
+        ModelError: a pipeline of no known learner.
+    """
+    for learner in LEARNERS.values():
+        if learner.owns(model):
+            return learner
+    raise ModelError(f"a model whose last stage is {type(model.stages[-1]).__name__} is of no known learner")
+
+
+def scoring_model(model: PipelineModel, task: str) -> PipelineModel:
+    """A copy of ``model`` whose estimator outputs only what scoring reads: the probability
+    (classification) or the prediction (regression). SynapseML scores each output column with
+    its own native call per row, so the columns left out are work saved."""
+    estimator: Any = model.stages[-1]
+    unused = {estimator.rawPredictionCol: "", estimator.predictionCol: ""} if task == "classification" else {}
+    return PipelineModel([*model.stages[:-1], estimator.copy(unused)])
+
+
+def positive_probability(column: str = "probability") -> Column:
+    """The probability of class 1 from a classifier's probability vector."""
+    return vector_to_array(F.col(column))[1]

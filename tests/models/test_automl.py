@@ -1,0 +1,268 @@
+"""AutoML for real: Spark, SynapseML LightGBM, Spark ML's random forest and linear models, FLAML's
+CFO searcher and MLflow's SQLite registry, on scikit-learn's breast cancer data and on small data
+sets each crafted so that one learner fits it best."""
+
+from __future__ import annotations
+
+import math
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+from sklearn import datasets
+
+from lakehouse.config import load_config
+from lakehouse.config.model import LakehouseConfig, ModelsSettings
+from lakehouse.errors import ConfigError
+from lakehouse.io.delta_store import DeltaStore
+from lakehouse.models.automl import LearnerState, choose_learner, loss_of, run_automl
+from lakehouse.models.learners import LEARNERS, Dimension
+from lakehouse.models.registry import ModelRegistry
+from lakehouse.runs.runner import run_job
+from lakehouse.storage.layout import StorageLayout
+from tests.conftest import CONF_DIR
+from tests.models.test_table_models import sklearn_frame
+
+AUTOML_MODEL = """
+models:
+  models:
+    cancer:
+      data: {table: silver.customers, target: segment}
+      search: {%s}
+"""
+
+
+def load_error(tmp_path, search: str) -> str:
+    conf = shutil.copytree(CONF_DIR, tmp_path / "conf")
+    (conf / "local" / "models.yml").write_text(AUTOML_MODEL % search)
+    with pytest.raises(ConfigError) as error:
+        load_config("local", conf_dir=conf)
+    return str(error.value)
+
+
+def test_a_bad_budget_an_unknown_learner_or_parameter_is_refused_at_load(tmp_path):
+    key = "models.models.cancer.search"
+    message = load_error(tmp_path / "a", "strategy: automl, budget_seconds: 0")
+    assert f"{key}.budget_seconds" in message and "greater than 0" in message
+    message = load_error(tmp_path / "b", "strategy: automl, budget_seconds: soon")
+    assert f"{key}.budget_seconds" in message
+    message = load_error(tmp_path / "c", "strategy: automl")
+    assert "budget_seconds: an automl search needs its budget" in message
+    message = load_error(tmp_path / "d", "strategy: automl, budget_seconds: 9, learners: [lightgbm, xgboost]")
+    assert f"{key}" in message and "unknown learner 'xgboost'" in message and "random_forest" in message
+    message = load_error(tmp_path / "e", "strategy: automl, budget_seconds: 60, learners: [linera]")
+    assert "did you mean 'linear'" in message
+    message = load_error(
+        tmp_path / "f",
+        "strategy: automl, budget_seconds: 60, learners: {lightgbm: {numLeavs: {low: 4, high: 64}}}",
+    )
+    assert "learners.lightgbm.numLeavs" in message and "did you mean 'numLeaves'" in message
+    message = load_error(tmp_path / "g", "strategy: random, budget_seconds: 60, learners: [linear]")
+    assert "only an automl search chooses learners" in message
+
+    conf = shutil.copytree(CONF_DIR, tmp_path / "ok" / "conf")
+    narrowed = "strategy: automl, budget_seconds: 90, learners: {linear: {}, lightgbm: {numLeaves: [4, 8]}}"
+    (conf / "local" / "models.yml").write_text(AUTOML_MODEL % narrowed)
+    search = load_config("local", conf_dir=conf).models.models["cancer"].search
+    assert search.learner_names == ["linear", "lightgbm"] and search.max_trials is None
+    space = LEARNERS["lightgbm"].narrowed_space(search.narrowing("lightgbm"), key="k")
+    assert space["numLeaves"].values == (4, 8) and isinstance(space["learningRate"], Dimension)
+
+
+class Outcome:
+    def __init__(self, index: int, metric: float, seconds: float):
+        self.index, self.metric, self.seconds = index, metric, seconds
+
+
+def test_the_search_starts_cheap_spends_on_the_learner_that_improves_and_stops_at_the_budget():
+    """A fake clock and made-up learners: 'good' reaches a low loss quickly, 'slow' costs four
+    times as much per trial and never improves; the search gives most trials to 'good'."""
+    now = [0.0]
+    seen: list[tuple[str, dict]] = []
+
+    def fit(proposal):
+        seen.append((proposal.learner, proposal.searched))
+        cost = 1.0 if proposal.learner == "good" else 4.0
+        now[0] += cost
+        value = 0.9 - 0.3 / (1 + proposal.searched["x"]) if proposal.learner == "good" else 0.6
+        return Outcome(proposal.index, value, cost)
+
+    space = {"x": Dimension(1, 100, log=True, integer=True, cheap=1)}
+    results, seconds = run_automl(
+        {"slow": (4.0, space, {}), "good": (1.0, space, {})},
+        fit,
+        "roc_auc",
+        budget_seconds=60,
+        at_once=1,
+        seed=3,
+        clock=lambda: now[0],
+    )
+    learners = [learner for learner, _ in seen]
+    assert learners[0] == "good"  # the cheaper learner starts
+    assert seen[0][1] == {"x": 1}  # at its cheapest configuration
+    assert "slow" in learners  # every learner gets tried
+    assert learners.count("good") > 3 * learners.count("slow")
+    assert 60 <= seconds <= 60 + 4  # stops at the budget; one trial may overrun it
+    assert [r.index for r in results] == list(range(len(results)))
+
+
+def test_a_learner_behind_with_no_speed_is_estimated_costly():
+    rng = random.Random(1)
+    ahead, behind = LearnerState("a", 1.0, None, {}), LearnerState("b", 1.0, None, {})
+    for loss in (0.3, 0.2, 0.1):
+        ahead.record(loss, 1.0)
+    for loss in (0.5, 0.5, 0.5):
+        behind.record(loss, 1.0)
+    assert behind.cost_to_improve(0.1) > 4 * ahead.cost_to_improve(0.1)
+    picks = [choose_learner([ahead, behind], 100, rng).name for _ in range(200)]
+    assert picks.count("a") > 140  # about 1 / (1 + 1 / 4.8) of them
+    # a learner whose typical trial no longer fits in what is left is not started
+    assert choose_learner([behind], 0.5, rng) is None
+    assert loss_of("roc_auc", 0.93) == pytest.approx(0.07) and loss_of("rmse", 3.0) == 3.0
+    assert loss_of("roc_auc", math.nan) == math.inf
+
+
+def store(spark, config: LakehouseConfig) -> DeltaStore:
+    return DeltaStore(spark, StorageLayout.from_config(config))
+
+
+def automl_model(table: str, budget: float, learners=None, **extra) -> dict:
+    search = {"strategy": "automl", "budget_seconds": budget, "seed": 5}
+    if learners is not None:
+        search["learners"] = learners
+    return {
+        "data": {"table": table, "target": "target", "key": ["sample_id"]},
+        "split": {"method": "random", "seed": 11},
+        "early_stopping_rounds": 10,
+        "search": search,
+        **extra,
+    }
+
+
+def with_models(config: LakehouseConfig, **models: dict) -> LakehouseConfig:
+    return config.model_copy(update={"models": ModelsSettings.model_validate({"models": models})})
+
+
+def trained(spark, config: LakehouseConfig, name: str):
+    """Run train_model on ``name``; its registered version, run parameters and trials (child runs)."""
+    job = run_job("train_model", config, spark=spark, params={"model": name})
+    registry = ModelRegistry(config)
+    [version] = registry.versions(name)
+    params = registry.client.get_run(version.run_id).data.params
+    return job, version, params, registry.trials(version.run_id)
+
+
+@pytest.mark.slow
+def test_automl_on_breast_cancer_honours_its_budget_logs_every_trial_and_reports_a_leaderboard(
+    spark, lakehouse_config
+):
+    cancer = sklearn_frame(datasets.load_breast_cancer, ["malignant", "benign"])
+    store(spark, lakehouse_config).overwrite("silver.breast_cancer", spark.createDataFrame(cancer))
+    budget = 24.0
+    config = with_models(lakehouse_config, cancer=automl_model("silver.breast_cancer", budget))
+
+    job, version, params, trials = trained(spark, config, "cancer")
+
+    seconds = [t.data.metrics["seconds"] for t in trials]
+    search_seconds = float(params["search_seconds"])
+    assert search_seconds <= 1.2 * budget + max(seconds)  # the budget holds, within one trial
+    assert search_seconds >= 0.8 * budget
+    learners = [t.data.tags["learner"] for t in trials]
+    assert set(learners) == set(LEARNERS) and len(trials) >= 6
+    assert params["trials"] == str(len(trials)) and params["search_strategy"] == "automl"
+    assert version.metrics["test_roc_auc"] > 0.95
+    # each trial is a child run with its learner, parameters, validation metric and seconds
+    for trial, learner in zip(trials, learners, strict=True):
+        assert trial.data.params and trial.data.metrics["validation_roc_auc"] > 0.5
+        assert trial.data.params.keys() >= set(LEARNERS[learner].space("classification", 300))
+    best = max(trials, key=lambda t: t.data.metrics["validation_roc_auc"])
+    assert version.tags["learner"] == params["learner"] == best.data.tags["learner"]
+    assert version.metrics["validation_roc_auc"] == pytest.approx(best.data.metrics["validation_roc_auc"])
+    # the report's leaderboard lists every trial, best first, and draws the search curve
+    report = Path(job.outputs["cancer.report"]).read_text(encoding="utf-8")
+    board = report[report.index("Leaderboard") :]
+    board = board[: board.index("</table>")]
+    assert board.count("<tr") == len(trials) + 1  # a header and a row per trial
+    curve = report[report.index("Leaderboard") :]  # (the calibration chart above has circles too)
+    assert "Search curve" in curve and curve.count("<circle") == len(trials)
+
+
+def crafted_frame(kind: str, rows: int, seed: int = 3):
+    """A data set one learner fits best.
+
+    linear: a linear target plus a little noise (a straight line is what trees only approximate);
+    lightgbm: a sum of smooth curves of six features (boosting fits additive shapes one feature at a
+    time, where a forest's deep trees need far more data); random_forest: a lookup table, each
+    cell of a 30 x 30 grid of two numbers holding its own random class (no additive shape for
+    boosting to build on, no line; one deep tree isolates each cell, a forest averages the noise).
+    """
+    import pandas as pd
+
+    rng = random.Random(seed)
+    data = []
+    if kind == "linear":
+        for i in range(rows):
+            xs = [rng.uniform(-2, 2) for _ in range(5)]
+            y = 3 * xs[0] - 2 * xs[1] + xs[2] + 0.5 * xs[3] + rng.gauss(0, 0.1)
+            data.append({"sample_id": i, **{f"x{j}": v for j, v in enumerate(xs)}, "target": y})
+    elif kind == "lightgbm":
+        for i in range(rows):
+            xs = [rng.uniform(0, 1) for _ in range(6)]
+            y = sum(math.sin(4 * x + j) for j, x in enumerate(xs)) + rng.gauss(0, 0.05)
+            data.append({"sample_id": i, **{f"x{j}": v for j, v in enumerate(xs)}, "target": y})
+    else:
+        cells = {(a, b): rng.random() < 0.5 for a in range(30) for b in range(30)}
+        for i in range(rows):
+            a, b = rng.randrange(30), rng.randrange(30)
+            label = cells[(a, b)] if rng.random() > 0.05 else not cells[(a, b)]
+            data.append({"sample_id": i, "a": float(a), "b": float(b), "target": int(label)})
+    return pd.DataFrame(data)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("learner", ["linear", "lightgbm", "random_forest"])
+def test_each_learner_wins_on_data_crafted_for_it(spark, lakehouse_config, learner):
+    rows = {"linear": 600, "lightgbm": 3000, "random_forest": 9000}[learner]
+    frame = crafted_frame(learner, rows)
+    table = f"silver.crafted_{learner}"
+    store(spark, lakehouse_config).overwrite(table, spark.createDataFrame(frame))
+    name = f"crafted_{learner}"
+    config = with_models(lakehouse_config, **{name: automl_model(table, 24.0)})
+
+    _, version, params, trials = trained(spark, config, name)
+
+    metric = version.tags["metric"]
+    best: dict[str, float] = {}
+    for trial in trials:
+        loss = loss_of(metric, trial.data.metrics.get(f"validation_{metric}", math.nan))
+        best[trial.data.tags["learner"]] = min(loss, best.get(trial.data.tags["learner"], math.inf))
+    assert set(best) == set(LEARNERS), f"every learner is tried: {best}"
+    assert params["learner"] == learner, best
+
+
+@pytest.mark.slow
+def test_a_linear_winner_is_registered_with_its_imputation_and_scores_through_batch_score(
+    spark, lakehouse_config
+):
+    frame = crafted_frame("linear", 400)
+    frame.loc[::7, "x2"] = None  # missing values: the linear pipeline imputes them
+    tables = store(spark, lakehouse_config)
+    tables.overwrite("silver.crafted_line", spark.createDataFrame(frame))
+    config = with_models(
+        lakehouse_config,
+        line=automl_model("silver.crafted_line", 10.0, learners={"linear": {"maxIter": [25, 50]}}),
+    )
+
+    job, version, params, _ = trained(spark, config, "line")
+    assert version.tags["learner"] == "linear" and "production" in version.aliases
+    assert params["preparation_missing_values"].startswith("mean of the training rows (x0, x1, x2")
+    assert job.metrics["line.test_r2"] > 0.97  # a seventh of the rows lost x2 to the mean
+
+    scored = run_job("batch_score", config, spark=spark)
+    assert scored.rows_written == {"gold.line_predictions": 400}
+    predictions = {r.sample_id: r.score for r in tables.read("gold.line_predictions").collect()}
+    complete = frame[frame["x2"].notna()]
+    errors = [abs(predictions[i] - t) for i, t in zip(complete["sample_id"], complete["target"], strict=True)]
+    assert sum(errors) / len(errors) < 0.2
+    assert all(predictions[i] == predictions[i] for i in frame["sample_id"])  # imputed rows score too
