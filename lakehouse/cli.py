@@ -413,7 +413,7 @@ def _list_models(args: argparse.Namespace) -> int:
     config = load_config(args.env, args.conf_dir, project=args.project)
     registry = ModelRegistry(config)
     names = [args.model] if args.model else registry.names()
-    rows = [("MODEL", "VERSION", "CREATED (UTC)", "METRIC", "TEST", "ALIASES", "TRAINED ON")]
+    rows = [("MODEL", "VERSION", "CREATED (UTC)", "LEARNER", "METRIC", "TEST", "ALIASES", "TRAINED ON")]
     for name in names:
         settings = config.models.models.get(name)
         configured = settings.selection_metric() if settings else "roc_auc"
@@ -425,7 +425,9 @@ def _list_models(args: argparse.Namespace) -> int:
             value = version.metrics.get(f"test_{metric}")
             data = ", ".join(f"{table}@v{v}" for table, v in sorted(version.data_versions.items()))
             shown = "" if value is None else f"{value:.4f}"
-            rows.append((name, str(version.version), created, metric, shown, ",".join(version.aliases), data))
+            learner = version.tags.get("learner", "lightgbm")  # versions before AutoML were all LightGBM
+            aliases = ",".join(version.aliases)
+            rows.append((name, str(version.version), created, learner, metric, shown, aliases, data))
     if len(rows) == 1:
         print(f"no registered models in {registry.registry_uri}; run `lakehouse run train_model`")
         return 0

@@ -159,7 +159,7 @@ def test_automl_on_breast_cancer_honours_its_budget_logs_every_trial_and_reports
 ):
     cancer = sklearn_frame(datasets.load_breast_cancer, ["malignant", "benign"])
     store(spark, lakehouse_config).overwrite("silver.breast_cancer", spark.createDataFrame(cancer))
-    budget = 24.0
+    budget = 20.0
     config = with_models(lakehouse_config, cancer=automl_model("silver.breast_cancer", budget))
 
     job, version, params, trials = trained(spark, config, "cancer")
@@ -169,7 +169,8 @@ def test_automl_on_breast_cancer_honours_its_budget_logs_every_trial_and_reports
     assert search_seconds <= 1.2 * budget + max(seconds)  # the budget holds, within one trial
     assert search_seconds >= 0.8 * budget
     learners = [t.data.tags["learner"] for t in trials]
-    assert set(learners) == set(LEARNERS) and len(trials) >= 6
+    # every learner's cheapest configuration runs first, then the search spends on the best
+    assert set(learners) == set(LEARNERS) and len(trials) >= 4
     assert params["trials"] == str(len(trials)) and params["search_strategy"] == "automl"
     assert version.metrics["test_roc_auc"] > 0.95
     # each trial is a child run with its learner, parameters, validation metric and seconds
@@ -228,7 +229,7 @@ def test_each_learner_wins_on_data_crafted_for_it(spark, lakehouse_config, learn
     table = f"silver.crafted_{learner}"
     store(spark, lakehouse_config).overwrite(table, spark.createDataFrame(frame))
     name = f"crafted_{learner}"
-    config = with_models(lakehouse_config, **{name: automl_model(table, 24.0)})
+    config = with_models(lakehouse_config, **{name: automl_model(table, 12.0)})
 
     _, version, params, trials = trained(spark, config, name)
 
