@@ -151,7 +151,8 @@ class ModelRegistry:
         metric: str,
     ) -> None:
         """One search trial as a child run of ``parent_run_id``: its learner, parameters,
-        validation ``metric`` and seconds (thread-safe: trials finish in several threads)."""
+        validation ``metric`` and seconds, or (status FAILED) its ``error`` (thread-safe: trials
+        finish in several threads)."""
         from mlflow.entities import Metric, Param, RunTag
 
         started_ms = int(trial["started_epoch"] * 1000)
@@ -177,9 +178,13 @@ class ModelRegistry:
                     if value is not None and not math.isnan(value)
                 ],
                 params=[Param(key, str(value)[:6000]) for key, value in trial["params"].items()],
-                tags=[RunTag("trial", str(trial["index"]))],
+                tags=[
+                    RunTag("trial", str(trial["index"])),
+                    *([RunTag("error", str(trial["error"])[:5000])] if trial.get("error") else []),
+                ],
             )
-            self.client.set_terminated(run_id, "FINISHED", end_time=ended_ms)
+            status = "FAILED" if trial.get("error") else "FINISHED"
+            self.client.set_terminated(run_id, status, end_time=ended_ms)
 
     def trials(self, run_id: str) -> list[Any]:
         """The child runs (trials) of a training run, oldest first."""

@@ -81,6 +81,7 @@ class Trial:
     model: Any = field(repr=False)
     learner: str = "lightgbm"
     started: float = 0.0
+    error: str | None = None  # why the fit failed (an AutoML search goes on without it)
 
 
 @dataclass
@@ -363,7 +364,19 @@ def search(
     )
 
     def fit(proposal: Proposal) -> Trial:
-        return _engine_call(name, lambda: fit_trial(proposal), data.features, data.problem.target)
+        trial_started = time.monotonic()
+        try:
+            return _engine_call(name, lambda: fit_trial(proposal), data.features, data.problem.target)
+        except ModelTrainingError as error:
+            if on_trial is not None:  # tracked too: a failed configuration is part of the search
+                seconds = round(time.monotonic() - trial_started, 2)
+                started = round(trial_started - started_at, 2)
+                failed = Trial(
+                    proposal.index, proposal.params, proposal.searched, math.nan, None, seconds, None,
+                    proposal.learner, started, str(error),
+                )  # fmt: skip
+                on_trial(failed)
+            raise
 
     def fit_trial(proposal: Proposal) -> Trial:
         trial_started = time.monotonic()

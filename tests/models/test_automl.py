@@ -243,20 +243,23 @@ def test_each_learner_wins_on_data_crafted_for_it(spark, lakehouse_config, learn
 
 
 @pytest.mark.slow
-def test_a_linear_winner_is_registered_with_its_imputation_and_scores_through_batch_score(
+def test_a_linear_winner_is_registered_with_its_imputation_failed_trials_are_kept_and_it_scores(
     spark, lakehouse_config
 ):
     frame = crafted_frame("linear", 400)
     frame.loc[::7, "x2"] = None  # missing values: the linear pipeline imputes them
     tables = store(spark, lakehouse_config)
     tables.overwrite("silver.crafted_line", spark.createDataFrame(frame))
-    config = with_models(
-        lakehouse_config,
-        line=automl_model("silver.crafted_line", 10.0, learners={"linear": {"maxIter": [25, 50]}}),
-    )
+    # Spark's trees refuse a depth over 30: those trials fail, are tracked, and the search goes on
+    learners = {"linear": {"maxIter": [25, 50]}, "random_forest": {"maxDepth": [40]}}
+    config = with_models(lakehouse_config, line=automl_model("silver.crafted_line", 10.0, learners=learners))
 
-    job, version, params, _ = trained(spark, config, "line")
+    job, version, params, trials = trained(spark, config, "line")
     assert version.tags["learner"] == "linear" and "production" in version.aliases
+    failed = [t for t in trials if t.info.status == "FAILED"]
+    assert failed and all(t.data.tags["learner"] == "random_forest" for t in failed)
+    assert len(failed) <= 3  # a learner failing three times in a row is dropped
+    assert "maxDepth" in failed[0].data.tags["error"] and "model line" in failed[0].data.tags["error"]
     assert params["preparation_missing_values"].startswith("mean of the training rows (x0, x1, x2")
     assert job.metrics["line.test_r2"] > 0.97  # a seventh of the rows lost x2 to the mean
 

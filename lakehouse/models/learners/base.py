@@ -113,11 +113,15 @@ class Learner:
                 narrowed[name] = Choice(tuple(values), values[0])
             else:
                 base = space[name]
-                init = base.start() if isinstance(base, Dimension) else None
+                if not isinstance(base, Dimension):
+                    raise ValueError(
+                        f"{key}.{name}: {self.name}'s {name} takes one of {list(base.values)}; give a list"
+                    )
+                # an integer parameter stays an integer, whatever the range says
                 narrowed[name] = replace(
-                    Dimension(values.low, values.high, values.log, values.integer),
-                    init=init,
-                    cheap=base.cheap if isinstance(base, Dimension) else None,
+                    Dimension(values.low, values.high, values.log, values.integer or base.integer),
+                    init=base.start(),
+                    cheap=base.cheap,
                 )
         return narrowed
 
