@@ -194,9 +194,10 @@ def crafted_frame(kind: str, rows: int, seed: int = 3):
 
     linear: a linear target plus a little noise (a straight line is what trees only approximate);
     lightgbm: a sum of smooth curves of six features (boosting fits additive shapes one feature at a
-    time, where a forest's deep trees need far more data); random_forest: a lookup table, each
-    cell of a 30 x 30 grid of two numbers holding its own random class (no additive shape for
-    boosting to build on, no line; one deep tree isolates each cell, a forest averages the noise).
+    time, where a forest's deep trees need far more data); random_forest: the parity of three
+    coin flips among four noise columns (no single split gains anything, so greedy trees must get
+    there by chance: a forest's random feature choices and depth find it, boosting's shallow trees
+    and a line do not).
     """
     import pandas as pd
 
@@ -213,23 +214,27 @@ def crafted_frame(kind: str, rows: int, seed: int = 3):
             y = sum(math.sin(4 * x + j) for j, x in enumerate(xs)) + rng.gauss(0, 0.05)
             data.append({"sample_id": i, **{f"x{j}": v for j, v in enumerate(xs)}, "target": y})
     else:
-        cells = {(a, b): rng.random() < 0.5 for a in range(30) for b in range(30)}
         for i in range(rows):
-            a, b = rng.randrange(30), rng.randrange(30)
-            label = cells[(a, b)] if rng.random() > 0.05 else not cells[(a, b)]
-            data.append({"sample_id": i, "a": float(a), "b": float(b), "target": int(label)})
+            bits = [rng.randrange(2) for _ in range(3)]
+            noise = {f"n{j}": rng.random() for j in range(4)}
+            label = (sum(bits) % 2) if rng.random() > 0.05 else 1 - sum(bits) % 2
+            data.append(
+                {"sample_id": i, **{f"b{j}": float(v) for j, v in enumerate(bits)}, **noise, "target": label}
+            )
     return pd.DataFrame(data)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("learner", ["linear", "lightgbm", "random_forest"])
 def test_each_learner_wins_on_data_crafted_for_it(spark, lakehouse_config, learner):
-    rows = {"linear": 600, "lightgbm": 3000, "random_forest": 9000}[learner]
+    rows = {"linear": 600, "lightgbm": 3000, "random_forest": 4000}[learner]
     frame = crafted_frame(learner, rows)
     table = f"silver.crafted_{learner}"
     store(spark, lakehouse_config).overwrite(table, spark.createDataFrame(frame))
     name = f"crafted_{learner}"
-    config = with_models(lakehouse_config, **{name: automl_model(table, 12.0)})
+    model = automl_model(table, 15.0)
+    model["search"]["parallelism"] = 3  # every learner's first trial starts at once, whatever the load
+    config = with_models(lakehouse_config, **{name: model})
 
     _, version, params, trials = trained(spark, config, name)
 

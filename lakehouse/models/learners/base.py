@@ -215,6 +215,17 @@ def prepared_stages(features: FeatureSet, impute: str, one_hot: bool) -> tuple[l
     return stages, [columns[name] for name in features.names]
 
 
+def spark_ml_pipeline(features: FeatureSet, impute: str, one_hot: bool, estimator: Any) -> Any:
+    """A pipeline of :func:`prepared_stages`, the assembler and a Spark ML ``estimator`` (which
+    reads the assembled ``VECTOR_COLUMN``)."""
+    from pyspark.ml import Pipeline
+    from pyspark.ml.feature import VectorAssembler
+
+    stages, columns = prepared_stages(features, impute, one_hot)
+    stages.append(VectorAssembler(inputCols=columns, outputCol=VECTOR_COLUMN, handleInvalid="keep"))
+    return Pipeline(stages=[*stages, estimator])
+
+
 def slot_features(model: Any, features: Sequence[str]) -> list[str]:
     """The feature behind each slot of a fitted pipeline's assembled vector (a one-hot encoded
     feature has several slots)."""

@@ -14,7 +14,7 @@ from lakehouse.models.learners.base import (
     FeatureSet,
     Learner,
     Space,
-    prepared_stages,
+    spark_ml_pipeline,
 )
 
 MIN_BINS = 32
@@ -39,20 +39,14 @@ class RandomForest(Learner):
         }
 
     def pipeline(self, task, features, label, params, threads, validation_column, early_stopping_rounds, key):
-        from pyspark.ml import Pipeline
         from pyspark.ml.classification import RandomForestClassifier
-        from pyspark.ml.feature import VectorAssembler
         from pyspark.ml.regression import RandomForestRegressor
 
-        stages, columns = prepared_stages(features, impute="median", one_hot=False)
-        stages.append(VectorAssembler(inputCols=columns, outputCol=VECTOR_COLUMN, handleInvalid="keep"))
         estimator = RandomForestClassifier if task == "classification" else RandomForestRegressor
         # every category needs a bin (one more for a missing or unseen one)
         bins = max([MIN_BINS, *[count + 2 for count in features.cardinality.values()]])
-        stages.append(
-            estimator(featuresCol=VECTOR_COLUMN, labelCol=label, maxBins=bins, seed=7, **dict(params))
-        )
-        return Pipeline(stages=stages)
+        forest = estimator(featuresCol=VECTOR_COLUMN, labelCol=label, maxBins=bins, seed=7, **dict(params))
+        return spark_ml_pipeline(features, "median", one_hot=False, estimator=forest)
 
     def importances(self, model, features):
         values = model.stages[-1].featureImportances.toArray()

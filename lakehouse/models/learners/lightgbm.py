@@ -119,11 +119,12 @@ class LightGBM(Learner):
 
     def space(self, task: str, train_rows: int) -> Space:
         most_leaves = max(8, min(256, train_rows // 4))
-        # a trial's fixed cost (Spark jobs) dwarfs a round's on small data, and early stopping ends
-        # a fit whose rounds stop paying: the search starts at 100 rounds, not FLAML's 4
+        # A Spark trial has a fixed cost of seconds (its jobs) that dwarfs a round's or a leaf's on
+        # small data, and early stopping ends a fit whose rounds stop paying: the search starts
+        # from LightGBM's usual defaults (100 rounds, 31 leaves), not from FLAML's cheapest (4, 4)
         return {
             "numIterations": Dimension(8, 1024, log=True, integer=True, init=100),
-            "numLeaves": Dimension(4, most_leaves, log=True, integer=True, cheap=4),
+            "numLeaves": Dimension(4, most_leaves, log=True, integer=True, init=min(31, most_leaves)),
             "minDataInLeaf": Dimension(2, 128, log=True, integer=True, init=20),
             "learningRate": Dimension(1 / 1024, 1.0, log=True, init=0.1),
             "featureFraction": Dimension(0.1, 1.0, init=1.0),

@@ -14,8 +14,8 @@ from lakehouse.models.learners.base import (
     FeatureSet,
     Learner,
     Space,
-    prepared_stages,
     slot_features,
+    spark_ml_pipeline,
 )
 
 
@@ -34,16 +34,12 @@ class Linear(Learner):
         }
 
     def pipeline(self, task, features, label, params, threads, validation_column, early_stopping_rounds, key):
-        from pyspark.ml import Pipeline
         from pyspark.ml.classification import LogisticRegression
-        from pyspark.ml.feature import VectorAssembler
         from pyspark.ml.regression import LinearRegression
 
-        stages, columns = prepared_stages(features, impute="mean", one_hot=True)
-        stages.append(VectorAssembler(inputCols=columns, outputCol=VECTOR_COLUMN, handleInvalid="keep"))
         estimator = LogisticRegression if task == "classification" else LinearRegression
-        stages.append(estimator(featuresCol=VECTOR_COLUMN, labelCol=label, **dict(params)))
-        return Pipeline(stages=stages)
+        linear = estimator(featuresCol=VECTOR_COLUMN, labelCol=label, **dict(params))
+        return spark_ml_pipeline(features, "mean", one_hot=True, estimator=linear)
 
     def importances(self, model, features):
         """The absolute coefficients on the features' own scale, summed over a category's slots
