@@ -12,7 +12,7 @@ os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
 
 from lakehouse.config import LakehouseConfig, load_config
 
-pytest_plugins = ["tests.postgres_server"]
+pytest_plugins = ["tests.postgres_server", "tests.indexed_tickets"]
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 CONF_DIR = PROJECT_DIR / "conf"
 

@@ -1,4 +1,5 @@
-"""Embedding tests: a small silver.tickets table and a configuration with short chunks."""
+"""Embedding tests: small silver.tickets tables (five written by hand, or generated from the demo
+generator's phrasings) and a configuration with short chunks."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 
 from lakehouse.config.model import EmbeddingsSettings, LakehouseConfig
+from lakehouse.demo.generator import TICKET_TOPICS
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.storage.layout import StorageLayout
 
@@ -45,6 +47,32 @@ def ticket_rows(tickets=TICKETS) -> list[tuple]:
         (tid, customer, order, product, start + dt.timedelta(hours=tid), channel, subject, body)
         for tid, customer, order, product, subject, body, channel in tickets
     ]
+
+
+TOPICS = sorted(TICKET_TOPICS)
+CHANNELS = ("email", "chat", "phone")
+
+
+def generated_tickets(count: int = 240) -> list[tuple]:
+    """Tickets written from the demo generator's phrasings: topic ``i % 8``, varied sentences."""
+    rows = []
+    start = dt.datetime(2026, 1, 1)
+    for i in range(count):
+        topic = TICKET_TOPICS[TOPICS[i % len(TOPICS)]]
+        pick = i // len(TOPICS)
+        values = {"product": f"gadget {i % 13}", "order": 1000 + i, "amount": "49.90", "days": 3 + i % 9,
+                  "hours": 2 + i % 5, "size": "M"}  # fmt: skip
+        subject = topic.subjects[pick % len(topic.subjects)].format(**values)
+        body = " ".join(
+            [
+                topic.problems[pick % len(topic.problems)].format(**values),
+                topic.details[(pick // 2) % len(topic.details)],
+                topic.asks[(pick // 3) % len(topic.asks)],
+            ]
+        )
+        created = start + dt.timedelta(hours=7 * i)
+        rows.append((i + 1, 100 + i % 40, 1000 + i, i % 13, created, CHANNELS[i % 3], subject, body))
+    return rows
 
 
 def write_tickets(spark: SparkSession, config: LakehouseConfig, rows: list[tuple]) -> DataFrame:

@@ -11,19 +11,25 @@ from lakehouse.embeddings.model import model_path
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.runs.runner import JobFailedError, run_job
 from lakehouse.storage.layout import StorageLayout
+from tests.indexed_tickets import copy_indexed_tickets
 
 from .conftest import TICKETS, embedding_settings, ticket_rows, write_tickets
 
 TABLE = "gold.tickets_embeddings"
 
 
-def test_a_sentence_embeds_as_sentence_transformers_encodes_it(spark):
+@pytest.fixture(scope="module")
+def reference():
+    """sentence-transformers' own model, loaded once for the module's comparisons."""
     from sentence_transformers import SentenceTransformer
 
+    return SentenceTransformer(str(model_path(EmbeddingModelSettings())), device="cpu")
+
+
+def test_a_sentence_embeds_as_sentence_transformers_encodes_it(spark, reference):
     sentences = ["My package arrived damaged, the box was completely crushed.", "Cannot log in"]
     frame = spark.createDataFrame(list(enumerate(sentences)), "id int, chunk_text string")
     rows = sorted(embed_texts(frame, EmbeddingModelSettings()).collect())
-    reference = SentenceTransformer(str(model_path(EmbeddingModelSettings())), device="cpu")
     expected = reference.encode(sentences, normalize_embeddings=True)
     for row, vector in zip(rows, expected, strict=True):
         ours = np.asarray(row.vector, dtype=np.float64)
@@ -37,11 +43,11 @@ def snapshot(spark, config):
     return {(r.document_id, r.chunk_id): r for r in rows}
 
 
-def test_embed_documents_is_incremental(lakehouse_session, embedding_config):
+def test_embed_documents_is_incremental(lakehouse_session, embedding_config, indexed_small_tickets):
     spark, config = lakehouse_session, embedding_config
     store = DeltaStore(spark, StorageLayout.from_config(config))
-    write_tickets(spark, config, ticket_rows())
-    run_job("embed_documents", config, spark=spark)
+    # ticket_rows() through a first embed_documents (and build_index): the session's, copied
+    copy_indexed_tickets(indexed_small_tickets, config)
     first = snapshot(spark, config)
     chunks_of = {doc: sorted(c for d, c in first if d == doc) for doc in range(1, 6)}
     assert len(chunks_of[1]) >= 3 and all(chunks_of[d] == [0] for d in range(2, 6))
@@ -102,9 +108,9 @@ def titled_settings(**table):
     return settings.model_copy(update={"tables": {"tickets": tickets}})
 
 
-def test_a_title_is_embedded_with_each_chunk_and_a_new_title_re_embeds(lakehouse_session, embedding_config):
-    from sentence_transformers import SentenceTransformer
-
+def test_a_title_is_embedded_with_each_chunk_and_a_new_title_re_embeds(
+    lakehouse_session, embedding_config, reference
+):
     spark, config = lakehouse_session, embedding_config
     # the table first exists without titles: adding one adds the column and re-embeds every chunk
     config = config.model_copy(update={"embeddings": titled_settings()})
@@ -118,7 +124,6 @@ def test_a_title_is_embedded_with_each_chunk_and_a_new_title_re_embeds(lakehouse
     row = first[(2, 0)]
     assert row.title == "Package arrived damaged"
     assert row.chunk_text == "The box was crushed and the lamp inside is broken."
-    reference = SentenceTransformer(str(model_path(EmbeddingModelSettings())), device="cpu")
     expected = reference.encode(f"{row.title}\n\n{row.chunk_text}", normalize_embeddings=True)
     assert np.asarray(row.vector) @ expected >= 0.999
     assert all(r.embedded_at > max(p.embedded_at for p in plain.values()) for r in first.values())

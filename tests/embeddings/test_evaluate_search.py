@@ -13,22 +13,19 @@ from lakehouse.jobs.evaluate_search import RESULTS_SCHEMA, RESULTS_TABLE
 from lakehouse.runs.runner import run_job
 from lakehouse.search.evaluation import evaluation_runs
 from lakehouse.storage.layout import StorageLayout
-
-from .conftest import ticket_rows, write_tickets
+from tests.indexed_tickets import copy_indexed_tickets
 
 QUERIES = [(1, "lamp"), (2, "password reset"), (3, "shoes too small"), (4, "anything")]
 RELEVANCE = [(1, 2), (2, 4), (3, 5), (4, 99)]  # ticket 99 is not in the table: query 4 is not measured
 
 
 def test_each_mode_is_measured_and_an_older_results_table_gains_the_mode_columns(
-    lakehouse_session, embedding_config
+    lakehouse_session, embedding_config, indexed_small_tickets
 ):
     spark, config = lakehouse_session, embedding_config
     layout = StorageLayout.from_config(config)
     store = DeltaStore(spark, layout)
-    write_tickets(spark, config, ticket_rows())
-    run_job("embed_documents", config, spark=spark)
-    run_job("build_index", config, spark=spark)
+    copy_indexed_tickets(indexed_small_tickets, config)  # ticket_rows(), embedded and indexed
     spark.createDataFrame(QUERIES, "query_id bigint, query string").write.parquet(
         layout.files_location("labels", "queries")
     )

@@ -10,11 +10,9 @@ import pytest
 from pyspark.sql import types as T
 
 from lakehouse.errors import FilterValueError
-from lakehouse.runs.runner import run_job
 from lakehouse.search.api import Searcher
 from lakehouse.search.filters import Condition, parse, to_mask, typed
-
-from .conftest import ticket_rows, write_tickets
+from tests.indexed_tickets import copy_indexed_tickets
 
 SCHEMA = T.StructType(
     [
@@ -84,12 +82,9 @@ def test_a_null_matches_no_condition_on_the_index_path_as_in_spark():
 
 
 @pytest.fixture
-def small_index(lakehouse_session, embedding_config):
-    spark, config = lakehouse_session, embedding_config
-    write_tickets(spark, config, ticket_rows())
-    run_job("embed_documents", config, spark=spark)
-    run_job("build_index", config, spark=spark)
-    return Searcher(config, "tickets", spark)
+def small_index(lakehouse_session, embedding_config, indexed_small_tickets):
+    copy_indexed_tickets(indexed_small_tickets, embedding_config)  # ticket_rows(), embedded and indexed
+    return Searcher(embedding_config, "tickets", lakehouse_session)
 
 
 def test_index_and_exact_search_agree_on_every_filter_value(small_index):

@@ -7,18 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.demo.generator import TICKET_TOPICS
 from lakehouse.errors import VectorSearchError
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.runs.runner import run_job
 from lakehouse.search.api import Searcher
 from lakehouse.search.storage import index_location
 from lakehouse.storage.layout import StorageLayout
+from tests.indexed_tickets import copy_indexed_tickets
 
-from .conftest import write_tickets
+from .conftest import generated_tickets, write_tickets
 
-TOPICS = sorted(TICKET_TOPICS)
-CHANNELS = ("email", "chat", "phone")
 QUERIES = [
     "my battery is empty after a few hours",
     "the parcel was crushed and the item broken",
@@ -31,40 +29,16 @@ QUERIES = [
 ]
 
 
-def generated_tickets(count: int = 240) -> list[tuple]:
-    """Tickets written from the demo generator's phrasings: topic ``i % 8``, varied sentences."""
-    rows = []
-    start = dt.datetime(2026, 1, 1)
-    for i in range(count):
-        topic = TICKET_TOPICS[TOPICS[i % len(TOPICS)]]
-        pick = i // len(TOPICS)
-        values = {"product": f"gadget {i % 13}", "order": 1000 + i, "amount": "49.90", "days": 3 + i % 9,
-                  "hours": 2 + i % 5, "size": "M"}  # fmt: skip
-        subject = topic.subjects[pick % len(topic.subjects)].format(**values)
-        body = " ".join(
-            [
-                topic.problems[pick % len(topic.problems)].format(**values),
-                topic.details[(pick // 2) % len(topic.details)],
-                topic.asks[(pick // 3) % len(topic.asks)],
-            ]
-        )
-        created = start + dt.timedelta(hours=7 * i)
-        rows.append((i + 1, 100 + i % 40, 1000 + i, i % 13, created, CHANNELS[i % 3], subject, body))
-    return rows
-
-
 def recall(found, truth) -> float:
     expected = [h.document_id for h in truth.hits]
     return len({h.document_id for h in found.hits} & set(expected)) / len(expected)
 
 
 @pytest.fixture
-def indexed(lakehouse_session, embedding_config):
-    spark, config = lakehouse_session, embedding_config
-    write_tickets(spark, config, generated_tickets())
-    run_job("embed_documents", config, spark=spark)
-    run_job("build_index", config, spark=spark)
-    return spark, config
+def indexed(lakehouse_session, embedding_config, indexed_tickets):
+    """The generated tickets, embedded and indexed (a copy of the session's, this test's own)."""
+    copy_indexed_tickets(indexed_tickets, embedding_config)
+    return lakehouse_session, embedding_config
 
 
 def test_index_agrees_with_exact_search_and_honours_filters(indexed):

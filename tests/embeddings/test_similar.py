@@ -8,8 +8,7 @@ from lakehouse.io.delta_store import DeltaStore
 from lakehouse.runs.runner import run_job
 from lakehouse.storage.layout import StorageLayout
 
-from .conftest import write_tickets
-from .test_search import generated_tickets
+from .conftest import generated_tickets, write_tickets
 
 
 def test_each_ticket_gets_its_most_similar_earlier_tickets_of_the_same_product(

@@ -13,8 +13,8 @@ from lakehouse.runs.runner import JobFailedError, run_job
 from lakehouse.search.api import Searcher
 from lakehouse.search.storage import index_location
 from lakehouse.storage.layout import StorageLayout
-from tests.embeddings.conftest import embedding_settings, write_tickets
-from tests.embeddings.test_search import QUERIES, generated_tickets
+from tests.embeddings.conftest import embedding_settings, generated_tickets, write_tickets
+from tests.embeddings.test_search import QUERIES
 from tests.faults.conftest import Outcome
 from tests.silver.test_refine import ORDERS_BRONZE, T3, configured, day_one, land
 

@@ -16,8 +16,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lakehouse.errors import LakehouseError
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.runs.records import JOB_RUNS_TABLE
+from lakehouse.runs.runner import run_job
+from lakehouse.storage.catalog import TABLES_ROOT_PROPERTY
 from lakehouse.storage.layout import StorageLayout
 from tests.conftest import CONF_DIR, PROJECT_DIR
 from tests.faults.conftest import Outcome
@@ -91,7 +94,16 @@ def test_silver_refine_killed_then_rerun_matches_a_clean_run(point, spark, tmp_p
             os.killpg(victim.pid, signal.SIGKILL)
         victim.wait(timeout=60)
 
-    rerun = subprocess.run(command, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=600)
+    # the rerun, on the test run's session: a run of its own as `lakehouse run` would start it
+    failure: LakehouseError | None = None
+    previous = spark.conf.get(TABLES_ROOT_PROPERTY)
+    spark.conf.set(TABLES_ROOT_PROPERTY, StorageLayout.from_config(config).tables_root)
+    try:
+        run_job("silver_refine", config, spark=spark)
+    except LakehouseError as error:
+        failure = error
+    finally:
+        spark.conf.set(TABLES_ROOT_PROPERTY, previous)
 
     store = DeltaStore(spark, StorageLayout.from_config(config))
     orders = [r["order_id"] for r in store.read("silver.orders").collect()]
@@ -99,16 +111,16 @@ def test_silver_refine_killed_then_rerun_matches_a_clean_run(point, spark, tmp_p
     quarantined = [r["_quarantine_id"] for r in store.read("quarantine.orders").collect()]
     duplicates = sum(len(ids) - len(set(ids)) for ids in (orders, current, quarantined))
     losses = len({10, 11, 15} - set(orders)) + len({1, 2} - set(current)) + (4 - len(set(quarantined)))
-    outcome = "ok" if rerun.returncode == 0 else f"exit {rerun.returncode}"
+    cause = (failure.__cause__ or failure) if failure else None
     result = record_outcome(
         Outcome(
             f"silver_refine killed {point}",
             duplicates,
             losses,
-            outcome,
-            "" if outcome == "ok" else rerun.stderr.strip()[-200:],
+            type(cause).__name__ if cause else "ok",
+            str(cause).strip()[-200:] if cause else "",
         )
     )
-    assert (result.duplicates, result.losses, result.outcome) == (0, 0, "ok"), rerun.stdout + rerun.stderr
+    assert (result.duplicates, result.losses, result.outcome) == (0, 0, "ok"), result.message
     statuses = {r["status"] for r in store.read(JOB_RUNS_TABLE).where("job = 'silver_refine'").collect()}
     assert statuses == {"abandoned", "succeeded"}

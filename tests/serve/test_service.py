@@ -30,8 +30,7 @@ from lakehouse.runs.runner import run_job
 from lakehouse.storage.catalog import TABLES_ROOT_PROPERTY
 from lakehouse.storage.layout import StorageLayout
 from tests.conftest import CONF_DIR, TEST_SPARK_CONFIG
-from tests.embeddings.conftest import embedding_settings, write_tickets
-from tests.embeddings.test_search import generated_tickets
+from tests.embeddings.conftest import embedding_settings, generated_tickets, write_tickets
 
 pytestmark = pytest.mark.slow  # starts the service in its own process
 
