@@ -194,10 +194,7 @@ def crafted_frame(kind: str, rows: int, seed: int = 3):
 
     linear: a linear target plus a little noise (a straight line is what trees only approximate);
     lightgbm: a sum of smooth curves of six features (boosting fits additive shapes one feature at a
-    time, where a forest's deep trees need far more data); random_forest: the parity of three
-    coin flips among four noise columns (no single split gains anything, so greedy trees must get
-    there by chance: a forest's random feature choices and depth find it, boosting's shallow trees
-    and a line do not).
+    time, where a forest's deep trees need far more data).
     """
     import pandas as pd
 
@@ -208,26 +205,20 @@ def crafted_frame(kind: str, rows: int, seed: int = 3):
             xs = [rng.uniform(-2, 2) for _ in range(5)]
             y = 3 * xs[0] - 2 * xs[1] + xs[2] + 0.5 * xs[3] + rng.gauss(0, 0.1)
             data.append({"sample_id": i, **{f"x{j}": v for j, v in enumerate(xs)}, "target": y})
-    elif kind == "lightgbm":
+    else:
         for i in range(rows):
             xs = [rng.uniform(0, 1) for _ in range(6)]
             y = sum(math.sin(4 * x + j) for j, x in enumerate(xs)) + rng.gauss(0, 0.05)
             data.append({"sample_id": i, **{f"x{j}": v for j, v in enumerate(xs)}, "target": y})
-    else:
-        for i in range(rows):
-            bits = [rng.randrange(2) for _ in range(3)]
-            noise = {f"n{j}": rng.random() for j in range(4)}
-            label = (sum(bits) % 2) if rng.random() > 0.05 else 1 - sum(bits) % 2
-            data.append(
-                {"sample_id": i, **{f"b{j}": float(v) for j, v in enumerate(bits)}, **noise, "target": label}
-            )
     return pd.DataFrame(data)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("learner", ["linear", "lightgbm", "random_forest"])
-def test_each_learner_wins_on_data_crafted_for_it(spark, lakehouse_config, learner):
-    rows = {"linear": 600, "lightgbm": 3000, "random_forest": 4000}[learner]
+# (no data set where the forest wins reliably is known yet: LightGBM, starting from 31 leaves,
+# also won a lookup table, 1,000 categories with an interaction and a parity; see issue 20)
+@pytest.mark.parametrize("learner", ["linear", "lightgbm"])
+def test_linear_and_lightgbm_win_on_data_crafted_for_them(spark, lakehouse_config, learner):
+    rows = {"linear": 600, "lightgbm": 3000}[learner]
     frame = crafted_frame(learner, rows)
     table = f"silver.crafted_{learner}"
     store(spark, lakehouse_config).overwrite(table, spark.createDataFrame(frame))
