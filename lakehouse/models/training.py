@@ -292,20 +292,19 @@ def _learner_params(settings: ModelSettings, problem: Problem, name: str) -> dic
     return params
 
 
-def feature_set(data: TrainingData, learners: Sequence[str]) -> tuple[FeatureSet, int]:
-    """The features as the learners see them, and the training rows (one aggregate; the
-    categories of each categorical feature are counted only for learners other than LightGBM)."""
+def feature_set(data: TrainingData, learners: Sequence[str]) -> FeatureSet:
+    """The features as the learners see them; the categories of each categorical feature in the
+    training rows are counted (one aggregate) only for learners other than LightGBM."""
     counted = data.categorical if any(name != "lightgbm" for name in learners) else []
-    row = (
-        data.rows.where(F.col(SPLIT_COLUMN) == "train")
-        .agg(
-            F.count(F.lit(1)).alias("_rows"),
-            *[F.count_distinct(F.col(f"`{c}`")).alias(f"_c{i}") for i, c in enumerate(counted)],
+    cardinality: dict[str, int] = {}
+    if counted:
+        row = (
+            data.rows.where(F.col(SPLIT_COLUMN) == "train")
+            .agg(*[F.count_distinct(F.col(f"`{c}`")).alias(f"_c{i}") for i, c in enumerate(counted)])
+            .first()
         )
-        .first()
-    )
-    cardinality = {c: int(row[f"_c{i}"]) for i, c in enumerate(counted)}
-    return FeatureSet(data.features, data.categorical, data.string_features, cardinality), int(row["_rows"])
+        cardinality = {c: int(row[f"_c{i}"]) for i, c in enumerate(counted)}
+    return FeatureSet(data.features, data.categorical, data.string_features, cardinality)
 
 
 def search(
@@ -315,13 +314,14 @@ def search(
     data: TrainingData,
     metric: str,
     on_trial: Any = None,
-    validation_rows: int | None = None,
+    rows: dict[str, int] | None = None,
 ) -> tuple[list[Trial], Trial, dict[str, Any]]:
     """Fit each trial of the search on the training rows and keep the best on validation.
 
     Args:
         on_trial: called with each finished :class:`Trial` (from the thread that fitted it).
-        validation_rows: the validation split's size; up to ``DRIVER_ROWS`` a trial's metric is
+        rows: the rows per split (of :func:`count_splits`): the training rows size the search
+            spaces and partitions; up to ``DRIVER_ROWS`` validation rows, a trial's metric is
             computed from its collected scores (one Spark job instead of several).
 
     Returns:
@@ -330,9 +330,8 @@ def search(
     search_settings = settings.search
     automl = search_settings is not None and search_settings.strategy == "automl"
     learners = search_settings.learner_names if automl else ["lightgbm"]  # type: ignore[union-attr]
-    features, train_count = _engine_call(
-        name, lambda: feature_set(data, learners), data.features, data.problem.target
-    )
+    features = _engine_call(name, lambda: feature_set(data, learners), data.features, data.problem.target)
+    train_count = (rows or {}).get("train") or data.rows.where(F.col(SPLIT_COLUMN) == "train").count()
     lightgbm_rows = data.rows.where(
         F.col(SPLIT_COLUMN).isin(["train", "validation"] if settings.early_stopping_rounds > 0 else ["train"])
     )
@@ -359,8 +358,8 @@ def search(
     on_driver = (
         data.problem.kind != "multiclass"
         and metric in DRIVER_METRICS
-        and validation_rows is not None
-        and validation_rows <= DRIVER_ROWS
+        and rows is not None
+        and rows["validation"] <= DRIVER_ROWS
     )
 
     def fit(proposal: Proposal) -> Trial:
@@ -647,9 +646,7 @@ def train_model(
                 name, data.problem.kind, settings.target, len(data.features), counts.rows,
                 counts.missing or "n/a",
             )  # fmt: skip
-            trials, best, fitting = search(
-                context, name, settings, data, metric, log_trial, counts.rows["validation"]
-            )
+            trials, best, fitting = search(context, name, settings, data, metric, log_trial, counts.rows)
             evaluation = evaluate(name, settings, data, best.model)
         finally:
             data.rows.unpersist()
