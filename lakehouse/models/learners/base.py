@@ -83,9 +83,7 @@ class Learner:
     """One kind of estimator (subclasses fill in the class attributes and methods)."""
 
     name: ClassVar[str]
-    description: ClassVar[str]
     relative_cost: ClassVar[float] = 1.0  # the cost of its cheapest trial, LightGBM's being 1
-    takes_missing: ClassVar[bool] = False  # False: numeric features are imputed in its pipeline
     model_classes: ClassVar[tuple[str, ...]] = ()  # the fitted estimator's class names
 
     def space(self, task: str, train_rows: int) -> Space:

@@ -22,9 +22,7 @@ MIN_BINS = 32
 
 class RandomForest(Learner):
     name = "random_forest"
-    description = "Spark ML random forest"
     relative_cost = 2.0
-    takes_missing = False
     model_classes = ("RandomForestClassificationModel", "RandomForestRegressionModel")
 
     def space(self, task: str, train_rows: int) -> Space:

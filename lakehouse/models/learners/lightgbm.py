@@ -112,9 +112,7 @@ class LightGBM(Learner):
     values stay NaN and categories are split as sets."""
 
     name = "lightgbm"
-    description = "SynapseML LightGBM (gradient-boosted trees)"
     relative_cost = 1.0
-    takes_missing = True
     model_classes = ("LightGBMClassificationModel", "LightGBMRegressionModel")
 
     def space(self, task: str, train_rows: int) -> Space:

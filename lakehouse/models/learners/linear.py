@@ -21,9 +21,7 @@ from lakehouse.models.learners.base import (
 
 class Linear(Learner):
     name = "linear"
-    description = "Spark ML logistic / linear regression (elastic net)"
     relative_cost = 0.5
-    takes_missing = False
     model_classes = ("LogisticRegressionModel", "LinearRegressionModel")
 
     def space(self, task: str, train_rows: int) -> Space:
