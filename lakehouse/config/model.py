@@ -694,6 +694,13 @@ class ModelSearchSettings(Section):
         default_factory=dict,
         description="random, grid: LightGBM parameter -> list of values, or {low, high, log, integer}.",
     )
+    folds: int | Literal["auto"] = Field(
+        default="auto",
+        description="automl: the top trials are fitted again on this many folds of the training and "
+        "validation rows and the best mean held-out metric is kept (a small validation split ranks "
+        "close trials by noise); auto: 3 when the validation split has at most 10,000 rows, else 0; "
+        "0: the best trial on validation is kept.",
+    )
 
     @property
     def max_trials(self) -> int | None:
@@ -712,7 +719,11 @@ class ModelSearchSettings(Section):
             if self.budget_seconds is None:
                 raise ValueError("budget_seconds: an automl search needs its budget in seconds")
             self._check_learners()
+            if self.folds != "auto" and self.folds != 0 and not 2 <= self.folds <= 20:
+                raise ValueError(f"folds: {self.folds} folds; use 0 (no cross-validation), 2 to 20, or auto")
             return self
+        if self.folds != "auto":
+            raise ValueError(f"folds: only an automl search cross-validates its trials, not {self.strategy}")
         if self.learners is not None:
             raise ValueError(f"learners: only an automl search chooses learners, not {self.strategy}")
         if not self.space:

@@ -188,6 +188,7 @@ def run_automl(
     seed: int,
     max_trials: int | None = None,
     clock: Callable[[], float] = time.monotonic,
+    reserve: Callable[[Sequence[Any]], float] | None = None,
 ) -> tuple[list[Any], float]:
     """Run trials until the budget is spent; return every trial's result and the seconds spent.
 
@@ -200,6 +201,8 @@ def run_automl(
         budget_seconds: no trial starts once this many seconds have passed.
         at_once: trials running side by side.
         max_trials: stop after this many trials (None: the budget alone).
+        reserve: seconds of the budget to keep for after the search, given the results so far
+            (no trial starts once only they are left).
 
     Raises:
         ModelTrainingError: every trial failed (the first failure).
@@ -219,10 +222,11 @@ def run_automl(
         while True:
             while len(running) < at_once and (max_trials is None or count < max_trials):
                 elapsed = clock() - started_at
-                if elapsed >= budget_seconds:
+                time_left = budget_seconds - elapsed - (reserve(results) if reserve else 0.0)
+                if time_left <= 0:
                     break
                 with lock:
-                    state = choose_learner(states, budget_seconds - elapsed, rng)
+                    state = choose_learner(states, time_left, rng)
                     if state is None:
                         break
                     trial_id = f"{state.name}-{count}"

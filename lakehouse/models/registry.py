@@ -149,10 +149,10 @@ class ModelRegistry:
         name: str,
         trial: Mapping[str, Any],
         metric: str,
-    ) -> None:
+    ) -> str:
         """One search trial as a child run of ``parent_run_id``: its learner, parameters,
         validation ``metric`` and seconds, or (status FAILED) its ``error`` (thread-safe: trials
-        finish in several threads)."""
+        finish in several threads). Returns the child run's id."""
         from mlflow.entities import Metric, Param, RunTag
 
         started_ms = int(trial["started_epoch"] * 1000)
@@ -185,6 +185,13 @@ class ModelRegistry:
             )
             status = "FAILED" if trial.get("error") else "FINISHED"
             self.client.set_terminated(run_id, status, end_time=ended_ms)
+        return run_id
+
+    def log_trial_metrics(self, trial_run_id: str, metrics: Mapping[str, float]) -> None:
+        """Metrics learnt about a trial after it ran (its cross-validated metric)."""
+        with _LOCK:
+            for key, value in metrics.items():
+                self.client.log_metric(trial_run_id, key, float(value))
 
     def trials(self, run_id: str) -> list[Any]:
         """The child runs (trials) of a training run, oldest first."""

@@ -195,6 +195,14 @@ def _leaderboard(facts: Mapping[str, Any], lower_is_better: bool) -> list[str]:
     ranked = sorted(trials, key=rank_key)
     kept = facts.get("best_trial")
     kept_index = trials[kept]["index"] if kept is not None and trials else None
+    folds = search.get("folds") or 0
+    confirmed = [t for t in trials if t.get("cross_validated") is not None]
+    if confirmed:
+        body.append(
+            f"<p>The validation split is small: the top {len(confirmed)} trials were fitted again on "
+            f"{folds} folds of the training and validation rows, and the one with the best mean "
+            f"held-out {html.escape(metric)} was kept (column k-fold).</p>"
+        )
     body.append("<h3>Leaderboard (every trial, best first)</h3>")
     body.append(
         html_table(
@@ -204,6 +212,7 @@ def _leaderboard(facts: Mapping[str, Any], lower_is_better: bool) -> list[str]:
                 "learner",
                 "parameters",
                 f"validation {metric}",
+                *([f"k-fold {metric}"] if confirmed else []),
                 "best iteration",
                 "seconds",
                 "started at s",
@@ -215,6 +224,7 @@ def _leaderboard(facts: Mapping[str, Any], lower_is_better: bool) -> list[str]:
                     t.get("learner", "lightgbm"),
                     ", ".join(f"{k}={_short(v)}" for k, v in sorted(t["searched"].items())),
                     t["metric"],
+                    *([_blank_if_none(t.get("cross_validated"))] if confirmed else []),
                     "" if t.get("best_iteration") is None else t["best_iteration"],
                     t["seconds"],
                     t.get("started", ""),
@@ -231,6 +241,10 @@ def _leaderboard(facts: Mapping[str, Any], lower_is_better: bool) -> list[str]:
             "and the best so far</figcaption></figure>"
         )
     return body
+
+
+def _blank_if_none(value: Any) -> Any:
+    return "" if value is None else value
 
 
 def _short(value: Any) -> str:

@@ -39,6 +39,7 @@ from pyspark.sql import functions as F
 from lakehouse.config.model import LOWER_IS_BETTER, METRICS_OF_TASK, MULTICLASS_METRICS, ModelSettings
 from lakehouse.errors import ModelError, ModelTrainingError, TrainingDataError
 from lakehouse.io import files
+from lakehouse.models import cross_validation
 from lakehouse.models.automl import Proposal, as_ranges, run_automl
 from lakehouse.models.dataset import SPLIT_COLUMN, SPLITS
 from lakehouse.models.evaluation import (
@@ -61,6 +62,7 @@ from lakehouse.runs.context import JobContext
 
 log = logging.getLogger(__name__)
 VALIDATION_FLAG = "_is_validation"
+FOLD_COLUMN = "_fold"
 ROWS_PER_PARTITION = 200_000  # training rows per partition for Spark ML's learners (at most the cores)
 DRIVER_ROWS = 500_000  # validation splits up to this size are judged on the driver in each trial
 SCORE = "_score"
@@ -82,6 +84,7 @@ class Trial:
     learner: str = "lightgbm"
     started: float = 0.0
     error: str | None = None  # why the fit failed (an AutoML search goes on without it)
+    cross_validated: float | None = None  # mean held-out metric over the folds, when confirmed
 
 
 @dataclass
@@ -361,6 +364,18 @@ def search(
         and rows is not None
         and rows["validation"] <= DRIVER_ROWS
     )
+    folds = (
+        cross_validation.folds_for(search_settings.folds, rows["validation"] if rows else DRIVER_ROWS)  # type: ignore[union-attr]
+        if automl
+        else 0
+    )
+
+    def judge(model: Any, held_out: DataFrame) -> float:
+        scored = _scored(model, held_out, data.problem, settings)
+        if on_driver:
+            frame = scored.select(LABEL_COLUMN, SCORE).toPandas()
+            return driver_metric(frame[LABEL_COLUMN], frame[SCORE], metric)
+        return split_metrics(scored, data.problem, 0.5)[0][metric]
 
     def fit(proposal: Proposal) -> Trial:
         trial_started = time.monotonic()
@@ -392,12 +407,7 @@ def search(
             key=f"models.models.{name}.params" if lightgbm else f"models.models.{name}.search.learners",
         )
         model = pipeline.fit(lightgbm_rows if lightgbm else train_rows)
-        scored = _scored(model, validation, data.problem, settings)
-        if on_driver:
-            frame = scored.select(LABEL_COLUMN, SCORE).toPandas()
-            value = driver_metric(frame[LABEL_COLUMN], frame[SCORE], metric)
-        else:
-            value = split_metrics(scored, data.problem, 0.5)[0][metric]
+        value = judge(model, validation)
         trial = Trial(
             proposal.index,
             proposal.params,
@@ -437,14 +447,21 @@ def search(
             name, ", ".join(learners), search_settings.budget_seconds, at_once,  # type: ignore[union-attr]
             {learner: as_ranges(space) for learner, (_, space, _) in spaces.items()},
         )  # fmt: skip
+        budget: float = search_settings.budget_seconds  # type: ignore[union-attr,assignment]
+
+        def reserve(done: Sequence[Trial]) -> float:  # the time the confirmation will need
+            needed = cross_validation.seconds_needed(done, metric, folds, at_once)
+            return min(cross_validation.MOST_OF_BUDGET * budget, needed)
+
         trials, seconds = run_automl(
             spaces,
             fit,
             metric,
-            search_settings.budget_seconds,  # type: ignore[union-attr,arg-type]
+            budget,
             at_once,
             search_settings.seed,  # type: ignore[union-attr]
             max_trials,
+            reserve=reserve if folds else None,
         )
     else:
 
@@ -459,7 +476,68 @@ def search(
     for trial in trials[1:]:
         if _better(metric, trial.metric, best.metric):
             best = trial
-    return trials, best, {"threads": threads, "trials_at_once": at_once, "search_seconds": round(seconds, 1)}
+    confirmed = 0
+    if folds:
+        left = budget - (time.monotonic() - started_at)
+        top = cross_validation.candidates(trials, metric, folds, left, at_once)
+        if top:
+            fit_fold = _fold_fitter(name, settings, data, features, threads, cores, train_count, folds, judge)
+            context.log.info(
+                "model %s: %d-fold cross-validation of trials %s on the training and validation rows",
+                name, folds, [t.index for t in top],
+            )  # fmt: skip
+            means = cross_validation.cross_validate(top, folds, at_once, fit_fold)
+            for trial in top:
+                trial.cross_validated = means[trial.index]
+            best = cross_validation.confirmed_best(top, means, metric) or best  # type: ignore[assignment]
+            confirmed = len(top)
+        seconds = time.monotonic() - started_at
+    facts = {"threads": threads, "trials_at_once": at_once, "search_seconds": round(seconds, 1)}
+    if folds:
+        facts |= {"folds": folds, "cross_validated_trials": confirmed}
+    return trials, best, facts
+
+
+def _fold_fitter(
+    name: str,
+    settings: ModelSettings,
+    data: TrainingData,
+    features: FeatureSet,
+    threads: int,
+    cores: int,
+    train_count: int,
+    folds: int,
+    judge: Any,
+):
+    """``fit_fold(trial, fold)``: the trial's learner and parameters fitted on the training and
+    validation rows outside ``fold`` and judged on that fold. LightGBM gets the rounds its early
+    stopping chose and no early stopping: a fold must not stop on the rows it is judged by."""
+    pooled = data.rows.where(F.col(SPLIT_COLUMN).isin(["train", "validation"]))
+    hashed = [F.col(f"`{column}`") for column in [*data.features, LABEL_COLUMN]]
+    pooled = pooled.withColumn(FOLD_COLUMN, F.pmod(F.xxhash64(*hashed), F.lit(folds)))
+    partitions = max(1, min(cores, math.ceil(train_count / ROWS_PER_PARTITION)))
+
+    def fit_fold(trial: Trial, fold: int) -> float:
+        learner = learner_named(trial.learner)
+        lightgbm = learner.name == "lightgbm"
+        params = dict(trial.params)
+        if lightgbm and trial.best_iteration and trial.best_iteration > 0:
+            params["numIterations"] = trial.best_iteration
+        pipeline = learner.pipeline(
+            data.problem.task, features, LABEL_COLUMN, params, threads if lightgbm else None, None, 0,
+            key=f"models.models.{name}.search",
+        )  # fmt: skip
+        rows = pooled.where(F.col(FOLD_COLUMN) != fold)
+        model = _engine_call(
+            name,
+            lambda: pipeline.fit(rows if lightgbm else rows.coalesce(partitions)),
+            data.features,
+            data.problem.target,
+        )
+        held_out = pooled.where(F.col(FOLD_COLUMN) == fold)
+        return _engine_call(name, lambda: judge(model, held_out), data.features, data.problem.target)
+
+    return fit_fold
 
 
 def evaluate(name: str, settings: ModelSettings, data: TrainingData, model: Any) -> Evaluation:
@@ -607,6 +685,7 @@ def _search_facts(
         "seconds": fitting["search_seconds"],
         "trials_at_once": fitting["trials_at_once"],
         "learners": sorted({t.learner for t in trials}),
+        "folds": fitting.get("folds", 0),
     }
 
 
@@ -633,9 +712,11 @@ def train_model(
     run_id = registry.open_run(name)
     epoch_offset = time.time() - time.monotonic()
 
+    trial_runs: dict[int, str] = {}
+
     def log_trial(trial: Trial) -> None:
         record = {**vars(trial), "started_epoch": epoch_offset + time.monotonic() - trial.seconds}
-        registry.log_trial(run_id, name, record, metric)
+        trial_runs[trial.index] = registry.log_trial(run_id, name, record, metric)
 
     try:
         try:
@@ -647,6 +728,10 @@ def train_model(
                 counts.missing or "n/a",
             )  # fmt: skip
             trials, best, fitting = search(context, name, settings, data, metric, log_trial, counts.rows)
+            for trial in trials:
+                held_out = trial.cross_validated
+                if held_out is not None and not math.isnan(held_out) and trial.index in trial_runs:
+                    registry.log_trial_metrics(trial_runs[trial.index], {f"cv_{metric}": held_out})
             evaluation = evaluate(name, settings, data, best.model)
         finally:
             data.rows.unpersist()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import random
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,9 @@ from sklearn import datasets
 
 from lakehouse.config import load_config
 from lakehouse.config.model import LakehouseConfig, ModelsSettings
-from lakehouse.errors import ConfigError
+from lakehouse.errors import ConfigError, ModelTrainingError
 from lakehouse.io.delta_store import DeltaStore
+from lakehouse.models import cross_validation
 from lakehouse.models.automl import LearnerState, choose_learner, loss_of, run_automl
 from lakehouse.models.learners import LEARNERS, Dimension
 from lakehouse.models.registry import ModelRegistry
@@ -58,6 +60,10 @@ def test_a_bad_budget_an_unknown_learner_or_parameter_is_refused_at_load(tmp_pat
         "strategy: automl, budget_seconds: 60, learners: {lightgbm: {numLeavs: {low: 4, high: 64}}}",
     )
     assert "learners.lightgbm.numLeavs" in message and "did you mean 'numLeaves'" in message
+    message = load_error(tmp_path / "i", "strategy: automl, budget_seconds: 60, folds: 1")
+    assert f"{key}.folds" in message or ("folds: 1 folds" in message and key in message)
+    message = load_error(tmp_path / "j", "strategy: random, space: {numLeaves: [8]}, folds: 3")
+    assert key in message and "only an automl search cross-validates" in message
     message = load_error(tmp_path / "g", "strategy: random, budget_seconds: 60, learners: [linear]")
     assert "only an automl search chooses learners" in message
 
@@ -73,6 +79,14 @@ def test_a_bad_budget_an_unknown_learner_or_parameter_is_refused_at_load(tmp_pat
 class Outcome:
     def __init__(self, index: int, metric: float, seconds: float):
         self.index, self.metric, self.seconds = index, metric, seconds
+
+
+@dataclass
+class FakeTrial:
+    index: int
+    learner: str
+    metric: float
+    seconds: float
 
 
 def test_the_search_starts_cheap_spends_on_the_learner_that_improves_and_stops_at_the_budget():
@@ -105,6 +119,40 @@ def test_the_search_starts_cheap_spends_on_the_learner_that_improves_and_stops_a
     assert learners.count("good") > 3 * learners.count("slow")
     assert 60 <= seconds <= 60 + 4  # stops at the budget; one trial may overrun it
     assert [r.index for r in results] == list(range(len(results)))
+
+
+def test_the_top_trials_of_a_small_validation_split_are_confirmed_on_folds():
+    trials = [  # index, learner, validation AUC, seconds
+        FakeTrial(0, "linear", 0.97, 2.0),
+        FakeTrial(1, "linear", 0.99, 2.0),
+        FakeTrial(2, "lightgbm", 0.98, 4.0),
+        FakeTrial(3, "random_forest", 0.95, 6.0),
+        FakeTrial(4, "random_forest", math.nan, 1.0),  # failed: never a candidate
+        FakeTrial(5, "lightgbm", 0.96, 2.0),
+    ]
+    assert cross_validation.folds_for("auto", 113) == 3 and cross_validation.folds_for("auto", 20_000) == 0
+    assert cross_validation.folds_for(0, 113) == 0 and cross_validation.folds_for(5, 20_000) == 5
+    # the best two overall, then each other learner's best while its folds fit (median trials:
+    # linear 2 s, lightgbm 3 s, the forest 3.5 s; 3 folds, 2 at once: 3 + 4.5, then 5.25 s)
+    top = cross_validation.candidates(trials, "roc_auc", 3, 20.0, 2)
+    assert [t.index for t in top] == [1, 2, 3]
+    assert [t.index for t in cross_validation.candidates(trials, "roc_auc", 3, 9.0, 2)] == [1, 2]
+    assert [t.index for t in cross_validation.candidates(trials, "roc_auc", 3, 0.0, 2)] == [1, 2]
+    assert cross_validation.seconds_needed(trials, "roc_auc", 3, 2) == pytest.approx(12.75)
+    assert cross_validation.candidates(trials[:1], "roc_auc", 3, 60.0, 2) == []
+    # the held-out means decide: trial 2 generalises better than the luckiest on validation
+    held_out = {(1, 0): 0.90, (1, 1): 0.92, (1, 2): 0.91, (2, 0): 0.95, (2, 1): 0.93, (2, 2): 0.94}
+    held_out |= {(3, 0): 0.99, (3, 1): 0.97}  # its last fold fails: it cannot be kept
+
+    def fit_fold(trial, fold):
+        if (trial.index, fold) not in held_out:
+            raise ModelTrainingError(f"fold {fold} failed")
+        return held_out[trial.index, fold]
+
+    means = cross_validation.cross_validate(top, 3, 2, fit_fold)
+    assert means[1] == pytest.approx(0.91) and means[2] == pytest.approx(0.94) and math.isnan(means[3])
+    assert cross_validation.confirmed_best(top, means, "roc_auc").index == 2
+    assert cross_validation.confirmed_best(top, {1: 50.0, 2: 52.0}, "rmse").index == 1
 
 
 def test_a_learner_behind_with_no_speed_is_estimated_costly():
@@ -159,7 +207,7 @@ def test_automl_on_breast_cancer_honours_its_budget_logs_every_trial_and_reports
 ):
     cancer = sklearn_frame(datasets.load_breast_cancer, ["malignant", "benign"])
     store(spark, lakehouse_config).overwrite("silver.breast_cancer", spark.createDataFrame(cancer))
-    budget = 20.0
+    budget = 30.0
     config = with_models(lakehouse_config, cancer=automl_model("silver.breast_cancer", budget))
 
     job, version, params, trials = trained(spark, config, "cancer")
@@ -177,7 +225,12 @@ def test_automl_on_breast_cancer_honours_its_budget_logs_every_trial_and_reports
     for trial, learner in zip(trials, learners, strict=True):
         assert trial.data.params and trial.data.metrics["validation_roc_auc"] > 0.5
         assert trial.data.params.keys() >= set(LEARNERS[learner].space("classification", 300))
-    best = max(trials, key=lambda t: t.data.metrics["validation_roc_auc"])
+    # 113 validation rows: the top trials were confirmed on 3 folds of train + validation, and
+    # the best mean held-out AUC was kept
+    confirmed = [t for t in trials if "cv_roc_auc" in t.data.metrics]
+    assert params["folds"] == "3" and len(confirmed) == int(params["cross_validated_trials"]) >= 2
+    assert max(trials, key=lambda t: t.data.metrics["validation_roc_auc"]) in confirmed
+    best = max(confirmed, key=lambda t: t.data.metrics["cv_roc_auc"])
     assert version.tags["learner"] == params["learner"] == best.data.tags["learner"]
     assert version.metrics["validation_roc_auc"] == pytest.approx(best.data.metrics["validation_roc_auc"])
     # the report's leaderboard lists every trial, best first, and draws the search curve
@@ -187,6 +240,7 @@ def test_automl_on_breast_cancer_honours_its_budget_logs_every_trial_and_reports
     assert board.count("<tr") == len(trials) + 1  # a header and a row per trial
     curve = report[report.index("Leaderboard") :]  # (the calibration chart above has circles too)
     assert "Search curve" in curve and curve.count("<circle") == len(trials)
+    assert "k-fold roc_auc" in board and f"the top {len(confirmed)} trials were fitted again" in report
 
 
 def crafted_frame(kind: str, rows: int, seed: int = 3):

@@ -126,6 +126,8 @@ class LightGBM(Learner):
             "minDataInLeaf": Dimension(2, 128, log=True, integer=True, init=20),
             "learningRate": Dimension(1 / 1024, 1.0, log=True, init=0.1),
             "featureFraction": Dimension(0.1, 1.0, init=1.0),
+            # coarse histograms regularise small data (FLAML searches them too)
+            "maxBin": Dimension(7, 1023, log=True, integer=True, init=255),
             "lambdaL1": Dimension(1 / 1024, 1024, log=True, init=1 / 1024),
             "lambdaL2": Dimension(1 / 1024, 1024, log=True, init=1.0),
         }
