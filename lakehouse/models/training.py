@@ -491,6 +491,8 @@ def search(
                 trial.cross_validated = means[trial.index]
             best = cross_validation.confirmed_best(top, means, metric) or best  # type: ignore[assignment]
             confirmed = len(top)
+        else:
+            context.log.info("model %s: no time left to cross-validate (%.0f s)", name, left)
         seconds = time.monotonic() - started_at
     facts = {"threads": threads, "trials_at_once": at_once, "search_seconds": round(seconds, 1)}
     if folds:
