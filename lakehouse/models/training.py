@@ -11,7 +11,8 @@ The steps, each a function of this module:
    validation: SynapseML LightGBM over a random or grid search (early stopping on the validation
    rows), or, with ``strategy: automl``, the learner and parameters that
    :mod:`lakehouse.models.automl` chooses within the time budget; each trial is a child run of
-   the model's MLflow run;
+   the model's MLflow run. With a small validation split, AutoML's top trials are confirmed on
+   folds of the training and validation rows (:mod:`lakehouse.models.cross_validation`);
 4. :func:`evaluate` picks the threshold on validation (binary) and judges the kept model once on
    the test rows;
 5. :func:`register_and_promote` registers the version with its label mapping and promotes it when
