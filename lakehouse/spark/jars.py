@@ -40,6 +40,7 @@ from lakehouse.jvm.maven import (
     spark_jars_dir,
     user_cache_dir,
 )
+from lakehouse.spark.natives import library_path_properties
 
 log = logging.getLogger(__name__)
 
@@ -218,17 +219,18 @@ def resolve_jars(checkout: Path | None, environ: Mapping[str, str] | None = None
         resolve_dependencies(checkout / "jars" / "pom.xml", target, checkout / ".cache" / "maven", environ)
         compile_jar(checkout / "jars" / "src", [spark_jars_dir() / "*", target / "*"], target / CATALOG_JAR)
         jars = sorted(target.glob("*.jar"))
-        write_spark_defaults(checkout / "jars" / "spark-defaults.conf", jars, install=True)
+        defaults = checkout / "jars" / "spark-defaults.conf"
+        write_spark_defaults(defaults, jars, install=True, cache=checkout / ".cache")
         return jars
     pom = bundled_pom()
     folder = cached_dependencies_dir(pom, environ)
     resolve_dependencies(pom, folder, user_cache_dir(environ) / "maven", environ, replace=False)
     jars = [bundled_catalog_jar(checkout), *resolved_jars(folder)]
-    write_spark_defaults(folder / "spark-defaults.conf", jars, install=False)
+    write_spark_defaults(folder / "spark-defaults.conf", jars, install=False, cache=user_cache_dir(environ))
     return jars
 
 
-def write_spark_defaults(defaults: Path, jars: list[Path], install: bool) -> Path:
+def write_spark_defaults(defaults: Path, jars: list[Path], install: bool, cache: Path | None = None) -> Path:
     """Write a Spark defaults file naming the jars, the Delta extension and our catalog.
 
     A plain ``spark-submit jobs/<name>.py`` starts the driver JVM before any Python runs, so the
@@ -240,6 +242,8 @@ def write_spark_defaults(defaults: Path, jars: list[Path], install: bool) -> Pat
         jars: the jar files.
         install: also copy it to the pip Spark's ``conf/spark-defaults.conf`` (a checkout's own
             venv only: an installed package never rewrites a Spark it may share).
+        cache: where LightGBM's native libraries are extracted once, for the library path (see
+            :mod:`lakehouse.spark.natives`); None leaves the library path out.
 
     Returns:
         ``defaults``.
@@ -252,6 +256,9 @@ def write_spark_defaults(defaults: Path, jars: list[Path], install: bool) -> Pat
         f"spark.pyspark.python {sys.executable}",
         f"spark.pyspark.driver.python {sys.executable}",
     ]
+    if cache is not None:
+        spark_jars = {"spark.jars": ",".join(str(jar.resolve()) for jar in jars)}
+        lines += [f"{key} {value}" for key, value in library_path_properties(spark_jars, cache).items()]
     defaults.write_text("\n".join(lines) + "\n", encoding="utf-8")
     if install:
         conf_dir = spark_home() / "conf"

@@ -24,6 +24,7 @@ from lakehouse.spark.jars import (
     missing_jvm_classes,
     setup_hint,
 )
+from lakehouse.spark.natives import library_path_properties
 from lakehouse.storage.azure import abfs_oauth_settings
 from lakehouse.storage.catalog import LAYERS_PROPERTY, TABLES_ROOT_PROPERTY, ensure_layers
 from lakehouse.storage.layout import StorageLayout
@@ -188,6 +189,9 @@ def build_session(config: LakehouseConfig, app_name: str | None = None) -> Spark
     if SparkContext._active_spark_context is None:  # a joined session has its jars already
         ensure_jars(settings.jars, checkout)
     properties = session_properties(config)
+    if SparkContext._active_spark_context is None:  # LightGBM's libraries, loaded once per JVM
+        cache = checkout / ".cache" if checkout else user_cache_dir()
+        properties.update(library_path_properties(properties, cache))
     if _runs_python_on_this_machine(settings.master):
         # Python workers run PYSPARK_PYTHON, else `python3` from PATH, which lacks our packages
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
