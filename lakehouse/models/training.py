@@ -516,7 +516,10 @@ def _fold_fitter(
     validation rows outside ``fold`` and judged on that fold. LightGBM gets the rounds its early
     stopping chose and no early stopping: a fold must not stop on the rows it is judged by."""
     pooled = data.rows.where(F.col(SPLIT_COLUMN).isin(["train", "validation"]))
-    hashed = [F.col(f"`{column}`") for column in [*data.features, LABEL_COLUMN]]
+    # every column, the row's key or entity and time included: folds of rows, as the split is (the
+    # features and label alone would put identical rows, a person's repeated years, in one fold)
+    row = [column for column in data.rows.columns if column not in (SPLIT_COLUMN, VALIDATION_FLAG)]
+    hashed = [F.col(f"`{column}`") for column in row]
     pooled = pooled.withColumn(FOLD_COLUMN, F.pmod(F.xxhash64(*hashed), F.lit(folds)))
     partitions = max(1, min(cores, math.ceil(train_count / ROWS_PER_PARTITION)))
 
