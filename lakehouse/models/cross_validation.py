@@ -73,18 +73,18 @@ def seconds_needed(trials: Sequence[Judged], metric: str, folds: int, at_once: i
 
 
 def candidates(
-    trials: Sequence[Judged], metric: str, folds: int, seconds_left: float, at_once: int
+    trials: Sequence[Judged], metric: str, folds: int, seconds_left: float, at_once: int, slack: float = 0.0
 ) -> list[Judged]:
     """The top trials to confirm (see :func:`_top`), as many as fit in ``seconds_left`` (a fold
     is estimated at its learner's median trial, ``at_once`` at a time); the best two may overrun
-    it by one fold, as a search may overrun its budget by one trial. None when the best two do
-    not fit, or fewer than two trials have a metric."""
+    it by ``slack`` and one fold (the running trials of the search may have eaten into the time it
+    kept). None when the best two do not fit, or fewer than two trials have a metric."""
     each = _fold_seconds(trials)
     top = _top(trials, metric)
     if len(top) < 2:
         return []
     kept, cost = top[:2], sum(folds * each[t.learner] for t in top[:2]) / max(1, at_once)
-    if cost > seconds_left + max(each[t.learner] for t in kept):
+    if cost > seconds_left + slack + max(each[t.learner] for t in kept):
         return []
     for trial in top[2:]:
         cost += folds * each[trial.learner] / max(1, at_once)

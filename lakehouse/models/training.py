@@ -480,7 +480,7 @@ def search(
     confirmed = 0
     if folds:
         left = budget - (time.monotonic() - started_at)
-        top = cross_validation.candidates(trials, metric, folds, left, at_once)
+        top = cross_validation.candidates(trials, metric, folds, left, at_once, slack=0.1 * budget)
         if top:
             fit_fold = _fold_fitter(name, settings, data, features, threads, cores, train_count, folds, judge)
             context.log.info(

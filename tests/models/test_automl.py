@@ -139,6 +139,7 @@ def test_the_top_trials_of_a_small_validation_split_are_confirmed_on_folds():
     assert [t.index for t in cross_validation.candidates(trials, "roc_auc", 3, 9.0, 2)] == [1, 2]
     assert [t.index for t in cross_validation.candidates(trials, "roc_auc", 3, 4.5, 2)] == [1, 2]
     assert cross_validation.candidates(trials, "roc_auc", 3, 4.4, 2) == []  # 7.5 s > 4.4 + one fold
+    assert len(cross_validation.candidates(trials, "roc_auc", 3, 4.4, 2, slack=1.0)) == 2
     assert cross_validation.seconds_needed(trials, "roc_auc", 3, 2) == pytest.approx(12.75)
     assert cross_validation.candidates(trials[:1], "roc_auc", 3, 60.0, 2) == []
     # the held-out means decide: trial 2 generalises better than the luckiest on validation
