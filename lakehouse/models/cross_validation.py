@@ -38,8 +38,8 @@ class Judged(Protocol):
 
 
 def folds_for(setting: int | str, validation_rows: int) -> int:
-    """The folds of a search's confirmation: the setting, or with ``auto`` 5 for a small
-    validation split and 0 (none) for a large one."""
+    """The folds of a search's confirmation: the setting, or with ``auto`` ``AUTO_FOLDS`` for a
+    small validation split and 0 (none) for a large one."""
     if setting == "auto":
         return AUTO_FOLDS if validation_rows <= SMALL_VALIDATION else 0
     return int(setting)
@@ -53,7 +53,7 @@ def _top(trials: Sequence[Judged], metric: str) -> list[Judged]:
     for trial in ranked[TOP:]:
         if all(trial.learner != other.learner for other in chosen):
             chosen.append(trial)
-    return sorted(chosen, key=lambda t: loss_of(metric, t.metric))
+    return chosen  # in ranked order
 
 
 def _fold_seconds(trials: Sequence[Judged]) -> dict[str, float]:

@@ -342,7 +342,8 @@ def search(
     cores = executor_cores(context.spark)
     # Spark ML's learners run a job per iteration or tree level: small data in few partitions
     train_rows = data.rows.where(F.col(SPLIT_COLUMN) == "train")
-    train_rows = train_rows.coalesce(max(1, min(cores, math.ceil(train_count / ROWS_PER_PARTITION))))
+    partitions = max(1, min(cores, math.ceil(train_count / ROWS_PER_PARTITION)))
+    train_rows = train_rows.coalesce(partitions)
     validation = data.rows.where(F.col(SPLIT_COLUMN) == "validation")
     threads = cores if settings.threads == "auto" else settings.threads
     base = _learner_params(settings, data.problem, name)
@@ -482,7 +483,7 @@ def search(
         left = budget - (time.monotonic() - started_at)
         top = cross_validation.candidates(trials, metric, folds, left, at_once, slack=0.1 * budget)
         if top:
-            fit_fold = _fold_fitter(name, settings, data, features, threads, cores, train_count, folds, judge)
+            fit_fold = _fold_fitter(name, settings, data, features, threads, partitions, folds, judge)
             context.log.info(
                 "model %s: %d-fold cross-validation of trials %s on the training and validation rows",
                 name, folds, [t.index for t in top],
@@ -507,8 +508,7 @@ def _fold_fitter(
     data: TrainingData,
     features: FeatureSet,
     threads: int,
-    cores: int,
-    train_count: int,
+    partitions: int,
     folds: int,
     judge: Any,
 ):
@@ -521,7 +521,6 @@ def _fold_fitter(
     row = [column for column in data.rows.columns if column not in (SPLIT_COLUMN, VALIDATION_FLAG)]
     hashed = [F.col(f"`{column}`") for column in row]
     pooled = pooled.withColumn(FOLD_COLUMN, F.pmod(F.xxhash64(*hashed), F.lit(folds)))
-    partitions = max(1, min(cores, math.ceil(train_count / ROWS_PER_PARTITION)))
 
     def fit_fold(trial: Trial, fold: int) -> float:
         learner = learner_named(trial.learner)
