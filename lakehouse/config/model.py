@@ -701,6 +701,13 @@ class ModelSearchSettings(Section):
         "close trials by noise); auto: 3 when the validation split has at most 10,000 rows, else 0; "
         "0: the best trial on validation is kept.",
     )
+    refit: bool = Field(
+        default=True,
+        description="automl, after a cross-validation: the kept configuration is fitted again on "
+        "the training and validation rows together (LightGBM with the rounds its early stopping "
+        "chose) and that fit is the model judged on test and registered; its threshold and "
+        "validation figures are the training-rows fit's. false: the trial's own fit is kept.",
+    )
 
     @property
     def max_trials(self) -> int | None:
@@ -724,6 +731,8 @@ class ModelSearchSettings(Section):
             return self
         if self.folds != "auto":
             raise ValueError(f"folds: only an automl search cross-validates its trials, not {self.strategy}")
+        if "refit" in self.model_fields_set:
+            raise ValueError(f"refit: only an automl search refits its kept trial, not {self.strategy}")
         if self.learners is not None:
             raise ValueError(f"learners: only an automl search chooses learners, not {self.strategy}")
         if not self.space:

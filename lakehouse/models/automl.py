@@ -77,10 +77,18 @@ def _domain(tune: Any, dimension: Dimension | Choice) -> Any:
     )
 
 
-def searcher_for(space: Space, seed: int) -> Any:
-    """FLAML's CFO over ``space``, starting at each dimension's cheap (else initial) value."""
-    cfo, tune = _flaml()
+def starting_points(space: Space) -> list[dict[str, Any]]:
+    """Where a search of ``space`` starts: each dimension's cheap (else initial) value, then the
+    second starting point where the space has one."""
     start = {name: dimension.start() for name, dimension in space.items()}
+    second = {name: dimension.second_start() for name, dimension in space.items()}
+    return [start] if second == start else [start, second]
+
+
+def searcher_for(space: Space, seed: int) -> Any:
+    """FLAML's CFO over ``space``: it evaluates the starting points, then searches on from the
+    best of them."""
+    cfo, tune = _flaml()
     cheap = {
         name: dimension.cheap
         for name, dimension in space.items()
@@ -90,7 +98,7 @@ def searcher_for(space: Space, seed: int) -> Any:
         metric="loss",
         mode="min",
         space={name: _domain(tune, dimension) for name, dimension in space.items()},
-        points_to_evaluate=[start],
+        points_to_evaluate=starting_points(space),
         low_cost_partial_config=cheap or None,
         seed=seed,
     )
@@ -104,6 +112,8 @@ class LearnerState:
     relative_cost: float
     searcher: Any
     base: dict[str, Any]  # fixed parameters under every trial of this learner
+    starts: int = 1  # starting points, all judged before the search moves on from the best
+    proposed: int = 0
     completed: int = 0
     running: int = 0
     failures_in_a_row: int = 0
@@ -130,6 +140,12 @@ class LearnerState:
         elif loss < self.best_loss:  # a gain too small to count as progress: kept, not timed
             self.best_loss = loss
 
+    def waiting(self) -> bool:
+        """Whether one of several starting points is running: they run one after the other, as
+        CFO picks the point it moves on from once they are all judged (a result arriving while
+        another starting point runs would make it move on from that one)."""
+        return self.starts > 1 and self.running > 0 and self.proposed <= self.starts
+
     def typical_seconds(self) -> float:
         return statistics.median(self.recent) if self.recent else 0.0
 
@@ -153,7 +169,9 @@ def choose_learner(
     """The learner of the next trial (see the module docstring), or None when none fits in
     ``time_left`` seconds."""
     eligible = [
-        s for s in states if not s.exhausted and (s.completed == 0 or s.typical_seconds() <= time_left)
+        s
+        for s in states
+        if not s.exhausted and not s.waiting() and (s.completed == 0 or s.typical_seconds() <= time_left)
     ]
     if not eligible:
         return None
@@ -209,7 +227,7 @@ def run_automl(
     """
     rng = random.Random(seed)
     states = [
-        LearnerState(name, cost, searcher_for(space, seed + offset), dict(base))
+        LearnerState(name, cost, searcher_for(space, seed + offset), dict(base), len(starting_points(space)))
         for offset, (name, (cost, space, base)) in enumerate(learners.items())
     ]
     lock = threading.Lock()
@@ -237,6 +255,7 @@ def run_automl(
                         continue
                     state.empty_in_a_row = 0
                     state.running += 1
+                    state.proposed += 1
                 proposal = Proposal(count, state.name, {**state.base, **config}, dict(config), elapsed)
                 running[pool.submit(fit, proposal)] = (state, trial_id, proposal)
                 count += 1
@@ -264,7 +283,12 @@ def run_automl(
                 state.record(loss, result.seconds)
                 state.searcher.on_trial_complete(
                     trial_id,
-                    {"loss": loss if math.isfinite(loss) else 1e12, "config": proposal.searched},
+                    {
+                        "loss": loss if math.isfinite(loss) else 1e12,
+                        "config": proposal.searched,
+                        # Ray Tune's flattened form, which CFO reads a candidate start point from
+                        **{f"config/{name}": value for name, value in proposal.searched.items()},
+                    },
                 )
                 results.append(result)
     if not results and failures:

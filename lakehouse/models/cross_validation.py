@@ -3,12 +3,14 @@
 A validation split of a few hundred rows ranks close trials by noise, and a search of many trials
 makes it likely that the best on validation is only the luckiest (on scikit-learn's diabetes, 88
 validation rows, the best of 101 trials had validation RMSE 53.8 and test RMSE 57.0). When the
-validation split is small, the top trials (the best few overall, and the best of every other
-learner) are fitted again on k folds of the training and validation rows together, each fold
-held out once, and the trial with the best mean held-out metric is kept. Its model, fitted on the
-training rows in the search, is the one evaluated on test and registered. The search keeps the
-time the confirmation of its top trials so far needs (at most half its budget) and stops
-starting trials when only that is left.
+validation split is small, the top trials (the best two overall, the best of every other
+learner, then each learner's next best, up to three of each) are fitted again on k folds of the
+training and validation rows together, each fold held out once, and the trial with the best mean
+held-out metric is kept. Its configuration is then fitted once more on the training and
+validation rows together (``refit``, on by default): the validation rows no longer choose alone,
+so they train the model that is evaluated on test and registered. The search keeps the time the
+confirmation of its top trials so far needs (at most half its budget) and stops starting trials
+when only that is left.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ SMALL_VALIDATION = 10_000  # validation rows up to which ``folds: auto`` cross-v
 AUTO_FOLDS = 3  # a Spark fit costs seconds: 3 folds hold out every row at the price of 3 trials
 MOST_OF_BUDGET = 0.5  # the confirmation takes at most this share of an automl budget
 TOP = 2  # best trials overall that are confirmed, besides each other learner's best
+PER_LEARNER = 3  # then the next best of each learner, up to this many of each
 
 
 class Judged(Protocol):
@@ -46,14 +49,21 @@ def folds_for(setting: int | str, validation_rows: int) -> int:
 
 
 def _top(trials: Sequence[Judged], metric: str) -> list[Judged]:
-    """The ``TOP`` best trials on validation and the best of every other learner, best first."""
+    """The trials to confirm, in order: the ``TOP`` best on validation, the best of every other
+    learner, then each learner's next best in turn, up to ``PER_LEARNER`` of each (a learner's
+    best on a small validation split is often a configuration that fits those rows by luck)."""
     finite = [t for t in trials if math.isfinite(loss_of(metric, t.metric))]
     ranked = sorted(finite, key=lambda t: loss_of(metric, t.metric))
+    by_learner: dict[str, list[Judged]] = {}
+    for trial in ranked:  # learners in the order of their best trial
+        by_learner.setdefault(trial.learner, []).append(trial)
     chosen = ranked[:TOP]
-    for trial in ranked[TOP:]:
-        if all(trial.learner != other.learner for other in chosen):
-            chosen.append(trial)
-    return chosen  # in ranked order
+    for depth in range(PER_LEARNER):
+        for learner, runs in by_learner.items():
+            mine = [t for t in chosen if t.learner == learner]
+            if len(runs) > depth and len(mine) <= depth and all(runs[depth] is not t for t in chosen):
+                chosen.append(runs[depth])
+    return chosen
 
 
 def _fold_seconds(trials: Sequence[Judged]) -> dict[str, float]:

@@ -201,7 +201,15 @@ def _leaderboard(facts: Mapping[str, Any], lower_is_better: bool) -> list[str]:
         body.append(
             f"<p>The validation split is small: the top {len(confirmed)} trials were fitted again on "
             f"{folds} folds of the training and validation rows, and the one with the best mean "
-            f"held-out {html.escape(metric)} was kept (column k-fold).</p>"
+            f"held-out {html.escape(metric)} was kept (column k-fold)."
+            + (
+                " The kept configuration was then fitted again on the training and validation rows "
+                "together: that fit is the model judged on test and registered (its threshold and "
+                "validation figures are those of the fit on the training rows)."
+                if search.get("refitted")
+                else ""
+            )
+            + "</p>"
         )
     body.append("<h3>Leaderboard (every trial, best first)</h3>")
     body.append(

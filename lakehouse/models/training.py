@@ -12,9 +12,10 @@ The steps, each a function of this module:
    rows), or, with ``strategy: automl``, the learner and parameters that
    :mod:`lakehouse.models.automl` chooses within the time budget; each trial is a child run of
    the model's MLflow run. With a small validation split, AutoML's top trials are confirmed on
-   folds of the training and validation rows (:mod:`lakehouse.models.cross_validation`);
+   folds of the training and validation rows (:mod:`lakehouse.models.cross_validation`), and the
+   kept configuration is fitted again on those rows together;
 4. :func:`evaluate` picks the threshold on validation (binary) and judges the kept model once on
-   the test rows;
+   the test rows (the refit, when there is one);
 5. :func:`register_and_promote` registers the version with its label mapping and promotes it when
    it beats production; the report is written last.
 
@@ -86,6 +87,12 @@ class Trial:
     started: float = 0.0
     error: str | None = None  # why the fit failed (an AutoML search goes on without it)
     cross_validated: float | None = None  # mean held-out metric over the folds, when confirmed
+    refitted: Any = field(default=None, repr=False)  # fitted on train + validation, when kept and refit
+
+    @property
+    def kept_model(self) -> Any:
+        """The model registered when this trial wins: its refit when there is one."""
+        return self.model if self.refitted is None else self.refitted
 
 
 @dataclass
@@ -483,71 +490,90 @@ def search(
         left = budget - (time.monotonic() - started_at)
         top = cross_validation.candidates(trials, metric, folds, left, at_once, slack=0.1 * budget)
         if top:
-            fit_fold = _fold_fitter(name, settings, data, features, threads, partitions, folds, judge)
+            pooled = _PooledFits(name, data, features, threads, partitions, folds, judge)
             context.log.info(
                 "model %s: %d-fold cross-validation of trials %s on the training and validation rows",
                 name, folds, [t.index for t in top],
             )  # fmt: skip
-            means = cross_validation.cross_validate(top, folds, at_once, fit_fold)
+            means = cross_validation.cross_validate(top, folds, at_once, pooled.fold)
             for trial in top:
                 trial.cross_validated = means[trial.index]
             best = cross_validation.confirmed_best(top, means, metric) or best  # type: ignore[assignment]
             confirmed = len(top)
+            if search_settings.refit:  # type: ignore[union-attr]
+                # the validation rows no longer choose alone: they train the kept configuration
+                context.log.info("model %s: trial %d fitted again on the training and validation rows",
+                                 name, best.index)  # fmt: skip
+                best.refitted = pooled.refit(best)
         else:
             context.log.info("model %s: no time left to cross-validate (%.0f s)", name, left)
         seconds = time.monotonic() - started_at
     facts = {"threads": threads, "trials_at_once": at_once, "search_seconds": round(seconds, 1)}
     if folds:
-        facts |= {"folds": folds, "cross_validated_trials": confirmed}
+        facts |= {"folds": folds, "cross_validated_trials": confirmed, "refitted": best.refitted is not None}
     return trials, best, facts
 
 
-def _fold_fitter(
-    name: str,
-    settings: ModelSettings,
-    data: TrainingData,
-    features: FeatureSet,
-    threads: int,
-    partitions: int,
-    folds: int,
-    judge: Any,
-):
-    """``fit_fold(trial, fold)``: the trial's learner and parameters fitted on the training and
-    validation rows outside ``fold`` and judged on that fold. LightGBM gets the rounds its early
-    stopping chose and no early stopping: a fold must not stop on the rows it is judged by."""
-    pooled = data.rows.where(F.col(SPLIT_COLUMN).isin(["train", "validation"]))
-    # every column, the row's key or entity and time included: folds of rows, as the split is (the
-    # features and label alone would put identical rows, a person's repeated years, in one fold)
-    row = [column for column in data.rows.columns if column not in (SPLIT_COLUMN, VALIDATION_FLAG)]
-    hashed = [F.col(f"`{column}`") for column in row]
-    pooled = pooled.withColumn(FOLD_COLUMN, F.pmod(F.xxhash64(*hashed), F.lit(folds)))
+class _PooledFits:
+    """Fits of a trial's learner and parameters on the training and validation rows together:
+    ``fold(trial, k)`` fits outside fold ``k`` and judges on it, ``refit(trial)`` fits on them all.
+    LightGBM gets the rounds its early stopping chose and no early stopping: a fold must not stop
+    on the rows it is judged by."""
 
-    def fit_fold(trial: Trial, fold: int) -> float:
+    def __init__(
+        self,
+        name: str,
+        data: TrainingData,
+        features: FeatureSet,
+        threads: int,
+        partitions: int,
+        folds: int,
+        judge: Any,
+    ) -> None:
+        self.name, self.data, self.features = name, data, features
+        self.threads, self.partitions, self.judge = threads, partitions, judge
+        pooled = data.rows.where(F.col(SPLIT_COLUMN).isin(["train", "validation"]))
+        # every column, the row's key or entity and time included: folds of rows, as the split is
+        # (the features and label alone would put identical rows, a person's repeated years, in
+        # one fold)
+        row = [column for column in data.rows.columns if column not in (SPLIT_COLUMN, VALIDATION_FLAG)]
+        hashed = [F.col(f"`{column}`") for column in row]
+        self.pooled = pooled.withColumn(FOLD_COLUMN, F.pmod(F.xxhash64(*hashed), F.lit(max(folds, 1))))
+
+    def _fit(self, trial: Trial, rows: DataFrame) -> Any:
         learner = learner_named(trial.learner)
         lightgbm = learner.name == "lightgbm"
         params = dict(trial.params)
         if lightgbm and trial.best_iteration and trial.best_iteration > 0:
             params["numIterations"] = trial.best_iteration
         pipeline = learner.pipeline(
-            data.problem.task, features, LABEL_COLUMN, params, threads if lightgbm else None, None, 0,
-            key=f"models.models.{name}.search",
+            self.data.problem.task, self.features, LABEL_COLUMN, params, self.threads if lightgbm else None,
+            None, 0, key=f"models.models.{self.name}.search",
         )  # fmt: skip
-        rows = pooled.where(F.col(FOLD_COLUMN) != fold)
-        model = _engine_call(
-            name,
-            lambda: pipeline.fit(rows if lightgbm else rows.coalesce(partitions)),
-            data.features,
-            data.problem.target,
+        return _engine_call(
+            self.name,
+            lambda: pipeline.fit(rows if lightgbm else rows.coalesce(self.partitions)),
+            self.data.features,
+            self.data.problem.target,
         )
-        held_out = pooled.where(F.col(FOLD_COLUMN) == fold)
-        return _engine_call(name, lambda: judge(model, held_out), data.features, data.problem.target)
 
-    return fit_fold
+    def fold(self, trial: Trial, fold: int) -> float:
+        model = self._fit(trial, self.pooled.where(F.col(FOLD_COLUMN) != fold))
+        held_out = self.pooled.where(F.col(FOLD_COLUMN) == fold)
+        return _engine_call(
+            self.name, lambda: self.judge(model, held_out), self.data.features, self.data.problem.target
+        )
+
+    def refit(self, trial: Trial) -> Any:
+        return self._fit(trial, self.pooled)
 
 
-def evaluate(name: str, settings: ModelSettings, data: TrainingData, model: Any) -> Evaluation:
-    """The threshold (binary: best F1 on validation, or the configured one) and the kept model's
-    metrics on validation and test."""
+def evaluate(
+    name: str, settings: ModelSettings, data: TrainingData, model: Any, kept: Any = None
+) -> Evaluation:
+    """The threshold (binary: best F1 on validation, or the configured one) and the metrics on
+    validation of ``model`` (fitted on the training rows), and on test of ``kept`` (the model
+    registered: ``model``, or its refit on the training and validation rows)."""
     problem = data.problem
     validation = data.rows.where(F.col(SPLIT_COLUMN) == "validation")
     test = data.rows.where(F.col(SPLIT_COLUMN) == "test")
@@ -562,7 +588,8 @@ def evaluate(name: str, settings: ModelSettings, data: TrainingData, model: Any)
                 else float(settings.threshold)
             )
         validation_metrics, _ = split_metrics(validation_scored, problem, threshold)
-        test_metrics, report = split_metrics(_scored(model, test, problem, settings), problem, threshold)
+        test_scored = _scored(model if kept is None else kept, test, problem, settings)
+        test_metrics, report = split_metrics(test_scored, problem, threshold)
         details: dict[str, Any] = {}
         if problem.kind == "binary":
             details = {
@@ -641,7 +668,10 @@ def register_and_promote(
         The version, the promotion decision and the parameters recorded.
     """
     learner = learner_named(best.learner)
-    preparation = learner.preparation(FeatureSet(data.features, data.categorical, data.string_features))
+    preparation = learner.preparation(
+        FeatureSet(data.features, data.categorical, data.string_features),
+        "the training and validation rows" if best.refitted is not None else "the training rows",
+    )
     params = {
         "learner": learner.name,
         **best.params,
@@ -666,7 +696,7 @@ def register_and_promote(
         **data.problem.as_tags(),
     }
     version = registry.register(
-        name, best.model, params, metrics, data.features, data.data_versions, tags=tags, run_id=run_id
+        name, best.kept_model, params, metrics, data.features, data.data_versions, tags=tags, run_id=run_id
     )
     production = registry.production(name)
     production_metric = None if production is None else production.metrics.get(f"test_{metric}")
@@ -691,6 +721,7 @@ def _search_facts(
         "trials_at_once": fitting["trials_at_once"],
         "learners": sorted({t.learner for t in trials}),
         "folds": fitting.get("folds", 0),
+        "refitted": fitting.get("refitted", False),
     }
 
 
@@ -737,7 +768,7 @@ def train_model(
                 held_out = trial.cross_validated
                 if held_out is not None and not math.isnan(held_out) and trial.index in trial_runs:
                     registry.log_trial_metrics(trial_runs[trial.index], {f"cv_{metric}": held_out})
-            evaluation = evaluate(name, settings, data, best.model)
+            evaluation = evaluate(name, settings, data, best.model, best.kept_model)
         finally:
             data.rows.unpersist()
         version, decision, params = register_and_promote(
@@ -756,7 +787,7 @@ def train_model(
             "validation": evaluation.validation,
             **evaluation.details,
             "classes": list(data.problem.classes),
-            "importance": learner_of(best.model).importances(best.model, data.features),
+            "importance": learner_of(best.kept_model).importances(best.kept_model, data.features),
             "trials": [vars(t) for t in trials],
             "best_trial": trials.index(best),
             "search": _search_facts(settings, fitting, trials),

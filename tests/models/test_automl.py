@@ -19,8 +19,10 @@ from lakehouse.errors import ConfigError, ModelTrainingError
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.models import cross_validation
 from lakehouse.models.automl import LearnerState, choose_learner, loss_of, run_automl
+from lakehouse.models.dataset import SPLIT_COLUMN
 from lakehouse.models.learners import LEARNERS, Dimension
 from lakehouse.models.registry import ModelRegistry
+from lakehouse.models.training_data import training_data
 from lakehouse.runs.runner import run_job
 from lakehouse.storage.layout import StorageLayout
 from tests.conftest import CONF_DIR
@@ -64,6 +66,8 @@ def test_a_bad_budget_an_unknown_learner_or_parameter_is_refused_at_load(tmp_pat
     assert f"{key}.folds" in message or ("folds: 1 folds" in message and key in message)
     message = load_error(tmp_path / "j", "strategy: random, space: {numLeaves: [8]}, folds: 3")
     assert key in message and "only an automl search cross-validates" in message
+    message = load_error(tmp_path / "k", "strategy: random, space: {numLeaves: [8]}, refit: false")
+    assert key in message and "only an automl search refits" in message
     message = load_error(tmp_path / "g", "strategy: random, budget_seconds: 60, learners: [linear]")
     assert "only an automl search chooses learners" in message
 
@@ -121,6 +125,25 @@ def test_the_search_starts_cheap_spends_on_the_learner_that_improves_and_stops_a
     assert [r.index for r in results] == list(range(len(results)))
 
 
+def test_a_second_starting_point_is_judged_before_the_search_moves_on_from_the_better():
+    """Two trials at once: the second starting point must not start while the first runs, or CFO
+    would move on from whichever finished first; here the second is far better, so the search
+    goes on around it."""
+    lock = __import__("threading").Lock()
+    seen: list[dict] = []
+
+    def fit(proposal):
+        with lock:
+            seen.append(proposal.searched)
+        x = proposal.searched["x"]
+        return Outcome(proposal.index, 0.9 - 0.05 * abs(math.log(x / 300)), 0.01)
+
+    space = {"x": Dimension(1, 1000, log=True, integer=True, init=2, second=300)}
+    run_automl({"one": (1.0, space, {})}, fit, "roc_auc", budget_seconds=60, at_once=2, seed=3, max_trials=12)
+    assert [p["x"] for p in seen[:2]] == [2, 300]
+    assert all(p["x"] > 30 for p in seen[2:]), seen  # around 300, not around 2
+
+
 def test_the_top_trials_of_a_small_validation_split_are_confirmed_on_folds():
     trials = [  # index, learner, validation AUC, seconds
         FakeTrial(0, "linear", 0.97, 2.0),
@@ -132,15 +155,17 @@ def test_the_top_trials_of_a_small_validation_split_are_confirmed_on_folds():
     ]
     assert cross_validation.folds_for("auto", 113) == 3 and cross_validation.folds_for("auto", 20_000) == 0
     assert cross_validation.folds_for(0, 113) == 0 and cross_validation.folds_for(5, 20_000) == 5
-    # the best two overall, then each other learner's best while its folds fit (median trials:
-    # linear 2 s, lightgbm 3 s, the forest 3.5 s; 3 folds, 2 at once: 3 + 4.5, then 5.25 s)
+    # the best two overall, then each other learner's best, then each learner's next best, while
+    # their folds fit (median trials: linear 2 s, lightgbm 3 s, the forest 3.5 s; 3 folds, 2 at
+    # once: 3 + 4.5, then 5.25, 3 and 4.5 s)
     top = cross_validation.candidates(trials, "roc_auc", 3, 20.0, 2)
-    assert [t.index for t in top] == [1, 2, 3]
+    assert [t.index for t in top] == [1, 2, 3, 0]
+    assert [t.index for t in cross_validation.candidates(trials, "roc_auc", 3, 21.0, 2)] == [1, 2, 3, 0, 5]
     assert [t.index for t in cross_validation.candidates(trials, "roc_auc", 3, 9.0, 2)] == [1, 2]
     assert [t.index for t in cross_validation.candidates(trials, "roc_auc", 3, 4.5, 2)] == [1, 2]
     assert cross_validation.candidates(trials, "roc_auc", 3, 4.4, 2) == []  # 7.5 s > 4.4 + one fold
     assert len(cross_validation.candidates(trials, "roc_auc", 3, 4.4, 2, slack=1.0)) == 2
-    assert cross_validation.seconds_needed(trials, "roc_auc", 3, 2) == pytest.approx(12.75)
+    assert cross_validation.seconds_needed(trials, "roc_auc", 3, 2) == pytest.approx(20.25)
     assert cross_validation.candidates(trials[:1], "roc_auc", 3, 60.0, 2) == []
     # the held-out means decide: trial 2 generalises better than the luckiest on validation
     held_out = {(1, 0): 0.90, (1, 1): 0.92, (1, 2): 0.91, (2, 0): 0.95, (2, 1): 0.93, (2, 2): 0.94}
@@ -231,6 +256,7 @@ def test_automl_on_breast_cancer_honours_its_budget_logs_every_trial_and_reports
     # the best mean held-out AUC was kept
     confirmed = [t for t in trials if "cv_roc_auc" in t.data.metrics]
     assert params["folds"] == "3" and len(confirmed) == int(params["cross_validated_trials"]) >= 2
+    assert params["refitted"] == "True"  # the kept configuration, fitted on train + validation
     assert max(trials, key=lambda t: t.data.metrics["validation_roc_auc"]) in confirmed
     best = max(confirmed, key=lambda t: t.data.metrics["cv_roc_auc"])
     assert version.tags["learner"] == params["learner"] == best.data.tags["learner"]
@@ -316,15 +342,25 @@ def test_a_linear_winner_is_registered_with_its_imputation_failed_trials_are_kep
     tables.overwrite("silver.crafted_line", spark.createDataFrame(frame))
     # Spark's trees refuse a depth over 30: those trials fail, are tracked, and the search goes on
     learners = {"linear": {"maxIter": [25, 50]}, "random_forest": {"maxDepth": [40]}}
-    config = with_models(lakehouse_config, line=automl_model("silver.crafted_line", 10.0, learners=learners))
+    config = with_models(lakehouse_config, line=automl_model("silver.crafted_line", 15.0, learners=learners))
 
     job, version, params, trials = trained(spark, config, "line")
     assert version.tags["learner"] == "linear" and "production" in version.aliases
+    # about 80 validation rows: the top trials were confirmed on folds and the kept configuration
+    # refitted on the training and validation rows: its imputer holds their mean of x2
+    assert params["refitted"] == "True" and int(params["cross_validated_trials"]) >= 2
+    rows = training_data(tables, config, "line", config.models.models["line"]).rows.toPandas()
+    pooled = rows[rows[SPLIT_COLUMN].isin(["train", "validation"])]["x2"].mean()
+    train = rows[rows[SPLIT_COLUMN] == "train"]["x2"].mean()
+    [imputer] = [s for s in ModelRegistry(config).load(version).stages if type(s).__name__ == "ImputerModel"]
+    surrogate = imputer.surrogateDF.first()["x2__num"]
+    assert surrogate == pytest.approx(pooled) and surrogate != pytest.approx(train)
     failed = [t for t in trials if t.info.status == "FAILED"]
     assert failed and all(t.data.tags["learner"] == "random_forest" for t in failed)
     assert len(failed) <= 3  # a learner failing three times in a row is dropped
     assert "maxDepth" in failed[0].data.tags["error"] and "model line" in failed[0].data.tags["error"]
-    assert params["preparation_missing_values"].startswith("mean of the training rows (x0, x1, x2")
+    imputed = "mean of the training and validation rows (x0, x1, x2"
+    assert params["preparation_missing_values"].startswith(imputed)
     assert job.metrics["line.test_r2"] > 0.97  # a seventh of the rows lost x2 to the mean
 
     scored = run_job("batch_score", config, spark=spark)

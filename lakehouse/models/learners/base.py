@@ -26,6 +26,8 @@ class Dimension:
 
     ``init`` is where a search starts; ``cheap`` (when set) is the value of lowest cost (fewest
     trees, leaves...), which a cost-aware search starts from and moves away from only while it pays.
+    ``second`` (when set) is this parameter's value in a second starting point, tried right after
+    the first (the other parameters at their start): the search goes on from the better of the two.
     """
 
     low: float
@@ -34,11 +36,18 @@ class Dimension:
     integer: bool = False
     init: Scalar | None = None
     cheap: Scalar | None = None
+    second: Scalar | None = None
 
     def start(self) -> Scalar:
         value = self.cheap if self.cheap is not None else self.init
         if value is None:
             value = (self.low * self.high) ** 0.5 if self.log else (self.low + self.high) / 2
+        return self._within(value)
+
+    def second_start(self) -> Scalar:
+        return self.start() if self.second is None else self._within(self.second)
+
+    def _within(self, value: Scalar) -> Scalar:
         value = min(max(float(value), self.low), self.high)
         return round(value) if self.integer else value
 
@@ -52,6 +61,9 @@ class Choice:
 
     def start(self) -> Scalar:
         return self.init if self.init in self.values else self.values[0]
+
+    def second_start(self) -> Scalar:
+        return self.start()
 
 
 Space = dict[str, Dimension | Choice]
@@ -120,6 +132,7 @@ class Learner:
                     Dimension(values.low, values.high, values.log, values.integer or base.integer),
                     init=base.start(),
                     cheap=base.cheap,
+                    second=base.second,
                 )
         return narrowed
 
@@ -145,8 +158,9 @@ class Learner:
         """The boosting round kept by early stopping, for learners that have one."""
         return None
 
-    def preparation(self, features: FeatureSet) -> dict[str, str]:
-        """How the pipeline prepares the features before the estimator, for the record."""
+    def preparation(self, features: FeatureSet, fitted_on: str = "the training rows") -> dict[str, str]:
+        """How the pipeline prepares the features before the estimator, for the record
+        (``fitted_on``: the rows its statistics come from)."""
         return {}
 
     def owns(self, model: Any) -> bool:

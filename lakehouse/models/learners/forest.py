@@ -50,9 +50,9 @@ class RandomForest(Learner):
         values = model.stages[-1].featureImportances.toArray()
         return {name: {"impurity": float(values[index])} for index, name in enumerate(features)}
 
-    def preparation(self, features: FeatureSet) -> dict[str, str]:
+    def preparation(self, features: FeatureSet, fitted_on: str = "the training rows") -> dict[str, str]:
         return {
-            "missing values": f"median of the training rows ({', '.join(features.continuous)})"
+            "missing values": f"median of {fitted_on} ({', '.join(features.continuous)})"
             if features.continuous
             else "none numeric",
             "categories": "indexed, split as categories",

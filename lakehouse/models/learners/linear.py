@@ -55,9 +55,9 @@ class Linear(Learner):
             totals[name] += float(weight)
         return {name: {"|coefficient|": value} for name, value in totals.items()}
 
-    def preparation(self, features: FeatureSet) -> dict[str, str]:
+    def preparation(self, features: FeatureSet, fitted_on: str = "the training rows") -> dict[str, str]:
         return {
-            "missing values": f"mean of the training rows ({', '.join(features.continuous)})"
+            "missing values": f"mean of {fitted_on} ({', '.join(features.continuous)})"
             if features.continuous
             else "none numeric",
             "categories": "one-hot encoded",
