@@ -18,7 +18,9 @@ from __future__ import annotations
 import logging
 import math
 import statistics
-from collections.abc import Callable, Sequence
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -31,6 +33,7 @@ AUTO_FOLDS = 3  # a Spark fit costs seconds: 3 folds hold out every row at the p
 MOST_OF_BUDGET = 0.5  # the confirmation takes at most this share of an automl budget
 TOP = 2  # best trials overall that are confirmed, besides each other learner's best
 PER_LEARNER = 3  # then the next best of each learner, up to this many of each
+RECENT = 5  # a learner's last trials, whose median estimates a fold's seconds
 
 
 class Judged(Protocol):
@@ -66,42 +69,38 @@ def _top(trials: Sequence[Judged], metric: str) -> list[Judged]:
     return chosen
 
 
-def _fold_seconds(trials: Sequence[Judged]) -> dict[str, float]:
-    """A fold's expected seconds per learner: the median of its trials' (a learner's first trial
-    also pays for warming the JVM up)."""
+def fold_seconds(trials: Sequence[Judged]) -> dict[str, float]:
+    """A fold's expected seconds per learner: the median of its last ``RECENT`` trials (its first
+    trials also pay for warming the JVM up)."""
     seconds: dict[str, list[float]] = {}
-    for trial in trials:
+    for trial in sorted(trials, key=lambda t: t.index):
         seconds.setdefault(trial.learner, []).append(trial.seconds)
-    return {learner: statistics.median(values) for learner, values in seconds.items()}
+    return {learner: statistics.median(values[-RECENT:]) for learner, values in seconds.items()}
 
 
 def seconds_needed(trials: Sequence[Judged], metric: str, folds: int, at_once: int) -> float:
     """Estimated seconds to confirm the top trials so far: what an AutoML search keeps of its
     budget for the confirmation."""
-    each = _fold_seconds(trials)
+    each = fold_seconds(trials)
     return sum(folds * each[t.learner] for t in _top(trials, metric)) / max(1, at_once)
 
 
 def candidates(
     trials: Sequence[Judged], metric: str, folds: int, seconds_left: float, at_once: int, slack: float = 0.0
 ) -> list[Judged]:
-    """The top trials to confirm (see :func:`_top`), as many as fit in ``seconds_left`` (a fold
-    is estimated at its learner's median trial, ``at_once`` at a time); the best two may overrun
-    it by ``slack`` and one fold (the running trials of the search may have eaten into the time it
-    kept). None when the best two do not fit, or fewer than two trials have a metric."""
-    each = _fold_seconds(trials)
+    """The top trials to confirm (see :func:`_top`), best first, when the best two fit in
+    ``seconds_left`` (a fold estimated at its learner's recent trials, ``at_once`` at a time);
+    they may overrun it by ``slack`` and one fold (the running trials of the search may have eaten
+    into the time it kept). :func:`cross_validate` confirms the others while time is left. None
+    when the best two do not fit, or fewer than two trials have a metric."""
+    each = fold_seconds(trials)
     top = _top(trials, metric)
     if len(top) < 2:
         return []
-    kept, cost = top[:2], sum(folds * each[t.learner] for t in top[:2]) / max(1, at_once)
-    if cost > seconds_left + slack + max(each[t.learner] for t in kept):
+    cost = sum(folds * each[t.learner] for t in top[:2]) / max(1, at_once)
+    if cost > seconds_left + slack + max(each[t.learner] for t in top[:2]):
         return []
-    for trial in top[2:]:
-        cost += folds * each[trial.learner] / max(1, at_once)
-        if cost > seconds_left:
-            break
-        kept.append(trial)
-    return kept
+    return top
 
 
 def cross_validate(
@@ -109,26 +108,68 @@ def cross_validate(
     folds: int,
     at_once: int,
     fit_fold: Callable[[Any, int], float],
+    seconds_left: float = math.inf,
+    estimates: Mapping[str, float] | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> dict[int, float]:
-    """Each trial's mean held-out metric over ``folds`` folds (trial index -> mean), fitting
-    ``at_once`` folds side by side. A trial one of whose folds fails (a
-    :class:`ModelTrainingError`) gets NaN: it cannot be kept on this evidence."""
+    """The mean held-out metric over ``folds`` folds of each trial confirmed (trial index ->
+    mean), fitting ``at_once`` folds side by side.
 
-    def held_out(job: tuple[Any, int]) -> float:
-        trial, fold = job
-        try:
-            return fit_fold(trial, fold)
-        except ModelTrainingError as error:
-            log.info("cross-validation: trial %d fold %d failed: %s", trial.index, fold, error)
-            return math.nan
-
+    The first two trials are always confirmed; each later one only when its folds are expected
+    to end within ``seconds_left`` (a fold estimated at the median of that learner's folds so
+    far, else at ``estimates[learner]``, else at the median of every fold so far). A trial one of
+    whose folds fails (a :class:`ModelTrainingError`) gets NaN: it cannot be kept on this
+    evidence.
+    """
     jobs = [(trial, fold) for trial in trials for fold in range(folds)]
+    lock = threading.Lock()
+    started_at = clock()
+    measured: dict[str, list[float]] = {}
+    scores: dict[tuple[int, int], float] = {}
+    confirmed: list[Any] = []
+    state = {"next": 0, "stopped": False}
+
+    def take() -> tuple[Any, int] | None:
+        with lock:
+            if state["stopped"] or state["next"] >= len(jobs):
+                return None
+            trial, fold = jobs[state["next"]]
+            if fold == 0 and len(confirmed) >= 2:
+                done = measured.get(trial.learner)
+                each = (
+                    statistics.median(done)
+                    if done
+                    else (estimates or {}).get(trial.learner)
+                    or statistics.median(v for values in measured.values() for v in values)
+                )
+                if clock() - started_at + folds * each / max(1, at_once) > seconds_left:
+                    state["stopped"] = True
+                    return None
+            if fold == 0:
+                confirmed.append(trial)
+            state["next"] += 1
+            return trial, fold
+
+    def work() -> None:
+        while (job := take()) is not None:
+            trial, fold = job
+            began = clock()
+            try:
+                value = fit_fold(trial, fold)
+            except ModelTrainingError as error:
+                log.info("cross-validation: trial %d fold %d failed: %s", trial.index, fold, error)
+                value = math.nan
+            with lock:
+                scores[trial.index, fold] = value
+                measured.setdefault(trial.learner, []).append(clock() - began)
+
     with ThreadPoolExecutor(max_workers=max(1, at_once), thread_name_prefix="folds") as pool:
-        values = list(pool.map(held_out, jobs))
+        for worker in [pool.submit(work) for _ in range(max(1, at_once))]:
+            worker.result()
     means: dict[int, float] = {}
-    for position, trial in enumerate(trials):
-        scores = values[position * folds : (position + 1) * folds]
-        means[trial.index] = math.nan if any(math.isnan(v) for v in scores) else statistics.fmean(scores)
+    for trial in confirmed:
+        values = [scores[trial.index, fold] for fold in range(folds)]
+        means[trial.index] = math.nan if any(math.isnan(v) for v in values) else statistics.fmean(values)
     return means
 
 

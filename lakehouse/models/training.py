@@ -492,14 +492,23 @@ def search(
         if top:
             pooled = _PooledFits(name, data, features, threads, partitions, folds, judge)
             context.log.info(
-                "model %s: %d-fold cross-validation of trials %s on the training and validation rows",
+                "model %s: %d-fold cross-validation on the training and validation rows of trials %s "
+                "(the first two, then the others while the budget lasts)",
                 name, folds, [t.index for t in top],
             )  # fmt: skip
-            means = cross_validation.cross_validate(top, folds, at_once, pooled.fold)
+            means = cross_validation.cross_validate(
+                top, folds, at_once, pooled.fold,
+                seconds_left=budget - (time.monotonic() - started_at),
+                estimates=cross_validation.fold_seconds(trials),
+            )  # fmt: skip
             for trial in top:
-                trial.cross_validated = means[trial.index]
+                trial.cross_validated = means.get(trial.index)
             best = cross_validation.confirmed_best(top, means, metric) or best  # type: ignore[assignment]
-            confirmed = len(top)
+            confirmed = len(means)
+            context.log.info(
+                "model %s: %d trials confirmed; kept trial %d (%s), k-fold %s %s",
+                name, confirmed, best.index, best.learner, metric, best.cross_validated,
+            )  # fmt: skip
             if search_settings.refit:  # type: ignore[union-attr]
                 # the validation rows no longer choose alone: they train the kept configuration
                 context.log.info("model %s: trial %d fitted again on the training and validation rows",
