@@ -117,7 +117,7 @@ def cross_validate(
 
     The first two trials are always confirmed; each later one only when its folds are expected
     to end within ``seconds_left`` (a fold estimated at the median of that learner's folds so
-    far, else at ``estimates[learner]``, else at the median of every fold so far). A trial one of
+    far, else at ``estimates[learner]``; a learner with neither is not held back). A trial one of
     whose folds fails (a :class:`ModelTrainingError`) gets NaN: it cannot be kept on this
     evidence.
     """
@@ -136,12 +136,7 @@ def cross_validate(
             trial, fold = jobs[state["next"]]
             if fold == 0 and len(confirmed) >= 2:
                 done = measured.get(trial.learner)
-                each = (
-                    statistics.median(done)
-                    if done
-                    else (estimates or {}).get(trial.learner)
-                    or statistics.median(v for values in measured.values() for v in values)
-                )
+                each = statistics.median(done) if done else (estimates or {}).get(trial.learner, 0.0)
                 if clock() - started_at + folds * each / max(1, at_once) > seconds_left:
                     state["stopped"] = True
                     return None
