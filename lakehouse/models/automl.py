@@ -44,11 +44,6 @@ FAILURES_TO_DROP = 3  # a learner whose trials fail this many times in a row is 
 # a learner that gains in the fourth digit must not look like one that keeps improving)
 MEANINGFUL = 1e-3
 EMPTY_TO_DROP = 50  # CFO proposes nothing (a point it has seen) this many times in a row: converged
-# the share of trials drawn evenly between the learners, not by ECI, when a small validation split
-# ranks them (the k-fold confirmation then decides): a gap of a hundredth of AUC on 189 rows is
-# noise, yet the ECI of a learner behind by it is ten times the leader's (anes96: LightGBM got 7
-# of 99 trials behind a linear model that the folds and the test rows rank below it)
-EVEN_WHEN_NOISY = 0.5
 
 
 def loss_of(metric: str, value: float) -> float:
@@ -169,10 +164,10 @@ class LearnerState:
 
 
 def choose_learner(
-    states: Sequence[LearnerState], time_left: float, rng: random.Random, even: float = 0.0
+    states: Sequence[LearnerState], time_left: float, rng: random.Random
 ) -> LearnerState | None:
     """The learner of the next trial (see the module docstring), or None when none fits in
-    ``time_left`` seconds; a share ``even`` of the draws is even between the learners tried."""
+    ``time_left`` seconds."""
     eligible = [
         s
         for s in states
@@ -187,8 +182,7 @@ def choose_learner(
     if not tried:  # each learner is running its first trial: another of the cheapest
         return min(eligible, key=lambda s: s.relative_cost)
     best_loss = min(s.best_loss for s in states)
-    inverse = [1 / s.cost_to_improve(best_loss) for s in tried]
-    weights = [(1 - even) * w / sum(inverse) + even / len(tried) for w in inverse]
+    weights = [1 / s.cost_to_improve(best_loss) for s in tried]
     return rng.choices(tried, weights=weights)[0]
 
 
@@ -213,7 +207,6 @@ def run_automl(
     max_trials: int | None = None,
     clock: Callable[[], float] = time.monotonic,
     reserve: Callable[[Sequence[Any]], float] | None = None,
-    even: float = 0.0,
 ) -> tuple[list[Any], float]:
     """Run trials until the budget is spent; return every trial's result and the seconds spent.
 
@@ -228,8 +221,6 @@ def run_automl(
         max_trials: stop after this many trials (None: the budget alone).
         reserve: seconds of the budget to keep for after the search, given the results so far
             (no trial starts once only they are left).
-        even: the share of learner choices drawn evenly between the learners, not by ECI
-            (``EVEN_WHEN_NOISY`` when the validation split is too small to rank them).
 
     Raises:
         ModelTrainingError: every trial failed (the first failure).
@@ -253,7 +244,7 @@ def run_automl(
                 if time_left <= 0:
                     break
                 with lock:
-                    state = choose_learner(states, time_left, rng, even)
+                    state = choose_learner(states, time_left, rng)
                     if state is None:
                         break
                     trial_id = f"{state.name}-{count}"

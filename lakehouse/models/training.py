@@ -42,7 +42,7 @@ from lakehouse.config.model import LOWER_IS_BETTER, METRICS_OF_TASK, MULTICLASS_
 from lakehouse.errors import ModelError, ModelTrainingError, TrainingDataError
 from lakehouse.io import files
 from lakehouse.models import cross_validation
-from lakehouse.models.automl import EVEN_WHEN_NOISY, Proposal, as_ranges, run_automl
+from lakehouse.models.automl import Proposal, as_ranges, run_automl
 from lakehouse.models.dataset import SPLIT_COLUMN, SPLITS
 from lakehouse.models.evaluation import (
     DRIVER_METRICS,
@@ -471,7 +471,6 @@ def search(
             search_settings.seed,  # type: ignore[union-attr]
             max_trials,
             reserve=reserve if folds else None,
-            even=EVEN_WHEN_NOISY if folds else 0.0,
         )
     else:
 
