@@ -698,8 +698,7 @@ class ModelSearchSettings(Section):
         default="auto",
         description="automl: the top trials are fitted again on this many folds of the training and "
         "validation rows and the best mean held-out metric is kept (a small validation split ranks "
-        "close trials by noise); auto: 5 when the validation split has at most 1,000 rows, 3 up to "
-        "10,000, else 0; "
+        "close trials by noise); auto: 3 when the validation split has at most 10,000 rows, else 0; "
         "0: the best trial on validation is kept.",
     )
     refit: bool = Field(

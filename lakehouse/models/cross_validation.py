@@ -30,12 +30,6 @@ from lakehouse.models.automl import loss_of
 log = logging.getLogger(__name__)
 SMALL_VALIDATION = 10_000  # validation rows up to which ``folds: auto`` cross-validates
 AUTO_FOLDS = 3  # a Spark fit costs seconds: 3 folds hold out every row at the price of 3 trials
-# validation rows up to which ``folds: auto`` takes 5 folds: a fold of a few hundred rows costs
-# little more than a Spark job's start, and 3 folds of so few rows still rank learners by luck
-# (anes96, 756 rows, 5 splits: 3 folds kept a forest or a linear model, which the test rows rank
-# below LightGBM, on 2 splits; 5 folds on 1 split or none in three runs)
-TINY_VALIDATION = 1_000
-TINY_FOLDS = 5
 MOST_OF_BUDGET = 0.5  # the confirmation takes at most this share of an automl budget
 TOP = 2  # best trials overall that are confirmed, besides each other learner's best
 PER_LEARNER = 3  # then the next best of each learner, up to this many of each
@@ -50,11 +44,9 @@ class Judged(Protocol):
 
 
 def folds_for(setting: int | str, validation_rows: int) -> int:
-    """The folds of a search's confirmation: the setting, or with ``auto`` ``TINY_FOLDS`` for a
-    tiny validation split, ``AUTO_FOLDS`` for a small one and 0 (none) for a large one."""
+    """The folds of a search's confirmation: the setting, or with ``auto`` ``AUTO_FOLDS`` for a
+    small validation split and 0 (none) for a large one."""
     if setting == "auto":
-        if validation_rows <= TINY_VALIDATION:
-            return TINY_FOLDS
         return AUTO_FOLDS if validation_rows <= SMALL_VALIDATION else 0
     return int(setting)
 

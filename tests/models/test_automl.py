@@ -153,8 +153,7 @@ def test_the_top_trials_of_a_small_validation_split_are_confirmed_on_folds():
         FakeTrial(4, "random_forest", math.nan, 1.0),  # failed: never a candidate
         FakeTrial(5, "lightgbm", 0.96, 2.0),
     ]
-    assert cross_validation.folds_for("auto", 113) == 5 and cross_validation.folds_for("auto", 1_500) == 3
-    assert cross_validation.folds_for("auto", 20_000) == 0
+    assert cross_validation.folds_for("auto", 113) == 3 and cross_validation.folds_for("auto", 20_000) == 0
     assert cross_validation.folds_for(0, 113) == 0 and cross_validation.folds_for(5, 20_000) == 5
     # the best two overall, then each other learner's best, then each learner's next best, when
     # the best two fit (median trials: linear 2 s, lightgbm 3 s; 3 folds, 2 at once: 3 + 4.5 s,
@@ -268,10 +267,10 @@ def test_automl_on_breast_cancer_honours_its_budget_logs_every_trial_and_reports
     for trial, learner in zip(trials, learners, strict=True):
         assert trial.data.params and trial.data.metrics["validation_roc_auc"] > 0.5
         assert trial.data.params.keys() >= set(LEARNERS[learner].space("classification", 300))
-    # 113 validation rows: the top trials were confirmed on 5 folds of train + validation, and
+    # 113 validation rows: the top trials were confirmed on 3 folds of train + validation, and
     # the best mean held-out AUC was kept
     confirmed = [t for t in trials if "cv_roc_auc" in t.data.metrics]
-    assert params["folds"] == "5" and len(confirmed) == int(params["cross_validated_trials"]) >= 2
+    assert params["folds"] == "3" and len(confirmed) == int(params["cross_validated_trials"]) >= 2
     assert params["refitted"] == "True"  # the kept configuration, fitted on train + validation
     assert max(trials, key=lambda t: t.data.metrics["validation_roc_auc"]) in confirmed
     best = max(confirmed, key=lambda t: t.data.metrics["cv_roc_auc"])
