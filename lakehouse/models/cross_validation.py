@@ -117,7 +117,7 @@ def cross_validate(
 
     The first two trials are always confirmed; each later one only when its folds are expected
     to end within ``seconds_left`` (a fold estimated at the median of that learner's folds so
-    far, else at ``estimates[learner]``; a learner with neither is not held back). A trial one of
+    far, else at ``estimates[learner]``, else at nothing: confirmed while any time is left). A trial one of
     whose folds fails (a :class:`ModelTrainingError`) gets NaN: it cannot be kept on this
     evidence.
     """
