@@ -708,6 +708,13 @@ class ModelSearchSettings(Section):
         "chose) and that fit is the model judged on test and registered; its threshold and "
         "validation figures are the training-rows fit's. false: the trial's own fit is kept.",
     )
+    ensemble: bool = Field(
+        default=True,
+        description="automl, after a cross-validation of a binary or regression model: the kept "
+        "model is the weighted average of up to 3 confirmed trials when it beats the best of them "
+        "alone on the folds' held-out rows (greedy ensemble selection); false: the best confirmed "
+        "trial alone.",
+    )
 
     @property
     def max_trials(self) -> int | None:
@@ -733,6 +740,8 @@ class ModelSearchSettings(Section):
             raise ValueError(f"folds: only an automl search cross-validates its trials, not {self.strategy}")
         if "refit" in self.model_fields_set:
             raise ValueError(f"refit: only an automl search refits its kept trial, not {self.strategy}")
+        if "ensemble" in self.model_fields_set:
+            raise ValueError(f"ensemble: only an automl search averages its trials, not {self.strategy}")
         if self.learners is not None:
             raise ValueError(f"learners: only an automl search chooses learners, not {self.strategy}")
         if not self.space:

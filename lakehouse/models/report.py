@@ -209,6 +209,13 @@ def _leaderboard(facts: Mapping[str, Any], lower_is_better: bool) -> list[str]:
                 if search.get("refitted")
                 else ""
             )
+            + (
+                f" The kept model is the weighted average of {search['averaged_trials']} of them "
+                "(the trial named ensemble, its members and weights as its parameters): on the folds' "
+                "held-out rows it beat the best of them alone."
+                if search.get("averaged_trials")
+                else ""
+            )
             + "</p>"
         )
     body.append("<h3>Leaderboard (every trial, best first)</h3>")

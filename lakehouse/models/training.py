@@ -13,7 +13,9 @@ The steps, each a function of this module:
    :mod:`lakehouse.models.automl` chooses within the time budget; each trial is a child run of
    the model's MLflow run. With a small validation split, AutoML's top trials are confirmed on
    folds of the training and validation rows (:mod:`lakehouse.models.cross_validation`), and the
-   kept configuration is fitted again on those rows together;
+   kept configuration is fitted again on those rows together; when a weighted average of up to
+   three confirmed trials beats the best alone on the folds' held-out rows, that average
+   (:mod:`lakehouse.models.learners.ensemble`) is the kept model, a trial of its own;
 4. :func:`evaluate` picks the threshold on validation (binary) and judges the kept model once on
    the test rows (the refit, when there is one);
 5. :func:`register_and_promote` registers the version with its label mapping and promotes it when
@@ -30,6 +32,7 @@ import math
 import re
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +45,7 @@ from lakehouse.config.model import LOWER_IS_BETTER, METRICS_OF_TASK, MULTICLASS_
 from lakehouse.errors import ModelError, ModelTrainingError, TrainingDataError
 from lakehouse.io import files
 from lakehouse.models import cross_validation
-from lakehouse.models.automl import Proposal, as_ranges, run_automl
+from lakehouse.models.automl import Proposal, as_ranges, loss_of, run_automl
 from lakehouse.models.dataset import SPLIT_COLUMN, SPLITS
 from lakehouse.models.evaluation import (
     DRIVER_METRICS,
@@ -53,7 +56,7 @@ from lakehouse.models.evaluation import (
     evaluate_regressor,
     score_bins,
 )
-from lakehouse.models.learners import FeatureSet, learner_named, learner_of
+from lakehouse.models.learners import ENSEMBLE, FeatureSet, averaged, learner_named, learner_of
 from lakehouse.models.problem import LABEL_COLUMN, Problem
 from lakehouse.models.registry import ModelRegistry, ModelVersion, PromotionDecision, decide_promotion
 from lakehouse.models.report import render_training_report
@@ -65,6 +68,7 @@ from lakehouse.runs.context import JobContext
 log = logging.getLogger(__name__)
 VALIDATION_FLAG = "_is_validation"
 FOLD_COLUMN = "_fold"
+ROW_COLUMN = "_row"  # a hash of the row's columns: the folds, and the order of held-out scores
 ROWS_PER_PARTITION = 200_000  # training rows per partition for Spark ML's learners (at most the cores)
 DRIVER_ROWS = 500_000  # validation splits up to this size are judged on the driver in each trial
 SCORE = "_score"
@@ -88,6 +92,7 @@ class Trial:
     error: str | None = None  # why the fit failed (an AutoML search goes on without it)
     cross_validated: float | None = None  # mean held-out metric over the folds, when confirmed
     refitted: Any = field(default=None, repr=False)  # fitted on train + validation, when kept and refit
+    members: dict[int, float] = field(default_factory=dict)  # an ensemble's trials and weights
 
     @property
     def kept_model(self) -> Any:
@@ -490,7 +495,11 @@ def search(
         left = budget - (time.monotonic() - started_at)
         top = cross_validation.candidates(trials, metric, folds, left, at_once, slack=0.1 * budget)
         if top:
-            pooled = _PooledFits(name, data, features, threads, partitions, folds, judge)
+            averaging = on_driver and search_settings.ensemble  # type: ignore[union-attr]
+            pooled = _PooledFits(
+                name, data, features, threads, partitions, folds, judge,
+                (settings.scorer, metric) if averaging else None,
+            )  # fmt: skip
             context.log.info(
                 "model %s: %d-fold cross-validation on the training and validation rows of trials %s "
                 "(the first two, then the others while the budget lasts)",
@@ -514,20 +523,100 @@ def search(
                 context.log.info("model %s: trial %d fitted again on the training and validation rows",
                                  name, best.index)  # fmt: skip
                 best.refitted = pooled.refit(best)
+            if averaging:
+                ensemble = _average_of_trials(
+                    name, data, trials, pooled, judge, validation, metric, at_once,
+                    search_settings.refit, started_at,  # type: ignore[union-attr]
+                )  # fmt: skip
+                if ensemble is not None:
+                    context.log.info(
+                        "model %s: kept the average of trials %s, k-fold %s %s (the best alone: %s)",
+                        name, ensemble.searched["members"], metric, ensemble.cross_validated,
+                        best.cross_validated,
+                    )  # fmt: skip
+                    if on_trial is not None:
+                        on_trial(ensemble)
+                    trials.append(ensemble)
+                    best = ensemble
         else:
             context.log.info("model %s: no time left to cross-validate (%.0f s)", name, left)
         seconds = time.monotonic() - started_at
     facts = {"threads": threads, "trials_at_once": at_once, "search_seconds": round(seconds, 1)}
     if folds:
-        facts |= {"folds": folds, "cross_validated_trials": confirmed, "refitted": best.refitted is not None}
+        facts |= {
+            "folds": folds,
+            "cross_validated_trials": confirmed,
+            "refitted": best.refitted is not None,
+            "averaged_trials": len(best.members),
+        }
     return trials, best, facts
+
+
+def _average_of_trials(
+    name: str,
+    data: TrainingData,
+    trials: Sequence[Trial],
+    pooled: _PooledFits,
+    judge: Any,
+    validation: DataFrame,
+    metric: str,
+    at_once: int,
+    refit: bool,
+    started_at: float,
+) -> Trial | None:
+    """The weighted average of confirmed trials that :func:`cross_validation.select_ensemble`
+    chooses on the folds' held-out scores, as a trial of its own: its model averages the members'
+    fits on the training rows (judged on validation, where the threshold is picked), its
+    ``refitted`` their fits on the training and validation rows. None when the best trial alone
+    is not beaten."""
+    confirmed = sorted(
+        (t for t in trials if t.cross_validated is not None and not math.isnan(t.cross_validated)),
+        key=lambda t: loss_of(metric, t.cross_validated),
+    )
+    counts, held_out_metric = cross_validation.select_ensemble(
+        pooled.held_out_scores(), [t.index for t in confirmed], metric
+    )
+    if len(counts) < 2:
+        return None
+    began = time.monotonic()
+    by_index = {t.index: t for t in confirmed}
+    members = [by_index[index] for index in counts]  # in the order chosen, the best first
+    weights = [counts[t.index] / sum(counts.values()) for t in members]
+    task = data.problem.task
+    model = averaged([t.model for t in members], weights, task)
+    refitted = None
+    if refit:
+        with ThreadPoolExecutor(max_workers=max(1, at_once), thread_name_prefix="refits") as pool:
+            fits = list(pool.map(lambda t: t.refitted or pooled.refit(t), members))
+        refitted = averaged(fits, weights, task)
+    value = _engine_call(name, lambda: judge(model, validation), data.features, data.problem.target)
+    shown = ", ".join(f"{t.index} ({t.learner}) {w:.1f}" for t, w in zip(members, weights, strict=True))
+    params = {
+        "members": ",".join(str(t.index) for t in members),
+        "weights": ",".join(f"{w:.2f}" for w in weights),
+    }
+    return Trial(
+        max(t.index for t in trials) + 1,
+        params,
+        {"members": shown},
+        value,
+        None,
+        round(time.monotonic() - began, 2),
+        model,
+        ENSEMBLE.name,
+        round(began - started_at, 2),
+        cross_validated=held_out_metric,
+        refitted=refitted,
+        members={t.index: w for t, w in zip(members, weights, strict=True)},
+    )
 
 
 class _PooledFits:
     """Fits of a trial's learner and parameters on the training and validation rows together:
     ``fold(trial, k)`` fits outside fold ``k`` and judges on it, ``refit(trial)`` fits on them all.
     LightGBM gets the rounds its early stopping chose and no early stopping: a fold must not stop
-    on the rows it is judged by."""
+    on the rows it is judged by. With ``keep`` (the scorer and the metric), each fold's held-out
+    labels and scores are kept, rows in the order of their hash, for :meth:`held_out_scores`."""
 
     def __init__(
         self,
@@ -538,16 +627,21 @@ class _PooledFits:
         partitions: int,
         folds: int,
         judge: Any,
+        keep: tuple[str, str] | None = None,
     ) -> None:
         self.name, self.data, self.features = name, data, features
-        self.threads, self.partitions, self.judge = threads, partitions, judge
+        self.threads, self.partitions, self.judge, self.keep = threads, partitions, judge, keep
+        self.folds = max(folds, 1)
+        self.scores: dict[tuple[int, int], tuple[Any, Any]] = {}
         pooled = data.rows.where(F.col(SPLIT_COLUMN).isin(["train", "validation"]))
         # every column, the row's key or entity and time included: folds of rows, as the split is
         # (the features and label alone would put identical rows, a person's repeated years, in
         # one fold)
         row = [column for column in data.rows.columns if column not in (SPLIT_COLUMN, VALIDATION_FLAG)]
-        hashed = [F.col(f"`{column}`") for column in row]
-        self.pooled = pooled.withColumn(FOLD_COLUMN, F.pmod(F.xxhash64(*hashed), F.lit(max(folds, 1))))
+        hashed = F.xxhash64(*[F.col(f"`{column}`") for column in row])
+        self.pooled = pooled.withColumn(ROW_COLUMN, hashed).withColumn(
+            FOLD_COLUMN, F.pmod(F.col(ROW_COLUMN), F.lit(self.folds))
+        )
 
     def _fit(self, trial: Trial, rows: DataFrame) -> Any:
         learner = learner_named(trial.learner)
@@ -569,9 +663,29 @@ class _PooledFits:
     def fold(self, trial: Trial, fold: int) -> float:
         model = self._fit(trial, self.pooled.where(F.col(FOLD_COLUMN) != fold))
         held_out = self.pooled.where(F.col(FOLD_COLUMN) == fold)
+        judge = self.judge if self.keep is None else lambda m, rows: self._kept_scores(trial, fold, m, rows)
         return _engine_call(
-            self.name, lambda: self.judge(model, held_out), self.data.features, self.data.problem.target
+            self.name, lambda: judge(model, held_out), self.data.features, self.data.problem.target
         )
+
+    def _kept_scores(self, trial: Trial, fold: int, model: Any, held_out: DataFrame) -> float:
+        scorer, metric = self.keep  # type: ignore[misc]
+        task = self.data.problem.task
+        frame = score(model, held_out, task, [LABEL_COLUMN, ROW_COLUMN], scorer).toPandas()
+        frame = frame.sort_values(ROW_COLUMN, kind="stable")  # equal hashes: equal rows, equal scores
+        labels, scores = frame[LABEL_COLUMN].to_numpy(float), frame["score"].to_numpy(float)
+        self.scores[trial.index, fold] = (labels, scores)
+        return driver_metric(labels, scores, metric)
+
+    def held_out_scores(self) -> dict[int, list[tuple[Any, Any]]]:
+        """Trial index -> per fold, the held-out labels and scores, for the trials whose every fold
+        was scored."""
+        trials = {index for index, _ in self.scores}
+        return {
+            index: [self.scores[index, fold] for fold in range(self.folds)]
+            for index in sorted(trials)
+            if all((index, fold) in self.scores for fold in range(self.folds))
+        }
 
     def refit(self, trial: Trial) -> Any:
         return self._fit(trial, self.pooled)
@@ -677,10 +791,14 @@ def register_and_promote(
         The version, the promotion decision and the parameters recorded.
     """
     learner = learner_named(best.learner)
-    preparation = learner.preparation(
-        FeatureSet(data.features, data.categorical, data.string_features),
-        "the training and validation rows" if best.refitted is not None else "the training rows",
-    )
+    features = FeatureSet(data.features, data.categorical, data.string_features)
+    fitted_on = "the training and validation rows" if best.refitted is not None else "the training rows"
+    preparation = learner.preparation(features, fitted_on)
+    if best.members:  # each member learner's own, by learner
+        by_index = {t.index: t for t in trials}
+        for member in dict.fromkeys(by_index[index].learner for index in best.members):
+            own = learner_named(member).preparation(features, fitted_on)
+            preparation |= {f"{member} {key}": value for key, value in own.items()}
     params = {
         "learner": learner.name,
         **best.params,
@@ -731,6 +849,7 @@ def _search_facts(
         "learners": sorted({t.learner for t in trials}),
         "folds": fitting.get("folds", 0),
         "refitted": fitting.get("refitted", False),
+        "averaged_trials": fitting.get("averaged_trials", 0),
     }
 
 

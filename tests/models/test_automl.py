@@ -68,6 +68,8 @@ def test_a_bad_budget_an_unknown_learner_or_parameter_is_refused_at_load(tmp_pat
     assert key in message and "only an automl search cross-validates" in message
     message = load_error(tmp_path / "k", "strategy: random, space: {numLeaves: [8]}, refit: false")
     assert key in message and "only an automl search refits" in message
+    message = load_error(tmp_path / "l", "strategy: grid, space: {numLeaves: [8]}, ensemble: true")
+    assert key in message and "only an automl search averages its trials" in message
     message = load_error(tmp_path / "g", "strategy: random, budget_seconds: 60, learners: [linear]")
     assert "only an automl search chooses learners" in message
 
@@ -242,6 +244,104 @@ def trained(spark, config: LakehouseConfig, name: str):
     return job, version, params, registry.trials(version.run_id)
 
 
+def test_ensemble_selection_averages_trials_whose_errors_differ_and_keeps_a_dominant_trial_alone():
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    truths = [rng.normal(0, 5, 300) for _ in range(3)]  # three folds of held-out targets
+
+    def trial(noise: float) -> list[tuple]:
+        return [(truth, truth + rng.normal(0, noise, truth.size)) for truth in truths]
+
+    # two trials as good as each other with independent errors, and a poor one
+    held_out = {4: trial(1.0), 9: trial(1.0), 2: trial(3.0)}
+    counts, mean_rmse = cross_validation.select_ensemble(held_out, [4, 9, 2], "rmse")
+    alone = sum(math.sqrt(np.mean((s - t) ** 2)) for t, s in held_out[4]) / 3
+    assert set(counts) >= {4, 9} and counts[4] + counts[9] >= 2 * counts.get(2, 0)
+    assert mean_rmse < 0.85 * alone  # the average of independent errors shrinks them
+    # a trial far better than the others is kept alone: any share of theirs adds error
+    held_out = {1: trial(0.1), 3: trial(2.0), 5: trial(2.0)}
+    assert cross_validation.select_ensemble(held_out, [1, 3, 5], "rmse")[0] == {1: 1}
+    # ROC AUC: a third learner's scores, ranked differently, lift the average
+    labels = [(truth > 0).astype(float) for truth in truths]
+    scored = {
+        index: [
+            (label, truth + rng.normal(0, 4, truth.size)) for label, truth in zip(labels, truths, strict=True)
+        ]
+        for index in (7, 8, 6)
+    }
+    counts, auc = cross_validation.select_ensemble(scored, [7, 8, 6], "roc_auc")
+    assert len(counts) >= 2 and sum(counts.values()) <= cross_validation.ENSEMBLE_STEPS
+    assert len(counts) <= cross_validation.ENSEMBLE_MEMBERS and 0.5 < auc <= 1.0
+
+
+@pytest.mark.slow
+def test_an_average_of_pipelines_scores_their_weighted_mean_and_survives_the_registry(
+    spark, lakehouse_config
+):
+    from pyspark.ml.functions import vector_to_array
+    from pyspark.sql import functions as F
+
+    from lakehouse.models.learners import FeatureSet, averaged, learner_of, members_of
+    from lakehouse.models.problem import LABEL_COLUMN
+
+    cancer = sklearn_frame(datasets.load_breast_cancer)
+    names = [c for c in cancer.columns if c not in ("sample_id", "target")][:8]
+    rows = spark.createDataFrame(cancer[["sample_id", *names, "worst_area", "target"]]).withColumn(
+        LABEL_COLUMN, F.col("target")
+    )
+    features = FeatureSet(names, [], [], {})
+
+    def fitted(learner: str, task: str, label: str, params: dict):
+        pipeline = LEARNERS[learner].pipeline(task, features, label, params, 1, None, 0, key="test")
+        return pipeline.fit(rows)
+
+    boosted = fitted("lightgbm", "classification", LABEL_COLUMN, {"numIterations": 20, "numLeaves": 4})
+    linear = fitted("linear", "classification", LABEL_COLUMN, {"regParam": 0.1})
+    model = averaged([boosted, linear], [7, 3], "classification")
+    assert learner_of(model).name == "ensemble"
+
+    def probabilities(pipeline) -> dict[int, float]:
+        out = pipeline.transform(rows).select("sample_id", vector_to_array("probability")[1].alias("p"))
+        return {row.sample_id: row.p for row in out.collect()}
+
+    mine, theirs = probabilities(boosted), probabilities(linear)
+    expected = {key: 0.7 * mine[key] + 0.3 * theirs[key] for key in mine}
+    assert probabilities(model) == pytest.approx(expected)
+    assert model.transform(rows).count() == rows.count()
+    # logged, registered and loaded by MLflow's Spark flavour (only Spark's and SynapseML's own
+    # stages), members and weights whole
+    registry = ModelRegistry(lakehouse_config)
+    version = registry.register("averaged", model, {}, {}, names, {})
+    loaded = registry.load(version)
+    assert learner_of(loaded).name == "ensemble" and probabilities(loaded) == pytest.approx(expected)
+    members, weights = members_of(loaded)
+    assert weights == pytest.approx([0.7, 0.3]) and [learner_of(m).name for m in members] == [
+        "lightgbm",
+        "linear",
+    ]
+    assert probabilities(members[1]) == pytest.approx(theirs)
+    shares = learner_of(loaded).importances(loaded, names)
+    assert shares.keys() == set(names) and sum(v["weighted share"] for v in shares.values()) == pytest.approx(
+        1.0
+    )
+    # a regression averages predictions
+    forest = fitted("random_forest", "regression", "worst_area", {"numTrees": 5, "maxDepth": 3})
+    line = fitted("linear", "regression", "worst_area", {"regParam": 0.0})
+    both = averaged([forest, line], [1, 1], "regression")
+    mean = {
+        r.sample_id: (r.a + r.b) / 2
+        for r in forest.transform(rows)
+        .select("sample_id", F.col("prediction").alias("a"))
+        .join(line.transform(rows).select("sample_id", F.col("prediction").alias("b")), "sample_id")
+        .collect()
+    }
+    got = {
+        r.sample_id: r.prediction for r in both.transform(rows).select("sample_id", "prediction").collect()
+    }
+    assert got == pytest.approx(mean)
+
+
 @pytest.mark.slow
 def test_automl_on_breast_cancer_honours_its_budget_logs_every_trial_and_reports_a_leaderboard(
     spark, lakehouse_config
@@ -260,22 +360,41 @@ def test_automl_on_breast_cancer_honours_its_budget_logs_every_trial_and_reports
     assert search_seconds >= 0.8 * budget, (timeline, params.get("cross_validated_trials"))
     learners = [t.data.tags["learner"] for t in trials]
     # every learner's cheapest configuration runs first, then the search spends on the best
-    assert set(learners) == set(LEARNERS) and len(trials) >= 4
+    assert set(learners) - {"ensemble"} == set(LEARNERS) and len(trials) >= 4
     assert params["trials"] == str(len(trials)) and params["search_strategy"] == "automl"
     assert version.metrics["test_roc_auc"] > 0.95
     # each trial is a child run with its learner, parameters, validation metric and seconds
-    for trial, learner in zip(trials, learners, strict=True):
+    searched = [(t, learner) for t, learner in zip(trials, learners, strict=True) if learner != "ensemble"]
+    for trial, learner in searched:
         assert trial.data.params and trial.data.metrics["validation_roc_auc"] > 0.5
         assert trial.data.params.keys() >= set(LEARNERS[learner].space("classification", 300))
     # 113 validation rows: the top trials were confirmed on 3 folds of train + validation, and
-    # the best mean held-out AUC was kept
-    confirmed = [t for t in trials if "cv_roc_auc" in t.data.metrics]
+    # the best mean held-out AUC was kept: the best trial, or an average of confirmed trials
+    # that beat it on the held-out rows
+    confirmed = [t for t, _ in searched if "cv_roc_auc" in t.data.metrics]
     assert params["folds"] == "3" and len(confirmed) == int(params["cross_validated_trials"]) >= 2
     assert params["refitted"] == "True"  # the kept configuration, fitted on train + validation
     assert max(trials, key=lambda t: t.data.metrics["validation_roc_auc"]) in confirmed
-    best = max(confirmed, key=lambda t: t.data.metrics["cv_roc_auc"])
+    best = max(
+        (t for t in trials if "cv_roc_auc" in t.data.metrics), key=lambda t: t.data.metrics["cv_roc_auc"]
+    )
     assert version.tags["learner"] == params["learner"] == best.data.tags["learner"]
     assert version.metrics["validation_roc_auc"] == pytest.approx(best.data.metrics["validation_roc_auc"])
+    averages = [t for t in trials if t.data.tags["learner"] == "ensemble"]
+    assert len(averages) <= 1
+    if averages:  # kept: it beat each of its members on the folds, and their weights sum to 1
+        [average] = averages
+        members = [int(index) for index in average.data.params["members"].split(",")]
+        by_index = {int(t.data.tags["trial"]): t for t in confirmed}
+        alone = [by_index[index].data.metrics["cv_roc_auc"] for index in members]
+        assert average is best and average.data.metrics["cv_roc_auc"] > max(alone)
+        assert sum(float(w) for w in average.data.params["weights"].split(",")) == pytest.approx(1.0)
+    assert params["averaged_trials"] == str(len(members) if averages else 0)
+    # the kept model, one learner's or an average, scores through batch_score
+    scored = run_job("batch_score", config, spark=spark)
+    assert scored.rows_written == {"gold.cancer_predictions": 569}
+    predictions = store(spark, config).read("gold.cancer_predictions").toPandas()
+    assert predictions["score"].between(0, 1).all() and predictions["predicted_label"].notna().all()
     # the report's leaderboard lists every trial, best first, and draws the search curve
     report = Path(job.outputs["cancer.report"]).read_text(encoding="utf-8")
     board = report[report.index("Leaderboard") :]
@@ -334,6 +453,7 @@ def test_each_learner_wins_on_data_crafted_for_it(spark, lakehouse_config, learn
     name = f"crafted_{learner}"
     model = automl_model(table, 15.0)
     model["search"]["parallelism"] = 3  # every learner's first trial starts at once, whatever the load
+    model["search"]["ensemble"] = False  # the learner chosen, not an average of trials
     config = with_models(lakehouse_config, **{name: model})
 
     _, version, params, trials = trained(spark, config, name)
@@ -357,7 +477,9 @@ def test_a_linear_winner_is_registered_with_its_imputation_failed_trials_are_kep
     tables.overwrite("silver.crafted_line", spark.createDataFrame(frame))
     # Spark's trees refuse a depth over 30: those trials fail, are tracked, and the search goes on
     learners = {"linear": {"maxIter": [25, 50]}, "random_forest": {"maxDepth": [40]}}
-    config = with_models(lakehouse_config, line=automl_model("silver.crafted_line", 15.0, learners=learners))
+    model = automl_model("silver.crafted_line", 15.0, learners=learners)
+    model["search"]["ensemble"] = False  # the linear learner's own pipeline is registered
+    config = with_models(lakehouse_config, line=model)
 
     job, version, params, trials = trained(spark, config, "line")
     assert version.tags["learner"] == "linear" and "production" in version.aliases

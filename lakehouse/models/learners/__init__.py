@@ -16,32 +16,38 @@ from pyspark.sql import functions as F
 from lakehouse.config.model import LEARNERS as LEARNER_NAMES
 from lakehouse.errors import ModelError
 from lakehouse.models.learners.base import Choice, Dimension, FeatureSet, Learner, Space
+from lakehouse.models.learners.ensemble import Ensemble, averaged, members_of
 from lakehouse.models.learners.forest import RandomForest
 from lakehouse.models.learners.lightgbm import LightGBM, build_pipeline, lightgbm_model
 from lakehouse.models.learners.linear import Linear
 
 LEARNERS: dict[str, Learner] = {learner.name: learner for learner in (LightGBM(), RandomForest(), Linear())}
 assert tuple(LEARNERS) == LEARNER_NAMES, "lakehouse.config.model.LEARNERS lists the learners' names"
+ENSEMBLE = Ensemble()  # built by an AutoML search from its trials, not chosen by a user
 
 __all__ = [
+    "ENSEMBLE",
     "LEARNERS",
     "Choice",
     "Dimension",
     "FeatureSet",
     "Learner",
     "Space",
+    "averaged",
     "build_pipeline",
     "learner_named",
     "learner_of",
     "lightgbm_model",
+    "members_of",
     "positive_probability",
     "scoring_model",
 ]
 
 
 def learner_named(name: str) -> Learner:
-    """The learner of that name (names are checked when the configuration loads)."""
-    return LEARNERS[name]
+    """The learner of that name (names are checked when the configuration loads), or the
+    ensemble."""
+    return ENSEMBLE if name == ENSEMBLE.name else LEARNERS[name]
 
 
 def learner_of(model: PipelineModel) -> Learner:
@@ -50,7 +56,7 @@ def learner_of(model: PipelineModel) -> Learner:
     Raises:
         ModelError: a pipeline of no known learner.
     """
-    for learner in LEARNERS.values():
+    for learner in (ENSEMBLE, *LEARNERS.values()):  # an average may end with a linear model
         if learner.owns(model):
             return learner
     raise ModelError(f"a model whose last stage is {type(model.stages[-1]).__name__} is of no known learner")
@@ -59,7 +65,10 @@ def learner_of(model: PipelineModel) -> Learner:
 def scoring_model(model: PipelineModel, task: str) -> PipelineModel:
     """A copy of ``model`` whose estimator outputs only what scoring reads: the probability
     (classification) or the prediction (regression). SynapseML scores each output column with
-    its own native call per row, so the columns left out are work saved."""
+    its own native call per row, so the columns left out are work saved (an ensemble does this
+    for each member)."""
+    if ENSEMBLE.owns(model):
+        return model
     estimator: Any = model.stages[-1]
     unused = {estimator.rawPredictionCol: "", estimator.predictionCol: ""} if task == "classification" else {}
     return PipelineModel([*model.stages[:-1], estimator.copy(unused)])
