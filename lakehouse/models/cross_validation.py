@@ -42,7 +42,7 @@ TOP = 2  # best trials overall that are confirmed, besides each other learner's 
 PER_LEARNER = 3  # then the next best of each learner, up to this many of each
 RECENT = 5  # a learner's last trials, whose median estimates a fold's seconds
 ENSEMBLE_MEMBERS = 3  # distinct trials in an average at most (each is fitted once more)
-ENSEMBLE_STEPS = 10  # additions to an average at most: its weights are tenths
+ENSEMBLE_STEPS = 10  # additions to an average at most (a weight is a count of them)
 
 
 class Judged(Protocol):

@@ -196,7 +196,8 @@ def _leaderboard(facts: Mapping[str, Any], lower_is_better: bool) -> list[str]:
     kept = facts.get("best_trial")
     kept_index = trials[kept]["index"] if kept is not None and trials else None
     folds = search.get("folds") or 0
-    confirmed = [t for t in trials if t.get("cross_validated") is not None]
+    # an average of confirmed trials has a k-fold metric too: it is not one of them
+    confirmed = [t for t in trials if t.get("cross_validated") is not None and t.get("learner") != "ensemble"]
     if confirmed:
         body.append(
             f"<p>The validation split is small: the top {len(confirmed)} trials were fitted again on "

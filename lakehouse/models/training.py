@@ -593,7 +593,7 @@ def _average_of_trials(
     shown = ", ".join(f"{t.index} ({t.learner}) {w:.1f}" for t, w in zip(members, weights, strict=True))
     params = {
         "members": ",".join(str(t.index) for t in members),
-        "weights": ",".join(f"{w:.2f}" for w in weights),
+        "weights": ",".join(f"{w:.4f}" for w in weights),
     }
     return Trial(
         max(t.index for t in trials) + 1,
