@@ -590,7 +590,7 @@ def _average_of_trials(
             fits = list(pool.map(lambda t: t.refitted or pooled.refit(t), members))
         refitted = averaged(fits, weights, task)
     value = _engine_call(name, lambda: judge(model, validation), data.features, data.problem.target)
-    shown = ", ".join(f"{t.index} ({t.learner}) {w:.1f}" for t, w in zip(members, weights, strict=True))
+    shown = ", ".join(f"{t.index} ({t.learner}) {w:.2f}" for t, w in zip(members, weights, strict=True))
     params = {
         "members": ",".join(str(t.index) for t in members),
         "weights": ",".join(f"{w:.4f}" for w in weights),
