@@ -388,7 +388,8 @@ def test_automl_on_breast_cancer_honours_its_budget_logs_every_trial_and_reports
         by_index = {int(t.data.tags["trial"]): t for t in confirmed}
         alone = [by_index[index].data.metrics["cv_roc_auc"] for index in members]
         assert average is best and average.data.metrics["cv_roc_auc"] > max(alone)
-        assert sum(float(w) for w in average.data.params["weights"].split(",")) == pytest.approx(1.0, abs=1e-3)
+        weights = [float(weight) for weight in average.data.params["weights"].split(",")]
+        assert sum(weights) == pytest.approx(1.0, abs=1e-3)
     assert params["averaged_trials"] == str(len(members) if averages else 0)
     # the kept model, one learner's or an average, scores through batch_score
     scored = run_job("batch_score", config, spark=spark)
