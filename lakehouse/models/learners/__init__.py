@@ -6,8 +6,6 @@ and one line here (and its name in ``lakehouse.config.model.LEARNERS``).
 
 from __future__ import annotations
 
-from typing import Any
-
 from pyspark.ml import PipelineModel
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column
@@ -15,7 +13,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.config.model import LEARNERS as LEARNER_NAMES
 from lakehouse.errors import ModelError
-from lakehouse.models.learners.base import Choice, Dimension, FeatureSet, Learner, Space
+from lakehouse.models.learners.base import Choice, Dimension, FeatureSet, Learner, Space, scoring_estimator
 from lakehouse.models.learners.ensemble import Ensemble, averaged, members_of
 from lakehouse.models.learners.forest import RandomForest
 from lakehouse.models.learners.lightgbm import LightGBM, build_pipeline, lightgbm_model
@@ -63,15 +61,12 @@ def learner_of(model: PipelineModel) -> Learner:
 
 
 def scoring_model(model: PipelineModel, task: str) -> PipelineModel:
-    """A copy of ``model`` whose estimator outputs only what scoring reads: the probability
-    (classification) or the prediction (regression). SynapseML scores each output column with
-    its own native call per row, so the columns left out are work saved (an ensemble does this
-    for each member)."""
+    """A copy of ``model`` whose estimator outputs only what scoring reads (see
+    :func:`~lakehouse.models.learners.base.scoring_estimator`); an average is built that way,
+    member by member."""
     if ENSEMBLE.owns(model):
         return model
-    estimator: Any = model.stages[-1]
-    unused = {estimator.rawPredictionCol: "", estimator.predictionCol: ""} if task == "classification" else {}
-    return PipelineModel([*model.stages[:-1], estimator.copy(unused)])
+    return PipelineModel([*model.stages[:-1], scoring_estimator(model.stages[-1], task)])
 
 
 def positive_probability(column: str = "probability") -> Column:

@@ -238,6 +238,14 @@ def spark_ml_pipeline(features: FeatureSet, impute: str, one_hot: bool, estimato
     return Pipeline(stages=[*stages, estimator])
 
 
+def scoring_estimator(estimator: Any, task: str) -> Any:
+    """A copy of a fitted estimator that outputs only what scoring reads: the probability
+    (classification) or the prediction (regression). SynapseML scores each output column with
+    its own native call per row, so the columns left out are work saved."""
+    unused = {estimator.rawPredictionCol: "", estimator.predictionCol: ""} if task == "classification" else {}
+    return estimator.copy(unused)
+
+
 def slot_features(model: Any, features: Sequence[str]) -> list[str]:
     """The feature behind each slot of a fitted pipeline's assembled vector (a one-hot encoded
     feature has several slots)."""

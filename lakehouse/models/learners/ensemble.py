@@ -31,7 +31,7 @@ from pyspark.ml.linalg import DenseMatrix, DenseVector
 from pyspark.ml.wrapper import JavaParams
 from pyspark.sql import SparkSession
 
-from lakehouse.models.learners.base import FeatureSet, Learner
+from lakehouse.models.learners.base import FeatureSet, Learner, scoring_estimator
 
 UID_PREFIX = "lakehouse_average_"
 MEMBERS_COLUMN = "_members"
@@ -53,34 +53,37 @@ def _renamed(
     copies = []
     for stage in stages:
         changes: dict[Any, Any] = {}
-        for names in (INPUT_PARAMS, OUTPUT_PARAMS):
-            for param in stage.params:
-                if param.name not in names or not stage.isDefined(param) or _multi(stage, param.name):
-                    continue
-                value = stage.getOrDefault(param)
-                values = value if isinstance(value, list) else [value]
+        for names in (INPUT_PARAMS, OUTPUT_PARAMS):  # inputs first: ``rename`` records the outputs
+            for param, values in _column_params(stage, names):
                 if names is OUTPUT_PARAMS:
                     changed = [rename(v) if v else v for v in values]
                 else:
                     changed = [rename(v) if internal(v) else v for v in values]
                 if changed != values:
-                    changes[param] = changed if isinstance(value, list) else changed[0]
+                    changes[param] = changed if isinstance(stage.getOrDefault(param), list) else changed[0]
         copies.append(stage.copy(changes))
     return copies
 
 
+def _column_params(stage: Any, names: Sequence[str]) -> list[tuple[Any, list[str]]]:
+    """The stage's params among ``names`` that it uses, each with its column names as a list
+    (``outputCol`` is left out where ``outputCols`` is set: the single one keeps a default)."""
+    found = []
+    for param in stage.params:
+        if param.name in names and stage.isDefined(param) and not _multi(stage, param.name):
+            value = stage.getOrDefault(param)
+            found.append((param, value if isinstance(value, list) else [value]))
+    return found
+
+
 def _multi(stage: Any, name: str) -> bool:
-    """Whether ``name`` (``outputCol``...) is unused because the stage transforms several columns
-    (``outputCols`` set; the single one keeps a default)."""
+    """Whether ``name`` (``outputCol``...) is unused because the stage transforms several columns."""
     return stage.hasParam(name + "s") and stage.isSet(stage.getParam(name + "s"))
 
 
 def _columns(stage: Any, names: Sequence[str]) -> list[str]:
-    found: list[str] = []
-    for param in stage.params:
-        if param.name in names and stage.isDefined(param) and not _multi(stage, param.name):
-            value = stage.getOrDefault(param)
-            found += [v for v in (value if isinstance(value, list) else [value]) if v]
+    """The columns a stage reads (``INPUT_PARAMS``) or makes (``OUTPUT_PARAMS``)."""
+    found = [v for _, values in _column_params(stage, names) for v in values if v]
     if names is OUTPUT_PARAMS and stage.hasParam("statement"):  # a SQLTransformer's aliases
         found += [
             m.group(2).replace("``", "`") for m in SQL_NAME.finditer(stage.getStatement()) if m.group(1)
@@ -89,9 +92,7 @@ def _columns(stage: Any, names: Sequence[str]) -> list[str]:
 
 
 def _member_stages(member: PipelineModel, index: int, task: str) -> list[Any]:
-    estimator = member.stages[-1]
-    if task == "classification":  # only the probability: the other outputs are work
-        estimator = estimator.copy({estimator.rawPredictionCol: "", estimator.predictionCol: ""})
+    estimator = scoring_estimator(member.stages[-1], task)  # a classifier's probability only
     prefix = PREFIX.format(index)
     made: set[str] = set()
 
@@ -144,8 +145,8 @@ def averaged(
         PREFIX.format(index) + member.stages[-1].getOrDefault(output) for index, member in enumerate(members)
     ]
     stages.append(VectorAssembler(inputCols=outputs, outputCol=MEMBERS_COLUMN))
-    jvm = SparkSession.getActiveSession().sparkContext._jvm  # type: ignore[union-attr]
     sc = SparkSession.getActiveSession().sparkContext  # type: ignore[union-attr]
+    jvm = sc._jvm
     uid = UID_PREFIX + uuid.uuid4().hex[:12]
     if task == "classification":
         rows = classes * len(members)  # each member's weight on the diagonal of its block
