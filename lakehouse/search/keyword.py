@@ -51,6 +51,9 @@ def tokenize(text: str, settings: KeywordSettings) -> list[str]:
     return terms
 
 
+NO_TERM = "\x00"  # never a term of a query: tokenize keeps word characters only
+
+
 class KeywordIndex:
     """BM25 scores of every chunk for a query's terms."""
 
@@ -61,7 +64,10 @@ class KeywordIndex:
     def build(cls, texts: Sequence[str], settings: KeywordSettings) -> KeywordIndex:
         """Index ``texts`` (position ``i``: row ``i``; an empty text matches nothing)."""
         model = bm25s.BM25(k1=settings.k1, b=settings.b, method="lucene")
-        model.index([tokenize(text, settings) for text in texts], show_progress=False)
+        tokens = [tokenize(text, settings) for text in texts]
+        if tokens and not any(tokens):  # bm25s cannot index an empty vocabulary (every chunk
+            tokens[0] = [NO_TERM]  # deleted, or texts without a word): a term no query has
+        model.index(tokens, show_progress=False)
         return cls(model, settings)
 
     def scores(self, query: str) -> np.ndarray:

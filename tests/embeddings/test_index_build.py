@@ -74,3 +74,19 @@ def test_a_graph_built_on_8_bit_copies_finds_what_a_full_precision_one_does_and_
     again.refresh(extra, rows_for(50, start=count), np.array([], dtype=np.int64), 4, threads=2)
     found = again.search(extra, 1, SETTINGS.ef_search)
     assert sum(h.positions[0] >= count for h in found) >= 48  # each new vector is its own best hit
+
+
+def test_an_index_whose_chunks_are_all_deleted_or_wordless_still_refreshes_and_answers_nothing():
+    vectors = clustered(30, seed=4)
+    rows = rows_for(30).assign(chunk_text=["", "...", " "] * 10)  # not one word among them
+    index = VectorIndex.build(vectors, rows, SETTINGS, "gold.t", 1, "model")
+    assert len(index.keyword_search(["anything"], 5)[0].positions) == 0
+
+    index = VectorIndex.build(vectors, rows_for(30), SETTINGS, "gold.t", 1, "model")
+    assert len(index.keyword_search(["7"], 5)[0].positions) == 1
+    index.refresh(vectors[:0], rows_for(0), np.arange(30), 2)  # every document deleted
+    assert index.manifest.deleted == 30 and index.manifest.live == 0
+    assert len(index.keyword_search(["7"], 5)[0].positions) == 0
+    assert len(index.search(vectors[:1], 5, SETTINGS.ef_search)[0].positions) == 0
+    again = VectorIndex.from_files(index.to_files())
+    assert len(again.keyword_search(["7"], 5)[0].positions) == 0
