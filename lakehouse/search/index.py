@@ -286,29 +286,21 @@ def _matrix(vectors: np.ndarray, dimension: int | None = None) -> np.ndarray:
     return matrix
 
 
-def _graph(
-    vectors: np.ndarray,
-    settings: VectorIndexSettings,
-    threads: int | None,
-    quantised_from: int = QUANTISED_FROM,
-) -> faiss.IndexHNSWFlat:
+def _graph(vectors: np.ndarray, settings: VectorIndexSettings, threads: int | None) -> faiss.IndexHNSWFlat:
     """The HNSW graph of ``vectors`` over their full-precision copies.
 
-    The graph is built on 8-bit scalar-quantised copies (one byte per dimension instead of four),
-    then moved onto full-precision storage: building is memory-bound (each insertion compares the
-    new vector with a few thousand others at random places), and the quantised copies are a
-    quarter of the bytes, so a build takes about 70% of the time while searches still rank by the
-    exact inner products. The quantisation's error (a 256th of each dimension's range) only changes
-    which near neighbours a vector links to when two are almost tied: at 1M x 384 (M 32,
-    efConstruction 200, ``benchmarks/vector_search.py``) the build took 564 s instead of 791 s, at
-    recall@10 0.992 against 0.986. Below ``quantised_from``
-    vectors the graph is built at full precision (a few seconds at most, and the quantiser's
-    ranges need enough vectors to be learnt from).
+    From ``QUANTISED_FROM`` vectors on, the graph is built on 8-bit scalar-quantised copies (per
+    dimension, its range learnt from the vectors), then copied onto full-precision storage, so a
+    search still ranks by the exact inner products. Measured at 1M x 384 (M 32, efConstruction
+    200, ``benchmarks/vector_search.py``): 564 s instead of 791 s, recall@10 0.992 against 0.986.
+    Fewer bits, or a 96-dimension projection, built no faster: what is left is FAISS's work per
+    comparison, set by M and efConstruction. Below ``QUANTISED_FROM`` the graph is built at full
+    precision (a few seconds at most, and the quantiser needs vectors to learn its ranges from).
     """
     dimension = vectors.shape[1]
     index = faiss.IndexHNSWFlat(dimension, settings.m, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = settings.ef_construction
-    if len(vectors) < quantised_from:
+    if len(vectors) < QUANTISED_FROM:
         _add(index, vectors, threads)
         return index
     eight_bit = faiss.ScalarQuantizer.QT_8bit
