@@ -954,6 +954,18 @@ class EmbeddingModelSettings(Section):
     )
     batch_size: int = Field(default=64, ge=1, le=4096, description="Texts per forward pass.")
     device: str = Field(default="cpu", pattern=r"^(cpu|cuda(:[0-9]+)?|mps)$")
+    backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        default="torch",
+        description="What runs the model: torch (sentence-transformers), onnx (ONNX Runtime, the same "
+        "float32 weights) or onnx-int8 (ONNX Runtime, 8-bit weights); the ONNX backends run on the CPU "
+        "and export the model from its folder once, into onnx_cache. Vectors of one backend are within "
+        "cosine 0.99 of another's, so changing it keeps the stored vectors.",
+    )
+    onnx_cache: str | None = Field(
+        default=None,
+        description="Folder of the ONNX exports; null: $XDG_CACHE_HOME/lakehouse/onnx "
+        "or ~/.cache/lakehouse/onnx.",
+    )
     threads: int | Literal["auto"] = Field(
         default="auto",
         description="torch threads per Python worker; auto: the cores of one task (spark.task.cpus), "
@@ -972,6 +984,13 @@ class EmbeddingModelSettings(Section):
         if isinstance(value, int) and value < 1:
             raise ValueError("must be auto or at least 1")
         return value
+
+    @model_validator(mode="after")
+    def _onnx_on_cpu(self) -> EmbeddingModelSettings:
+        if self.backend != "torch" and self.device != "cpu":
+            message = f"backend {self.backend} runs on the CPU; device {self.device} needs backend torch"
+            raise ValueError(message)
+        return self
 
 
 class EmbeddingTableSettings(Section):

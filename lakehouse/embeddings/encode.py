@@ -1,7 +1,7 @@
 """Spark stages that run the model: cut documents into chunks, and embed chunks.
 
 Both run in the Python workers through Arrow (``mapInArrow``), with the model loaded once per
-worker process (:func:`lakehouse.embeddings.model.load_model`); vectors go back to the JVM as one
+worker process (:func:`lakehouse.embeddings.model.load_encoder`); vectors go back to the JVM as one
 flat float32 buffer per batch, never as Python lists.
 """
 
@@ -17,7 +17,7 @@ from pyspark.sql import types as T
 
 from lakehouse.config.model import EmbeddingModelSettings
 from lakehouse.embeddings.chunking import chunk_texts, fit_titles, titled
-from lakehouse.embeddings.model import load_model, max_tokens
+from lakehouse.embeddings.model import load_encoder, max_tokens
 
 VECTOR_TYPE = T.ArrayType(T.FloatType(), containsNull=False)
 
@@ -52,7 +52,7 @@ def chunk_documents(documents: DataFrame, settings: EmbeddingModelSettings) -> D
     )
 
     def chunk(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        model = load_model(settings, threads)
+        model = load_encoder(settings, threads)
         window = max_tokens(settings, model) - model.tokenizer.num_special_tokens_to_add()
         overlap = min(settings.overlap, window - 1)
         for batch in batches:
@@ -100,16 +100,9 @@ def embed_texts(frame: DataFrame, settings: EmbeddingModelSettings, text: str = 
     schema = T.StructType([*frame.schema.fields, T.StructField("vector", VECTOR_TYPE, False)])
 
     def embed(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        model = load_model(settings, threads)
+        model = load_encoder(settings, threads)
         for batch in batches:
-            texts = batch.column(text).to_pylist()
-            vectors = model.encode(
-                texts,
-                batch_size=settings.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            ).astype(np.float32, copy=False)
+            vectors = model.encode(batch.column(text).to_pylist(), batch_size=settings.batch_size)
             flat = pa.array(vectors.reshape(-1))
             offsets = pa.array(np.arange(0, vectors.size + 1, vectors.shape[1], dtype=np.int32))
             yield pa.RecordBatch.from_arrays(

