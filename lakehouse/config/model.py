@@ -968,8 +968,8 @@ class EmbeddingModelSettings(Section):
     )
     threads: int | Literal["auto"] = Field(
         default="auto",
-        description="torch threads per Python worker; auto: the cores of one task (spark.task.cpus), "
-        "so that the tasks running side by side share the executor's cores.",
+        description="Threads per Python worker (torch or ONNX Runtime); auto: the cores of one task "
+        "(spark.task.cpus), so that the tasks running side by side share the executor's cores.",
     )
     max_tokens: int | None = Field(
         default=None,

@@ -51,10 +51,9 @@ def default_cache() -> Path:
 def export_key(folder: Path, backend: str) -> str:
     """What a cached export depends on: the model folder's files (name, size, time), the backend and
     the versions of the libraries that write and run it."""
-    import onnxruntime
-    import torch
+    from importlib.metadata import version  # not the modules: loading an export needs no torch
 
-    versions = f"{EXPORT_FORMAT}|{backend}|{torch.__version__}|{onnxruntime.__version__}"
+    versions = f"{EXPORT_FORMAT}|{backend}|{version('torch')}|{version('onnxruntime')}"
     digest = hashlib.sha256(versions.encode())
     for file in sorted(p for p in folder.rglob("*") if p.is_file()):
         stat = file.stat()
