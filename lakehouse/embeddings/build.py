@@ -9,6 +9,7 @@ from pyspark import StorageLevel
 
 from lakehouse.embeddings import documents as steps
 from lakehouse.embeddings.encode import chunk_documents, embed_texts
+from lakehouse.embeddings.model import prepare_model
 from lakehouse.errors import EmbeddingError
 from lakehouse.runs.context import JobContext
 
@@ -51,6 +52,7 @@ def embed_table(context: JobContext, name: str, full_refresh: bool = False) -> E
     embeddings = context.config.embeddings
     settings = embeddings.tables[name]
     model = embeddings.model_of(name)
+    prepare_model(model)  # a wrong model folder or a failed export, named here, not from a worker
     table = embeddings.table(name)
     source = context.tables.read(settings.source)
     docs = steps.documents(source, settings, name)

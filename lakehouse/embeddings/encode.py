@@ -23,7 +23,7 @@ VECTOR_TYPE = T.ArrayType(T.FloatType(), containsNull=False)
 
 
 def worker_threads(settings: EmbeddingModelSettings, task_cpus: int) -> int:
-    """torch threads per Python worker: ``threads``, or the cores of one task when ``auto``."""
+    """Threads per Python worker (torch or ONNX Runtime): ``threads``, or one task's cores when ``auto``."""
     return settings.threads if isinstance(settings.threads, int) else max(1, task_cpus)
 
 

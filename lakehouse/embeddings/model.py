@@ -114,10 +114,27 @@ def load_encoder(settings: EmbeddingModelSettings, threads: int | None = None) -
     with _LOCK:
         encoder = _LOADED.get(key)
         if encoder is None:
-            cache = Path(settings.onnx_cache).expanduser() if settings.onnx_cache else None
-            encoder = OnnxEncoder(folder, exported_model(folder, settings.backend, cache), threads)
+            encoder = OnnxEncoder(folder, exported_model(folder, settings.backend, _cache(settings)), threads)
             _LOADED[key] = encoder
     return encoder
+
+
+def prepare_model(settings: EmbeddingModelSettings) -> None:
+    """Check the model where the job runs, before Spark's Python workers load it: its folder, and for
+    an ONNX backend its export (made here once), so that a mistake is reported by name here rather
+    than from inside a worker. On a cluster each machine's workers still use their own cache.
+
+    Raises:
+        EmbeddingError: no model at the configured folder, or the ONNX export failed.
+    """
+    folder = model_path(settings)
+    if settings.backend != "torch":
+        os.environ.update(OFFLINE)
+        exported_model(folder, settings.backend, _cache(settings))
+
+
+def _cache(settings: EmbeddingModelSettings) -> Path | None:
+    return Path(settings.onnx_cache).expanduser().resolve() if settings.onnx_cache else None
 
 
 def max_tokens(settings: EmbeddingModelSettings, model: Any) -> int:

@@ -3,6 +3,7 @@ export once into their cache, keep the outlier-prone matrices float32, and run i
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -10,13 +11,16 @@ import pytest
 from pydantic import ValidationError
 
 from lakehouse.config.model import EmbeddingModelSettings
+from lakehouse.embeddings import model as model_module
+from lakehouse.embeddings import onnx as onnx_module
 from lakehouse.embeddings.encode import embed_texts
-from lakehouse.embeddings.model import load_encoder, model_path
+from lakehouse.embeddings.model import load_encoder, prepare_model
 from lakehouse.embeddings.onnx import OnnxEncoder
 from lakehouse.embeddings.queries import load_query_encoder
 from lakehouse.errors import EmbeddingError
+from lakehouse.runs.runner import JobFailedError, run_job
 from lakehouse.samples.docstrings import build_docstring_set
-from tests.embeddings.conftest import LONG_BODY, TICKETS
+from tests.embeddings.conftest import LONG_BODY, TICKETS, embedding_settings, ticket_rows, write_tickets
 
 # tickets written by hand, real documentation strings (numpy, pandas, the standard library), and a
 # text past the model's 256 tokens, which every backend must cut where sentence-transformers cuts it
@@ -32,6 +36,12 @@ TEXTS = [
 ]
 
 
+def exports(cache: str, backend: str) -> list[Path]:
+    """The cache's export folders of ``backend`` (model-<backend>-<key>)."""
+    name = re.compile(rf"model-{re.escape(backend)}-[0-9a-f]{{20}}")
+    return [path for path in Path(cache).iterdir() if name.fullmatch(path.name)]
+
+
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
     return str(tmp_path_factory.mktemp("onnx"))
@@ -42,7 +52,7 @@ def torch_vectors():
     return load_encoder(EmbeddingModelSettings()).encode(TEXTS)
 
 
-def test_onnx_gives_torchs_vectors_and_exports_once(cache, torch_vectors):
+def test_onnx_gives_torchs_vectors_and_exports_once(cache, torch_vectors, monkeypatch):
     settings = EmbeddingModelSettings(backend="onnx", onnx_cache=cache)
     encoder = load_encoder(settings, threads=1)
     assert isinstance(encoder, OnnxEncoder) and encoder.max_seq_length == 256
@@ -52,12 +62,21 @@ def test_onnx_gives_torchs_vectors_and_exports_once(cache, torch_vectors):
     assert np.allclose(vectors, torch_vectors, atol=2e-4)
     assert np.allclose(encoder.encode(TEXTS[:1])[0], vectors[0], atol=1e-5)  # batching changes nothing
 
-    # the export is made once: another process (a fresh encoder here) loads the cached file
-    (export,) = [path for path in Path(cache).iterdir() if path.is_dir()]
-    assert "-onnx-" in export.name and (export / "model.onnx").is_file()
-    again = OnnxEncoder(model_path(settings), export, threads=1)
-    assert np.allclose(again.encode(TEXTS[:3]), vectors[:3], atol=1e-6)
     assert load_query_encoder(settings) is load_encoder(settings)  # queries: the tables' encoder
+
+    # the export is made once: a process without it loaded finds it in the cache, exports nothing
+    (export,) = [
+        path for path in Path(cache).iterdir() if re.fullmatch(r"model-onnx-[0-9a-f]{20}", path.name)
+    ]
+    assert (export / "model.onnx").is_file() and (export / "export.json").is_file()
+
+    def no_second_export(*args):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(onnx_module, "_export", no_second_export)
+    monkeypatch.setattr(model_module, "_LOADED", {})
+    again = load_encoder(settings, threads=1)
+    assert again is not encoder and np.allclose(again.encode(TEXTS[:3]), vectors[:3], atol=1e-6)
 
 
 def test_int8_stays_within_cosine_099_and_keeps_the_outlier_matrices_float(cache, torch_vectors):
@@ -75,7 +94,9 @@ def test_int8_stays_within_cosine_099_and_keeps_the_outlier_matrices_float(cache
     theirs = (torch_vectors[summaries] @ torch_vectors[documents].T).argmax(axis=1)
     assert (ours == theirs).mean() >= 0.95
 
-    (export,) = [path for path in Path(cache).iterdir() if path.is_dir() and "-onnx-int8-" in path.name]
+    (export,) = [
+        path for path in Path(cache).iterdir() if re.fullmatch(r"model-onnx-int8-[0-9a-f]{20}", path.name)
+    ]
     graph = onnx.load(str(export / "model.onnx")).graph
     shapes = {init.name: tuple(init.dims) for init in graph.initializer}
     float_weights = [shapes[n.input[1]] for n in graph.node if n.op_type == "MatMul" and n.input[1] in shapes]
@@ -91,8 +112,13 @@ def test_backend_settings_are_checked(tmp_path):
         EmbeddingModelSettings(backend="onnx", device="cuda")
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
+    unwritable = EmbeddingModelSettings(backend="onnx", onnx_cache=str(blocker / "onnx"))
     with pytest.raises(EmbeddingError, match=r"embeddings\.model\.onnx_cache: cannot write"):
-        load_encoder(EmbeddingModelSettings(backend="onnx", onnx_cache=str(blocker / "onnx")))
+        load_encoder(unwritable)
+    with pytest.raises(EmbeddingError, match=r"embeddings\.model\.onnx_cache: cannot write"):
+        prepare_model(unwritable)  # what embed_documents calls before Spark's workers load the model
+    with pytest.raises(EmbeddingError, match=r"embeddings\.model\.path: no model at"):
+        prepare_model(EmbeddingModelSettings(backend="onnx-int8", path=str(tmp_path)))
 
 
 def test_the_spark_stage_runs_the_configured_backend(spark, cache, torch_vectors):
@@ -103,3 +129,19 @@ def test_the_spark_stage_runs_the_configured_backend(spark, cache, torch_vectors
     assert sorted(embedded) == list(range(6))
     cosine = [float(embedded[i] @ torch_vectors[i]) for i in range(6)]
     assert min(cosine) >= 0.99
+    # and the 8-bit model ran, not torch: its vectors differ from torch's beyond float noise
+    assert max(float(np.abs(embedded[i] - torch_vectors[i]).max()) for i in range(6)) > 1e-3
+
+
+def test_embed_documents_names_a_wrong_model_folder_before_spark_runs_it(
+    lakehouse_session, lakehouse_config, tmp_path
+):
+    spark = lakehouse_session
+    settings = embedding_settings(backend="onnx-int8", path=str(tmp_path / "no-model"))
+    config = lakehouse_config.model_copy(update={"embeddings": settings})
+    write_tickets(spark, config, ticket_rows())
+    with pytest.raises(JobFailedError) as error:
+        run_job("embed_documents", config, spark=spark)
+    message = str(error.value)
+    assert "embeddings.model.path: no model at" in message and str(tmp_path / "no-model") in message
+    assert "Traceback" not in message and "PythonException" not in message
