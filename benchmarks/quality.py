@@ -219,22 +219,24 @@ def ours(spark, folder: Path, suite, previous_rows: int) -> tuple[dict[str, floa
     )
 
 
-def plain(spark, folder: Path, previous_rows: int) -> tuple[dict[str, float], Findings]:
-    """The same expectations by hand, in one scan; the seconds (``check``) and the findings."""
+def with_known_customers(orders, customers):
+    """``orders`` left-joined to the distinct customer ids, as ``_known_id`` (null: unknown)."""
     from pyspark.sql import functions as F
 
-    start = time.perf_counter()
-    orders, references = read_tables(spark, folder)
     known = (
-        references["silver.customers"]
-        .select(F.col("customer_id").alias("_known_id"))
-        .where("_known_id IS NOT NULL")
-        .distinct()
+        customers.select(F.col("customer_id").alias("_known_id")).where("_known_id IS NOT NULL").distinct()
     )
-    frame = orders.join(known, orders["customer_id"] == known["_known_id"], "left")
+    return orders.join(known, orders["customer_id"] == known["_known_id"], "left")
+
+
+def failing_rows() -> dict:
+    """Per row expectation label: true where a row of :func:`with_known_customers` fails it (nulls
+    fail only not_null)."""
+    from pyspark.sql import functions as F
+
     customer, amount = F.col("customer_id"), F.col("total_amount")
     status, currency, coupon = F.col("status"), F.col("currency"), F.col("coupon_code")
-    failing = {  # per row: true where the row fails the expectation (nulls fail only not_null)
+    return {
         "not_null_customer_id": customer.isNull(),
         "not_null_total_amount": amount.isNull(),
         "in_set_status": status.isNotNull() & ~status.isin(*STATUSES),
@@ -243,10 +245,28 @@ def plain(spark, folder: Path, previous_rows: int) -> tuple[dict[str, float], Fi
         "regex_coupon_code": coupon.isNotNull() & ~coupon.rlike(COUPON),
         "known_customer": customer.isNotNull() & F.col("_known_id").isNull(),
     }
+
+
+def any_of(conditions):
+    """True where any of ``conditions`` is."""
+    from functools import reduce
+    from operator import or_
+
+    from pyspark.sql import functions as F
+
+    return reduce(or_, conditions, F.lit(False))
+
+
+def plain(spark, folder: Path, previous_rows: int) -> tuple[dict[str, float], Findings]:
+    """The same expectations by hand, in one scan; the seconds (``check``) and the findings."""
+    from pyspark.sql import functions as F
+
+    start = time.perf_counter()
+    orders, references = read_tables(spark, folder)
+    frame = with_known_customers(orders, references["silver.customers"])
+    failing = failing_rows()
     drop = DROP
-    dropped = F.lit(False)
-    for label in drop:
-        dropped = dropped | failing[label]
+    dropped = any_of(failing[label] for label in drop)
 
     def rows_where(condition):
         return F.sum(condition.cast("int"))
@@ -310,7 +330,6 @@ def gx_peer(spark, folder: Path, previous_rows: int) -> tuple[dict[str, float], 
     the seconds (``check``: up to the validation's results, ``total``) and the findings."""
     import great_expectations as gx
     import great_expectations.expectations as gxe
-    from pyspark.sql import functions as F
 
     start = time.perf_counter()
     orders, references = read_tables(spark, folder)
@@ -353,25 +372,15 @@ def gx_peer(spark, folder: Path, previous_rows: int) -> tuple[dict[str, float], 
     checked = time.perf_counter() - start
 
     # the failing rows of each drop expectation, aside; the rows that pass every one, on
-    known = customers.select(F.col("customer_id").alias("_known_id")).distinct()
     # cached, as a careful user would before several passes: the join runs once
-    frame = orders.join(known, orders["customer_id"] == known["_known_id"], "left").persist()
-    customer, amount, status = F.col("customer_id"), F.col("total_amount"), F.col("status")
-    failing = {
-        "not_null_customer_id": customer.isNull(),
-        "not_null_total_amount": amount.isNull(),
-        "in_set_status": status.isNotNull() & ~status.isin(*STATUSES),
-        "between_total_amount": amount.isNotNull() & (amount < 0),
-        "known_customer": customer.isNotNull() & F.col("_known_id").isNull(),
-    }
+    frame = with_known_customers(orders, customers).persist()
+    failing = failing_rows()
     aside = WORK / "aside"
     reasons = {}
     for label in DROP:
         frame.where(failing[label]).drop("_known_id").write.mode("overwrite").parquet(str(aside / label))
         reasons[label] = spark.read.parquet(str(aside / label)).count()
-    any_failing = F.lit(False)
-    for label in DROP:
-        any_failing = any_failing | failing[label]
+    any_failing = any_of(failing[label] for label in DROP)
     frame.where(~any_failing).drop("_known_id").write.format("noop").mode("overwrite").save()
     dropped = frame.where(any_failing).count()
     frame.unpersist()
