@@ -11,7 +11,7 @@ AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
 JARS_STAMP := jars/lib/.resolved
 JAVA_SOURCES := $(shell find jars/src -name "*.java")
 
-.PHONY: setup airflow-venv postgres-binaries demo serve db-down test test-quick lint format cluster-up cluster-down cluster-status benchmarks wheel examples clean help
+.PHONY: setup prepare-tests airflow-venv postgres-binaries demo serve db-down test test-quick lint format cluster-up cluster-down cluster-status benchmarks wheel examples clean help
 
 help:
 	@echo "make demo          run the demo pipeline (lakehouse pipeline run demo) on the embedded local Spark"
@@ -83,11 +83,15 @@ demo: setup
 serve: setup
 	$(BIN)/lakehouse serve --env $(LAKEHOUSE_ENV)
 
-test: setup airflow-venv
+# both venvs, the jars and PostgreSQL are set up side by side: on a fresh machine their downloads overlap
+test: prepare-tests
 	$(BIN)/pytest
 
-test-quick: setup airflow-venv
+test-quick: prepare-tests
 	$(BIN)/pytest -m "not slow"
+
+prepare-tests:
+	$(MAKE) --jobs=3 --output-sync=target setup airflow-venv
 
 lint: setup
 	$(BIN)/ruff check lakehouse jobs tests benchmarks

@@ -758,21 +758,39 @@ class DeltaStore:
             return -1
 
     def _version_at(self, location: TableLocation) -> int:
-        return int(DeltaTable.forPath(self.spark, location.location).history(1).collect()[0]["version"])
+        """The table's latest version, from its Delta log brought up to date (the log's new
+        files listed: no Spark job, unlike ``history(1)``, which took 20 times as long)."""
+        jvm = self.spark.sparkContext._jvm
+        log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(self.spark._jsparkSession, location.location)
+        return int(log.update(False, jvm.scala.Option.empty(), jvm.scala.Option.empty()).version())
 
-    def _last_commit(self, location: TableLocation, after: int) -> Any:
-        """This store's newest commit to the table made after version ``after``, or None.
+    def _last_commit(self, location: TableLocation, after: int) -> dict[str, Any] | None:
+        """This store's newest commit to the table made after version ``after``, or None, as
+        ``{"version", "operationMetrics", "userMetadata"}`` read from the commit's file.
 
         Commits of concurrent writers are skipped by their tag; with no tag, the newest commit
-        after ``after`` is taken.
+        after ``after`` is taken. At most the 20 newest commits are looked at.
         """
-        history = DeltaTable.forPath(self.spark, location.location).history(20).collect()
         tag = json.dumps(self.commit_tag, sort_keys=True) if self.commit_tag else None
-        for commit in history:  # newest first
-            if commit["version"] <= after:
-                return None
-            if tag is None or commit["userMetadata"] == tag:
-                return commit
+        latest = self._version_at(location)
+        for version in range(latest, max(after, latest - 20), -1):  # newest first
+            info = self._commit_info(location, version)
+            if info is not None and (tag is None or info.get("userMetadata") == tag):
+                return {
+                    "version": version,
+                    "operationMetrics": info.get("operationMetrics") or {},
+                    "userMetadata": info.get("userMetadata"),
+                }
+        return None
+
+    def _commit_info(self, location: TableLocation, version: int) -> dict[str, Any] | None:
+        """The ``commitInfo`` action of one commit (None when its file or the action is missing)."""
+        text = files.read_text(self.spark, f"{location.location.rstrip('/')}/_delta_log/{version:020d}.json")
+        for line in (text or "").splitlines():
+            if '"commitInfo"' in line:
+                action = json.loads(line)
+                if "commitInfo" in action:
+                    return action["commitInfo"]
         return None
 
     def _tagged(self, operation: Callable[[], Any]) -> Any:
