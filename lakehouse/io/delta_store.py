@@ -262,11 +262,7 @@ class DeltaStore:
         location = self.location(table)
         if not DeltaTable.isDeltaTable(self.spark, location.location):
             return None
-        jvm = self.spark.sparkContext._jvm
-        log_ = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(self.spark._jsparkSession, location.location)
-        found = (
-            log_.update(False, jvm.scala.Option.empty(), jvm.scala.Option.empty()).transactions().get(app_id)
-        )
+        found = self._snapshot(location).transactions().get(app_id)
         return int(found.get()) if found.isDefined() else None
 
     def update_where(self, table: str | TableName, condition: str, values: dict[str, Any]) -> int:
@@ -617,7 +613,7 @@ class DeltaStore:
             ``{"numRecords": rows, column: nulls, ...}``; a column without statistics is left out.
         """
         location = self._existing(table)
-        log_file = f"{location.location.rstrip('/')}/_delta_log/{version:020d}.json"
+        log_file = _commit_file(location, version)
         text = files.read_text(self.spark, log_file)
         if text is None:
             raise TableNotFoundError(f"table {location.table}: no commit {version} at {log_file}")
@@ -757,12 +753,16 @@ class DeltaStore:
         except Exception:  # lineage is best effort: never fail a read for it
             return -1
 
-    def _version_at(self, location: TableLocation) -> int:
-        """The table's latest version, from its Delta log brought up to date (the log's new
-        files listed: no Spark job, unlike ``history(1)``, which took 20 times as long)."""
+    def _snapshot(self, location: TableLocation) -> Any:
+        """The table's latest Delta snapshot (JVM), its log brought up to date: the log's new
+        files listed, no Spark job."""
         jvm = self.spark.sparkContext._jvm
         log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(self.spark._jsparkSession, location.location)
-        return int(log.update(False, jvm.scala.Option.empty(), jvm.scala.Option.empty()).version())
+        return log.update(False, jvm.scala.Option.empty(), jvm.scala.Option.empty())
+
+    def _version_at(self, location: TableLocation) -> int:
+        """The table's latest version, from its snapshot (7 ms; ``history(1)`` took 160 ms)."""
+        return int(self._snapshot(location).version())
 
     def _last_commit(self, location: TableLocation, after: int) -> dict[str, Any] | None:
         """This store's newest commit to the table made after version ``after``, or None, as
@@ -785,7 +785,7 @@ class DeltaStore:
 
     def _commit_info(self, location: TableLocation, version: int) -> dict[str, Any] | None:
         """The ``commitInfo`` action of one commit (None when its file or the action is missing)."""
-        text = files.read_text(self.spark, f"{location.location.rstrip('/')}/_delta_log/{version:020d}.json")
+        text = files.read_text(self.spark, _commit_file(location, version))
         for line in (text or "").splitlines():
             if '"commitInfo"' in line:
                 action = json.loads(line)
@@ -841,3 +841,8 @@ class DeltaStore:
                 )
                 time.sleep(0.5 * 2**attempt)
         raise AssertionError("unreachable")
+
+
+def _commit_file(location: TableLocation, version: int) -> str:
+    """The Delta log file of one commit of the table at ``location``."""
+    return f"{location.location.rstrip('/')}/_delta_log/{version:020d}.json"
