@@ -72,6 +72,9 @@ class DemoDataJob(Job):
         )
         for day in [params.day] if params.day is not None else range(params.days):
             written = land_day(context.spark, landing, truth, connection, scale, day)
+            for name, rows in written.items():  # what landed, kept with the run (files, not tables)
+                key = f"landed_rows.{name}"
+                context.metrics[key] = context.metrics.get(key, 0.0) + rows
             context.log.info(
                 "%s: %s",
                 scale.date_of(day).isoformat(),
