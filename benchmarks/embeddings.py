@@ -45,13 +45,13 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR))
 from benchmarks.support.results import write_results  # noqa: E402
+from lakehouse.embeddings.onnx import BACKENDS  # noqa: E402
 
 WORK = PROJECT_DIR / "data" / "benchmarks" / "embeddings"
 TORCH_GOAL = 0.85
 SPEED_GOAL = 1.5
 COSINE_GOAL = 0.99
 RECALL_TOLERANCE = 0.01
-BACKENDS = ("torch", "onnx", "onnx-int8")
 FLOP_PER_TOKEN = 21.5e6
 TICKETS_A_DAY_AT_SCALE_100 = 6_000  # about; days are generated until there are enough
 

@@ -939,6 +939,10 @@ class ModelsSettings(Section):
     models: dict[str, ModelSettings] = Field(default_factory=dict)
 
 
+# what runs the embedding model; lakehouse.embeddings.onnx reads its ONNX names from here
+EmbeddingBackend = Literal["torch", "onnx", "onnx-int8"]
+
+
 class EmbeddingModelSettings(Section):
     """The sentence-transformers model that embeds text (``embeddings.model``)."""
 
@@ -954,7 +958,7 @@ class EmbeddingModelSettings(Section):
     )
     batch_size: int = Field(default=64, ge=1, le=4096, description="Texts per forward pass.")
     device: str = Field(default="cpu", pattern=r"^(cpu|cuda(:[0-9]+)?|mps)$")
-    backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+    backend: EmbeddingBackend = Field(
         default="torch",
         description="What runs the model: torch (sentence-transformers), onnx (ONNX Runtime, the same "
         "float32 weights) or onnx-int8 (ONNX Runtime, 8-bit weights); the ONNX backends run on the CPU "

@@ -29,15 +29,18 @@ import logging
 import os
 import shutil
 import tempfile
+import typing
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from lakehouse.config.model import EmbeddingBackend
+from lakehouse.embeddings.batches import encode_by_length
 from lakehouse.errors import EmbeddingError
 
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS: tuple[str, ...] = typing.get_args(EmbeddingBackend)  # torch first, then the ONNX ones
 EXPORT_FORMAT = 2  # bump when the export changes, so that cached files are made again
 OPSET = 17
 OUTPUT = "embedding"
@@ -226,18 +229,17 @@ class OnnxEncoder:
         texts = [str(text).strip() for text in texts]
         if self._lower_case:
             texts = [text.lower() for text in texts]
-        order = np.argsort([-len(text) for text in texts], kind="stable")  # similar lengths pad less
-        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for start in range(0, len(texts), batch_size):
-            chosen = order[start : start + batch_size]
-            encoded = self.tokenizer(
-                [texts[i] for i in chosen],
-                padding=True,
-                truncation="longest_first",
-                max_length=self.max_seq_length,
-                return_tensors="np",
-            )
-            feed = {name: encoded[name].astype(np.int64) for name in self._inputs}
-            vectors[chosen] = self._session.run([OUTPUT], feed)[0]
+        vectors = encode_by_length(texts, self.dimension, batch_size, self._batch)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.maximum(norms, 1e-12)
+
+    def _batch(self, texts: list[str]) -> np.ndarray:
+        encoded = self.tokenizer(
+            texts,
+            padding=True,
+            truncation="longest_first",
+            max_length=self.max_seq_length,
+            return_tensors="np",
+        )
+        feed = {name: encoded[name].astype(np.int64) for name in self._inputs}
+        return self._session.run([OUTPUT], feed)[0]

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from lakehouse.config.model import EmbeddingModelSettings
+from lakehouse.embeddings.batches import encode_by_length
 from lakehouse.embeddings.model import OFFLINE, load_encoder, load_model, model_path
 from lakehouse.embeddings.onnx import OnnxEncoder
 
@@ -58,12 +59,7 @@ class QueryEncoder:
     def encode(self, texts: list[str]) -> np.ndarray:
         """One float32 vector per text (unit length when the pipeline normalises)."""
         texts = [t.lower() for t in texts] if self.lower_case else list(texts)
-        order = np.argsort([-len(t) for t in texts], kind="stable")  # similar lengths pad less
-        vectors = np.zeros((len(texts), self.network.config.hidden_size), dtype=np.float32)
-        for start in range(0, len(texts), BATCH):
-            chosen = order[start : start + BATCH]
-            vectors[chosen] = self._batch([texts[i] for i in chosen])
-        return vectors
+        return encode_by_length(texts, self.network.config.hidden_size, BATCH, self._batch)
 
     def _batch(self, texts: list[str]) -> np.ndarray:
         torch = self._torch

@@ -80,6 +80,10 @@ def build_pipeline(
         "labelCol": target,
         "categoricalSlotIndexes": [features.index(name) for name in categorical],
         "verbosity": -1,
+        # rows reach LightGBM's native side in one bulk copy per partition rather than streamed in
+        # chunks: about 10% less fit time on 800,000 x 30 rows (benchmarks/train.py); a model's
+        # params may still choose streaming
+        "dataTransferMode": "bulk",
         **params,
     }
     if threads:
