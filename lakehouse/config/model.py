@@ -1126,6 +1126,14 @@ class SearchEvaluationSettings(Section):
     queries: str = Field(description="Parquet files (query_id, query), under the lakehouse's files.")
     relevance: str = Field(description="Parquet files (query_id, document_id): the relevant documents.")
     k: int = Field(default=5, ge=1, le=100, description="Recall and precision at k; MRR over the top k.")
+    max_queries: int | None = Field(
+        default=None,
+        ge=1,
+        description="Measure at most this many labelled queries: the same sample on every run (the "
+        "queries whose ids hash lowest), so that a labelled set that grows with the data keeps the "
+        "evaluation's cost linear in the table (each query is also scored exactly against every "
+        "chunk); null: every query.",
+    )
 
 
 class SearchExampleSettings(Section):

@@ -27,6 +27,7 @@ from lakehouse.search.evaluation import (
     evaluate_modes,
     evaluation_runs,
     format_evaluations,
+    sample_queries,
 )
 
 RESULTS_TABLE = "gold.search_evaluations"
@@ -122,6 +123,13 @@ def evaluate(context: JobContext, name: str) -> list[tuple]:
     relevant: dict[Any, set] = {}
     for pair in relevance.join(table, "document_id").collect():
         relevant.setdefault(pair.query_id, set()).add(pair.document_id)
+    labelled = [(query_id, text) for query_id, text in queries if relevant.get(query_id)]
+    if settings.max_queries is not None and len(labelled) > settings.max_queries:
+        context.log.info(
+            "evaluation %s: %d of its %d labelled queries measured (max_queries)",
+            name, settings.max_queries, len(labelled),
+        )  # fmt: skip
+        queries = sample_queries(labelled, settings.max_queries)
     runs = evaluation_runs(searcher.index is not None)
     if searcher.index is None:
         context.log.warning(

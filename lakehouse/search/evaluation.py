@@ -3,6 +3,7 @@ each search mode (vector, keyword, hybrid) of a table."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -73,6 +74,16 @@ class ModeEvaluation:
     mrr: float
     at_k: RetrievalMetrics
     table_version: int | None
+
+
+def sample_queries(queries: Sequence[tuple[Hashable, str]], limit: int | None) -> list[tuple[Hashable, str]]:
+    """At most ``limit`` of the ``(query_id, text)`` pairs, in their order: those whose ids hash
+    lowest (SHA-256 of the id's text), so that every run measures the same queries while the set
+    stays the same, and a grown set's sample is still spread over all of it. None: all of them."""
+    if limit is None or len(queries) <= limit:
+        return list(queries)
+    ranked = sorted(range(len(queries)), key=lambda i: hashlib.sha256(str(queries[i][0]).encode()).digest())
+    return [queries[i] for i in sorted(ranked[:limit])]
 
 
 def evaluation_runs(indexed: bool) -> list[tuple[str, bool]]:

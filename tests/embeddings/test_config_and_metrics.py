@@ -8,7 +8,7 @@ import pytest
 
 from lakehouse.config import load_config
 from lakehouse.errors import ConfigError
-from lakehouse.search.evaluation import retrieval_metrics
+from lakehouse.search.evaluation import retrieval_metrics, sample_queries
 from lakehouse.search.filters import Condition, parse
 from tests.conftest import CONF_DIR
 
@@ -62,6 +62,18 @@ def test_retrieval_metrics():
     assert metrics.recall_at_k == pytest.approx((2 / 3 + 1 / 1 + 0) / 3)
     assert metrics.precision_at_k == pytest.approx((2 / 3 + 1 / 3 + 0) / 3)
     assert metrics.mrr == pytest.approx((1 + 1 / 3 + 0) / 3)
+
+
+def test_a_query_sample_is_the_same_on_every_run_and_keeps_the_queries_order():
+    queries = [(query_id, f"query {query_id}") for query_id in range(1, 201)]
+    sample = sample_queries(queries, 50)
+    assert len(sample) == 50 and sample == sample_queries(list(reversed(queries)), 50)[::-1]
+    assert sample == sorted(sample) and set(sample) <= set(queries)
+    # spread over the whole set, not its first ids; a grown set keeps most of the sample
+    assert max(q for q, _ in sample) > 150 and min(q for q, _ in sample) < 50
+    grown = sample_queries([*queries, *[(q, f"query {q}") for q in range(201, 221)]], 50)
+    assert len(set(grown) & set(sample)) >= 40
+    assert sample_queries(queries, None) == queries and sample_queries(queries[:10], 50) == queries[:10]
 
 
 def test_filters_parse_from_text_and_mappings():

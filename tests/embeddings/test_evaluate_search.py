@@ -70,3 +70,13 @@ def test_each_mode_is_measured_and_an_older_results_table_gains_the_mode_columns
     keyword = next(r for r in new if r.mode == "keyword")
     assert keyword.recall_at_1 == 1.0 and keyword.mrr_at_10 == 1.0  # each query names its ticket's words
     assert run.metrics["lookups.hybrid.recall@1"] == next(r for r in new if r.mode == "hybrid").recall_at_1
+
+    # max_queries: two of the three labelled queries are measured (the unlabelled one never counts)
+    capped = evaluation.model_copy(update={"max_queries": 2})
+    evaluations = {"lookups": capped}
+    config = config.model_copy(
+        update={"embeddings": config.embeddings.model_copy(update={"evaluations": evaluations})}
+    )
+    run = run_job("evaluate_search", config, spark=spark)
+    capped_rows = [r for r in store.read(RESULTS_TABLE).collect() if r.run_id == run.run_id]
+    assert len(capped_rows) == 4 and {r.queries for r in capped_rows} == {2}
