@@ -1107,16 +1107,22 @@ class SearchSettings(Section):
 
 class SimilarSettings(Section):
     """A similarity join (``embeddings.similar.<name>``): for each new document of a table, its ``k``
-    most similar earlier documents, with SynapseML's KNN, into ``gold.<name>``."""
+    most similar earlier documents into ``gold.<name>`` (``lakehouse.search.similar``)."""
 
     embeddings: str = Field(description="The embedding table's name in embeddings.tables.")
     k: int = Field(default=5, ge=1, le=100)
     time: str = Field(description="Metadata column ordering documents: only earlier ones are candidates.")
     condition: str | None = Field(
         default=None,
-        description="Metadata column a match must share with the document (SynapseML's ConditionalKNN).",
+        description="Metadata column a match must share with the document.",
     )
-    leaf_size: int = Field(default=50, ge=2, description="Ball tree leaf size.")
+    exact_below: int = Field(
+        default=4096,
+        ge=1,
+        description="Chunks sharing a condition value (all chunks without a condition) are matched "
+        "exactly up to this many, through an HNSW graph (embeddings.index's m, ef_construction and "
+        "ef_search) beyond: the exact work grows with the square of a group's chunks.",
+    )
 
 
 class SearchEvaluationSettings(Section):

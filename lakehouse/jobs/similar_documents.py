@@ -1,4 +1,4 @@
-"""The ``similar_documents`` job: similarity joins of embeddings.yml with SynapseML's KNN."""
+"""The ``similar_documents`` job: the similarity joins of embeddings.yml (``lakehouse.search.similar``)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class SimilarDocumentsParams:
 
 class SimilarDocumentsJob(Job):
     name = "similar_documents"
-    summary = "For each new document, its most similar earlier documents (SynapseML KNN) into gold.<join>."
+    summary = "For each new document, its most similar earlier documents into gold.<join>."
     Params = SimilarDocumentsParams
 
     @classmethod

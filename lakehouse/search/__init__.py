@@ -1,2 +1,2 @@
 """Vector search over embedding tables: exact with Spark, approximate with a FAISS index, and
-similarity joins with SynapseML's KNN."""
+similarity joins (exact within small groups, HNSW graphs for large ones)."""

@@ -49,7 +49,6 @@ REQUIRED_CLASSES = {
     "Delta Lake": "io.delta.tables.DeltaTable",
     "SynapseML LightGBM": "com.microsoft.azure.synapse.ml.lightgbm.LightGBMClassifier",
     "LightGBM native library": "com.microsoft.ml.lightgbm.lightgbmlib",
-    "SynapseML KNN": "com.microsoft.azure.synapse.ml.nn.KNN",
     "hadoop-azure (abfss://)": "org.apache.hadoop.fs.azurebfs.SecureAzureBlobFileSystem",
     "lakehouse catalog": "io.lakehouse.spark.LakehouseCatalog",
     "lakehouse LightGBM batch scorer": "io.lakehouse.spark.LightGBMBatchScorer",

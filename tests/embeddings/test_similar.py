@@ -1,4 +1,5 @@
-"""similar_documents for real: SynapseML's ConditionalKNN against numpy's exact answer."""
+"""similar_documents for real: the join within each product against numpy's exact answer, exactly
+and through HNSW graphs."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import numpy as np
 
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.runs.runner import run_job
+from lakehouse.search.similar import similar_documents
 from lakehouse.storage.layout import StorageLayout
 
 from .conftest import generated_tickets, write_tickets
@@ -42,6 +44,14 @@ def test_each_ticket_gets_its_most_similar_earlier_tickets_of_the_same_product(
         assert [m.similar_document_id for m in got] == expected, document
         for m in got:
             assert abs(m.score - similarity(document, m.similar_document_id)) < 1e-4
+
+    # through HNSW graphs (every product's group over exact_below): the same matches on groups this small
+    settings = config.embeddings.similar["similar_tickets"].model_copy(update={"exact_below": 1})
+    table = store.read("gold.tickets_embeddings")
+    graph = similar_documents(table, table, settings, config.embeddings.index).collect()
+    assert sorted((m.document_id, m.rank, m.similar_document_id) for m in graph) == sorted(
+        (m.document_id, m.rank, m.similar_document_id) for m in matches
+    )
 
     # a rerun matches nothing
     rerun = run_job("similar_documents", config, spark=spark)
