@@ -41,6 +41,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR))
@@ -60,44 +61,27 @@ INCREMENTAL_GOAL = 0.2
 MATERIAL_S = 5.0  # a stage is judged when its time grows by at least this much over the scales
 MATERIAL_SHARE = 0.25  # and by this share of its time at the largest scale
 
-# read the run's record back, in a process of the same environment
-READ_RUN = """
-import json, sys
-from lakehouse.config import load_config
-from lakehouse.pipelines.runner import bookkeeping_config
-from lakehouse.pipelines.records import PipelineRunStore
-from lakehouse.spark.session import build_session
-from lakehouse.storage.layout import StorageLayout
-config = load_config("local")
-spark = build_session(bookkeeping_config(config))
-[run] = PipelineRunStore(spark, StorageLayout.from_config(config)).recent("demo", limit=1)
-print("RUN " + json.dumps({"status": run.status, "seconds": run.duration_seconds,
-      "tasks": {t.task: t.duration_seconds for t in run.tasks}}))
-spark.stop()
-"""
+
+class Project(NamedTuple):
+    """Where a side runs: its lakehouse root (``LAKEHOUSE_ROOT``) and its ``conf`` folder."""
+
+    root: Path
+    conf: Path
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, "LAKEHOUSE_ROOT": str(self.root)}
 
 
 def run_side(mode: str, root: Path, quick: bool) -> dict:
-    environ = {**os.environ, "LAKEHOUSE_ROOT": str(root)}
-    command = [LAKEHOUSE, "pipeline", "run", "demo", "--mode", mode]
+    project = Project(root, PROJECT_DIR / "conf")
+    command = ["pipeline", "run", "demo", "--mode", mode]
     if quick:
         command += ["--only", QUICK_TASKS]
-    clock = time.perf_counter()
-    done = subprocess.run(command, cwd=PROJECT_DIR, env=environ, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - clock
-    if done.returncode != 0:
-        sys.exit(f"{mode} mode failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    read = subprocess.run(
-        [sys.executable, "-c", READ_RUN],
-        cwd=PROJECT_DIR,
-        env=environ,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    record = json.loads(next(line for line in read.stdout.splitlines() if line.startswith("RUN "))[4:])
+    wall = lakehouse(project, *command)
+    record = read_stages(project, "demo")
     print(f"{mode}: {wall:.1f} s wall, run {record['seconds']:.1f} s, status {record['status']}", flush=True)
-    return {"wall_s": round(wall, 1), "run_s": round(record["seconds"], 1), "tasks_s": record["tasks"]}
+    tasks = {name: stage["seconds"] for name, stage in record["stages"].items()}
+    return {"wall_s": round(wall, 1), "run_s": record["seconds"], "tasks_s": tasks}
 
 
 def compare_modes(quick: bool) -> None:
@@ -166,35 +150,37 @@ spark.stop()
 """
 
 
-def scale_project(work: Path, scale: float) -> Path:
+def scale_project(work: Path, scale: float) -> Project:
     """An empty project of its own: the shipped configuration with demo_data at this scale."""
-    project = work / f"scale-{scale:g}"
-    shutil.copytree(PROJECT_DIR / "conf", project / "conf")
+    folder = work / f"scale-{scale:g}"
+    project = Project(folder / "lakehouse", folder / "conf")
+    shutil.copytree(PROJECT_DIR / "conf", project.conf)
     override = f"# benchmarks/pipeline.py --scale\njobs:\n  demo_data:\n    params:\n      scale: {scale}\n"
-    (project / "conf" / "local" / "benchmark_scale.yml").write_text(override)
+    (project.conf / "local" / "benchmark_scale.yml").write_text(override)
     return project
 
 
-def lakehouse(project: Path, *arguments: str) -> float:
-    """Run one ``lakehouse`` command on the project; its wall seconds. Stops the benchmark on failure."""
-    environ = {**os.environ, "LAKEHOUSE_ROOT": str(project / "lakehouse")}
-    command = [LAKEHOUSE, *arguments, "--conf-dir", str(project / "conf")]
+def lakehouse(project: Project, *arguments: str, required: bool = True) -> float:
+    """Run one ``lakehouse`` command on the project; its wall seconds. Stops the benchmark when a
+    required command fails."""
+    command = [LAKEHOUSE, *arguments, "--conf-dir", str(project.conf)]
     clock = time.perf_counter()
-    done = subprocess.run(command, cwd=PROJECT_DIR, env=environ, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        command, cwd=PROJECT_DIR, env=project.environment(), capture_output=True, text=True, check=False
+    )
     wall = time.perf_counter() - clock
-    if done.returncode != 0:
+    if required and done.returncode != 0:
         sys.exit(
             f"{' '.join(arguments)} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         )
     return wall
 
 
-def read_stages(project: Path, pipeline: str) -> dict:
-    environ = {**os.environ, "LAKEHOUSE_ROOT": str(project / "lakehouse")}
+def read_stages(project: Project, pipeline: str) -> dict:
     read = subprocess.run(
-        [sys.executable, "-c", READ_STAGES, str(project / "conf"), pipeline],
+        [sys.executable, "-c", READ_STAGES, str(project.conf), pipeline],
         cwd=PROJECT_DIR,
-        env=environ,
+        env=project.environment(),
         capture_output=True,
         text=True,
         check=False,
@@ -240,7 +226,7 @@ def growth(points: list[tuple[int, float]]) -> dict:
     return {**result, "exponent": round(k, 2), "fixed_s": round(t1 - b * r1**k, 1), "why": None}
 
 
-def run_scale(work: Path, scale: float, quick: bool) -> tuple[Path, dict]:
+def run_scale(work: Path, scale: float, quick: bool) -> tuple[Project, dict]:
     """The demo pipeline at one scale from an empty project; its stages."""
     project = scale_project(work, scale)
     command = ["pipeline", "run", "demo", "--date", WEEK_END]
@@ -260,19 +246,12 @@ def run_scale(work: Path, scale: float, quick: bool) -> tuple[Path, dict]:
     return project, {"wall_s": round(wall, 1), **run}
 
 
-def stop_database(project: Path) -> None:
+def stop_database(project: Project) -> None:
     """Stop the project's PostgreSQL (the next project starts its own on the same port)."""
-    environ = {**os.environ, "LAKEHOUSE_ROOT": str(project / "lakehouse")}
-    subprocess.run(
-        [LAKEHOUSE, "db", "down", "--conf-dir", str(project / "conf")],
-        cwd=PROJECT_DIR,
-        env=environ,
-        capture_output=True,
-        check=False,
-    )
+    lakehouse(project, "db", "down", required=False)
 
 
-def run_incremental(project: Path, week: dict, quick: bool) -> dict:
+def run_incremental(project: Project, week: dict, quick: bool) -> dict:
     """Day 8 landed onto the project's week, then the daily pipeline for it; against the week's run."""
     try:
         lakehouse(project, "db", "up")  # the day's database changes land in, and are ingested from, it
@@ -311,7 +290,7 @@ def measure_growth(quick: bool, scales: list[float]) -> None:
             if scale == scales[1]:
                 incremental = run_incremental(project, runs[scale], quick)
             if scale != scales[-1]:
-                shutil.rmtree(project, ignore_errors=True)
+                shutil.rmtree(project.conf.parent, ignore_errors=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
