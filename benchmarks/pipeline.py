@@ -53,6 +53,7 @@ LAKEHOUSE = str(PROJECT_DIR / ".venv" / "bin" / "lakehouse")
 
 SCALES = "1,10,30"
 QUICK_SCALES = "0.05,0.1,0.2"
+SEARCH_METRICS = (".search_seconds", ".trial_seconds", ".rounds")  # train_model's, per model
 WEEK_END = "2026-01-07"  # the demo lands 1 .. 7 January
 NEXT_DAY = "2026-01-08"  # day index 7, landed afterwards for the incremental case
 QUICK_DAILY_TASKS = "bronze_ingest,silver_refine"
@@ -77,7 +78,10 @@ def run_side(mode: str, root: Path, quick: bool) -> dict:
     command = ["pipeline", "run", "demo", "--mode", mode]
     if quick:
         command += ["--only", QUICK_TASKS]
-    wall = lakehouse(project, *command)
+    try:
+        wall = lakehouse(project, *command)
+    finally:
+        stop_database(project)  # each side, and any later run, starts its own on the same port
     record = read_stages(project, "demo")
     print(f"{mode}: {wall:.1f} s wall, run {record['seconds']:.1f} s, status {record['status']}", flush=True)
     tasks = {name: stage["seconds"] for name, stage in record["stages"].items()}
@@ -125,8 +129,9 @@ store = DeltaStore(spark, layout)
 jobs = store.read("ops.job_runs").where(F.col("run_id").isin(run.job_run_ids())).collect()
 tables_read = {row["run_id"]: dict(row["tables_read"] or {}) for row in jobs}
 # demo_data lands files and database rows, not tables: its run keeps them as landed_rows.* metrics
-landed = {row["run_id"]: sum(v for k, v in (row["metrics"] or {}).items() if k.startswith("landed_rows."))
-          for row in jobs}
+metrics = {row["run_id"]: dict(row["metrics"] or {}) for row in jobs}
+landed = {run_id: sum(v for k, v in found.items() if k.startswith("landed_rows."))
+          for run_id, found in metrics.items()}
 counted = {}
 def rows(table, version):
     if (table, version) not in counted:
@@ -143,6 +148,7 @@ for task in run.tasks:
         "rows_out": sum(n for table, n in task.rows_written.items() if not table.startswith("ops."))
         + int(landed.get(last, 0)),
         "tables_read": sorted(read),
+        "metrics": {k: v for k, v in metrics.get(last, {}).items() if not k.startswith("landed_rows.")},
     }
 seconds = round(run.duration_seconds, 1)
 print("RUN " + json.dumps({"status": run.status, "seconds": seconds, "stages": stages}))
@@ -243,6 +249,9 @@ def run_scale(work: Path, scale: float, quick: bool) -> tuple[Project, dict]:
             f"  {name:<18} {stage['seconds']:>7.1f} s"
             f"  in {stage['rows_in']:>10,}  out {stage['rows_out']:>10,}"
         )
+        searched = {k: v for k, v in stage["metrics"].items() if k.endswith(SEARCH_METRICS)}
+        if searched:  # train_model: what its search cost, to tell rows from rounds
+            print("      " + ", ".join(f"{k} {v:g}" for k, v in sorted(searched.items())))
     return project, {"wall_s": round(wall, 1), **run}
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from lakehouse.errors import LakehouseError
 from lakehouse.models.registry import ModelRegistry
-from lakehouse.models.training import train_model
+from lakehouse.models.training import Trial, train_model
 from lakehouse.runs.context import JobContext
 from lakehouse.runs.job import Choices, Job, raise_collected
 
@@ -22,6 +22,16 @@ SHOWN_METRICS = (
     "mae",
     "r2",
 )
+
+
+def kept_rounds(trial: Trial) -> int:
+    """The boosting rounds a LightGBM trial kept: where early stopping stopped, or all of them
+    (``numIterations``, SynapseML's default 100); 0 for another learner."""
+    if trial.learner != "lightgbm":
+        return 0
+    if trial.best_iteration is not None and trial.best_iteration > 0:
+        return trial.best_iteration
+    return int(trial.params.get("numIterations", 100))
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,11 @@ class TrainModelJob(Job):
                 }
             )
             context.metrics[f"{name}.version"] = float(result.version.version)
+            # what the search cost: its wall seconds, its fits' seconds added up (trials may run
+            # side by side) and the boosting rounds its LightGBM trials kept
+            context.metrics[f"{name}.search_seconds"] = float(result.search_seconds)
+            context.metrics[f"{name}.trial_seconds"] = float(sum(t.seconds for t in result.trials))
+            context.metrics[f"{name}.rounds"] = float(sum(kept_rounds(t) for t in result.trials))
             context.outputs[f"{name}.report"] = str(result.report)
             searched = (
                 f" ({result.learner}, best of {len(result.trials)} trials in {result.search_seconds:.0f} s)"

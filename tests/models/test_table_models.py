@@ -82,6 +82,9 @@ def test_a_string_label_trains_by_configuration_and_scores_new_and_changed_rows(
     assert sum(rows.values()) == 569 and 0.12 < rows["test"] / 569 < 0.28  # random: about 20%
     assert len(version.features) == 30 and "sample_id" not in version.features
     assert run.metrics["cancer.test_roc_auc"] == version.metrics["test_roc_auc"]
+    # what the search cost is kept with the run: its seconds and the boosting rounds it kept
+    assert run.metrics["cancer.trial_seconds"] > 0 and run.metrics["cancer.search_seconds"] > 0
+    assert run.metrics["cancer.rounds"] >= 1
 
     first = run_job("batch_score", config, spark=spark)
     assert first.rows_written == {"gold.cancer_predictions": 569}
