@@ -391,7 +391,7 @@ def main() -> None:
     ]
 
     from lakehouse.config import load_config
-    from lakehouse.config.model import ModelsSettings
+    from lakehouse.config.models import ModelsSettings
     from lakehouse.io.delta_store import DeltaStore
     from lakehouse.models.registry import ModelRegistry
     from lakehouse.runs.runner import run_job

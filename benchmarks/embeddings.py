@@ -145,7 +145,7 @@ def main() -> None:
     import numpy as np
 
     from lakehouse.config import load_config
-    from lakehouse.config.model import EmbeddingModelSettings, EmbeddingsSettings
+    from lakehouse.config.embeddings import EmbeddingModelSettings, EmbeddingsSettings
     from lakehouse.demo.generator import SEARCH_QUERIES
     from lakehouse.embeddings.encode import embed_texts
     from lakehouse.embeddings.model import load_encoder

@@ -117,7 +117,7 @@ import json, sys
 from pyspark.sql import functions as F
 from lakehouse.config import load_config
 from lakehouse.io.delta_store import DeltaStore
-from lakehouse.pipelines.runner import bookkeeping_config
+from lakehouse.pipelines.executors import bookkeeping_config
 from lakehouse.pipelines.records import PipelineRunStore
 from lakehouse.spark.session import build_session
 from lakehouse.storage.layout import StorageLayout

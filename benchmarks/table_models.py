@@ -76,7 +76,7 @@ def main() -> None:
     from sklearn.metrics import accuracy_score, log_loss, mean_squared_error, roc_auc_score
 
     from lakehouse.config import load_config
-    from lakehouse.config.model import ModelsSettings
+    from lakehouse.config.models import ModelsSettings
     from lakehouse.io.delta_store import DeltaStore
     from lakehouse.models.registry import ModelRegistry
     from lakehouse.models.training_data import table_training_data

@@ -8,6 +8,7 @@ Every command that reads configuration finds the project from ``--project DIR`` 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -19,12 +20,16 @@ from lakehouse.errors import LakehouseError
 from lakehouse.log import configure_logging
 from lakehouse.runs.runner import add_run_arguments, execute, param_pairs
 from lakehouse.scaffold import DEFAULT_EXAMPLE, examples
+from lakehouse.spark.session import CONSOLE_VARIABLE
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lakehouse`` console script."""
     parser = _parser()
     args = parser.parse_args(argv)
+    # Spark's own log lines stay in its log file unless asked for; jobs this command launches
+    # (spark-submit, a pipeline's tasks) inherit the choice
+    os.environ[CONSOLE_VARIABLE] = "warn" if args.verbose else os.environ.get(CONSOLE_VARIABLE, "off")
     configure_logging()
     try:
         return args.handler(args)
@@ -36,6 +41,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lakehouse", description=__doc__)
     parser.add_argument("--version", action="version", version=f"lakehouse {__version__}")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show Spark's own warnings on the terminal too (they always go to the driver's log file, "
+        "files/logs/spark/driver.log)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
 
     init = commands.add_parser(
@@ -245,12 +256,21 @@ def _parser() -> argparse.ArgumentParser:
     _add_env_arguments(cluster)
     cluster.set_defaults(handler=_cluster)
 
+    service = commands.add_parser(
+        "service",
+        help="start, stop or inspect a service that pipelines need (entry points lakehouse.services)",
+    )
+    service.add_argument("action", choices=["up", "down", "status"])
+    service.add_argument("name", help="the service, e.g. local_database")
+    _add_env_arguments(service)
+    service.set_defaults(handler=_service)
+
     database = commands.add_parser(
-        "db", help="start, stop or inspect the local PostgreSQL server of the demo (local_database:)"
+        "db", help="the demo's PostgreSQL server (local_database:): `lakehouse service ... local_database`"
     )
     database.add_argument("action", choices=["up", "down", "status"])
     _add_env_arguments(database)
-    database.set_defaults(handler=_database)
+    database.set_defaults(handler=_service, name="local_database")
 
     jars = commands.add_parser("jars", help="resolve or list the JVM jars (Delta, SynapseML, hadoop-azure)")
     jars.add_argument("action", choices=["resolve", "list", "coordinates"])
@@ -287,12 +307,16 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _list_jobs(args: argparse.Namespace) -> int:
-    from lakehouse.runs.job import available_jobs, find_job
+    from lakehouse.runs.job import available_jobs, find_job, param_defaults, params_as_strings
 
     names = sorted(available_jobs())
     width = max((len(name) for name in names), default=0)
     for name in names:
-        print(f"{name:<{width}}  {find_job(name).summary}")
+        job = find_job(name)
+        print(f"{name:<{width}}  {job.summary}")
+        defaults = params_as_strings(param_defaults(job))
+        if defaults:  # declared once, by the job; jobs.yml and --param override them
+            print(f"{'':<{width}}  params: {' '.join(f'{key}={value}' for key, value in defaults.items())}")
     return 0
 
 
@@ -496,8 +520,8 @@ def _pipeline_run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     if args.dry_run:
         if args.resume or args.catch_up:  # they read earlier runs
+            from lakehouse.pipelines.executors import bookkeeping_session
             from lakehouse.pipelines.records import PipelineRunStore
-            from lakehouse.pipelines.runner import bookkeeping_session
             from lakehouse.storage.layout import StorageLayout
 
             with bookkeeping_session(config, "lakehouse pipeline plan") as spark:
@@ -569,8 +593,8 @@ def _pipeline_cron(args: argparse.Namespace) -> int:
 
 def _runs(args: argparse.Namespace) -> int:
     from lakehouse.config import load_config
+    from lakehouse.pipelines.executors import bookkeeping_session
     from lakehouse.pipelines.monitor import describe_run, list_job_runs, list_pipeline_runs
-    from lakehouse.pipelines.runner import bookkeeping_session
 
     config = load_config(args.env, args.conf_dir, project=args.project)
     with bookkeeping_session(config, "lakehouse runs") as spark:
@@ -586,9 +610,9 @@ def _runs(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from lakehouse.config import load_config
+    from lakehouse.pipelines.executors import bookkeeping_session
     from lakehouse.pipelines.monitor import find_run
     from lakehouse.pipelines.report import write_report
-    from lakehouse.pipelines.runner import bookkeeping_session
 
     config = load_config(args.env, args.conf_dir, project=args.project)
     with bookkeeping_session(config, "lakehouse report") as spark:
@@ -657,20 +681,12 @@ def _cluster(args: argparse.Namespace) -> int:
     return 0
 
 
-def _database(args: argparse.Namespace) -> int:
+def _service(args: argparse.Namespace) -> int:
     from lakehouse.config import load_config
-    from lakehouse.demo.postgres import local_server
+    from lakehouse.pipelines.services import load_service
 
-    server = local_server(load_config(args.env, args.conf_dir, project=args.project))
-    if args.action == "up":
-        server.start()
-        print(f"PostgreSQL up: {server.jdbc_url} (user {server.user}; data {server.data_dir})")
-    elif args.action == "down":
-        print("PostgreSQL stopped" if server.stop() else "PostgreSQL was not running")
-    else:
-        status = server.status()
-        state = f"running, pid {status.pid}" if status.running else "stopped"
-        print(f"PostgreSQL {server.jdbc_url}: {state}; log {status.log_file}")
+    service = load_service(args.name, load_config(args.env, args.conf_dir, project=args.project))
+    print({"up": service.start, "down": service.stop, "status": service.status}[args.action]())
     return 0
 
 

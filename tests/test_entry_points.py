@@ -1,6 +1,7 @@
 """The two ways to launch a job: `spark-submit jobs/<name>.py` and `lakehouse run <name>`."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -47,6 +48,27 @@ def test_lakehouse_run_exits_non_zero_on_failure_and_records_it(tmp_path, spark)
     assert "rows must be >= 0" in result.stderr
     run = spark.read.format("delta").load(f"{tmp_path}/tables/ops/job_runs").first()
     assert (run.status, run.error_class) == ("failed", "JobParameterError")
+    # Spark's own log lines went to the driver's log file, not to the terminal
+    assert spark_lines(result.stderr) == []
+    assert "Setting default log level" not in result.stderr
+    assert re.search(r" (WARN|INFO) \[", (tmp_path / "files/logs/spark/driver.log").read_text())
+
+
+@pytest.mark.slow
+def test_lakehouse_verbose_shows_sparks_own_warnings(tmp_path):
+    result = launch([str(BIN / "lakehouse"), "--verbose", "run", "hello", "--param", "rows=-1"], tmp_path)
+
+    assert result.returncode == 1
+    assert "rows must be >= 0" in result.stderr
+    assert spark_lines(result.stderr), result.stderr[-2000:]
+
+
+def spark_lines(text: str) -> list[str]:
+    """The lines of the Spark driver's own log (JVM loggers: a short class name, no package),
+    as our log4j2 configuration writes them."""
+    return [
+        line for line in text.splitlines() if re.search(r"\b(WARN|ERROR|INFO) [A-Z][A-Za-z0-9$]*: ", line)
+    ]
 
 
 def test_a_bad_parameter_is_refused_before_spark_starts(tmp_path):
@@ -94,6 +116,18 @@ def test_config_command_masks_secrets(tmp_path):
 def test_jobs_command_lists_every_registered_job_with_its_summary(tmp_path):
     result = launch([str(BIN / "lakehouse"), "jobs"], tmp_path)
     assert result.returncode == 0, result.stderr
-    listed = {line.split()[0]: line.split(None, 1)[1] for line in result.stdout.splitlines()}
+    jobs = [line for line in result.stdout.splitlines() if not line.startswith(" ")]
+    listed = {line.split()[0]: line.split(None, 1)[1] for line in jobs}
     assert set(listed) == set(available_jobs())
     assert listed["bronze_ingest"].startswith("Ingest new landed files")
+    # each job's parameters with their defaults, under it
+    after = result.stdout.split("bronze_ingest", 1)[1].splitlines()[1].strip()
+    assert after == "params: source=all"
+
+
+def test_an_unknown_service_is_refused_naming_the_registered_ones(tmp_path):
+    result = launch([str(BIN / "lakehouse"), "service", "up", "local_databse"], tmp_path)
+
+    assert result.returncode == 2
+    assert "no service named 'local_databse'" in result.stderr
+    assert "registered: local_database" in result.stderr

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lakehouse.cluster.secret import DAEMON_PROPERTIES, SECRET_FILE, cluster_secret, write_private
-from lakehouse.config.model import ClusterSettings
+from lakehouse.config.platform import ClusterSettings
 from lakehouse.errors import ClusterError
 from lakehouse.processes import alive, command_line, port_open
 from lakehouse.spark.jars import spark_home

@@ -24,7 +24,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from lakehouse.config.model import LakehouseConfig, is_secret_property
+from lakehouse.config.model import LakehouseConfig
+from lakehouse.config.section import is_secret_property
 from lakehouse.errors import ConfigError, UnknownEnvironmentError
 from lakehouse.jvm import source_checkout
 

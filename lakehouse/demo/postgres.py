@@ -607,3 +607,24 @@ def local_server(config: LakehouseConfig) -> LocalPostgres:
     return LocalPostgres(
         config.resolve_path(settings.data_dir), port, host, database, connection.user or "lakehouse"
     )
+
+
+class LocalDatabaseService:
+    """The server of ``local_database:`` as a pipeline service, registered as ``local_database``
+    (entry points ``lakehouse.services``): ``services: [local_database]`` in pipelines.yml starts
+    it before the jobs, ``lakehouse db up`` by hand."""
+
+    def __init__(self, config: LakehouseConfig):
+        self.server = local_server(config)
+
+    def start(self) -> str:
+        self.server.start()
+        return f"PostgreSQL up: {self.server.jdbc_url} (user {self.server.user}; data {self.server.data_dir})"
+
+    def stop(self) -> str:
+        return "PostgreSQL stopped" if self.server.stop() else "PostgreSQL was not running"
+
+    def status(self) -> str:
+        status = self.server.status()
+        state = f"running, pid {status.pid}" if status.running else "stopped"
+        return f"PostgreSQL {self.server.jdbc_url}: {state}; log {status.log_file}"

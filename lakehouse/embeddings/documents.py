@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.config.model import EMBEDDING_COLUMNS, EmbeddingTableSettings
+from lakehouse.config.embeddings import EMBEDDING_COLUMNS, EmbeddingTableSettings
 from lakehouse.embeddings.encode import VECTOR_TYPE
 from lakehouse.errors import EmbeddingError
 from lakehouse.io.table_spec import TableSpec

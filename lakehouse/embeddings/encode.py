@@ -15,7 +15,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.config.model import EmbeddingModelSettings
+from lakehouse.config.embeddings import EmbeddingModelSettings
 from lakehouse.embeddings.chunking import chunk_texts, fit_titles, titled
 from lakehouse.embeddings.model import load_encoder, max_tokens
 

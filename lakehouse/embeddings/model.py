@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from lakehouse.config.model import EmbeddingModelSettings
+from lakehouse.config.embeddings import EmbeddingModelSettings
 from lakehouse.embeddings.onnx import OnnxEncoder, exported_model
 from lakehouse.errors import EmbeddingError
 

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from lakehouse.config.model import EmbeddingBackend
+from lakehouse.config.embeddings import EmbeddingBackend
 from lakehouse.embeddings.batches import encode_by_length
 from lakehouse.errors import EmbeddingError
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from lakehouse.config.model import EmbeddingModelSettings
+from lakehouse.config.embeddings import EmbeddingModelSettings
 from lakehouse.embeddings.batches import encode_by_length
 from lakehouse.embeddings.model import OFFLINE, load_encoder, load_model, model_path
 from lakehouse.embeddings.onnx import OnnxEncoder

@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.config.model import ChurnLabelSettings, FeatureTableSettings, duration_days
+from lakehouse.config.features import ChurnLabelSettings, FeatureTableSettings, duration_days
 from lakehouse.errors import FeatureError, TableNotFoundError
 from lakehouse.features.labels import churn_cutoffs, churn_labels
 from lakehouse.features.windows import compute_features

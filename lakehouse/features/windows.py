@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse.config.model import FeatureSettings, FeatureTableSettings
+from lakehouse.config.features import FeatureSettings, FeatureTableSettings
 
 DAY = "_day"
 

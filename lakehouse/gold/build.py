@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame
 
-from lakehouse.config.model import GoldTableSettings
+from lakehouse.config.gold import GoldTableSettings
 from lakehouse.errors import ConfigError, TableNotFoundError
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.io.progress import last_source_version, record_source_versions

@@ -19,7 +19,7 @@ import logging
 
 from pyspark.sql import functions as F
 
-from lakehouse.config.model import SourceSettings
+from lakehouse.config.sources import SourceSettings
 from lakehouse.errors import IngestError
 from lakehouse.ingest import metadata
 from lakehouse.ingest.result import IngestResult

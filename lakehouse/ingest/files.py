@@ -28,7 +28,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.config.model import SourceSettings
+from lakehouse.config.sources import SourceSettings
 from lakehouse.errors import (
     FilesRejectedError,
     IngestError,

@@ -28,7 +28,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.io.delta_store import DeltaStore
+from lakehouse.io.delta_store import DeltaStore, bookkeeping_store
 from lakehouse.io.table_spec import TableSpec
 from lakehouse.storage.layout import StorageLayout
 
@@ -110,9 +110,7 @@ class FileLedger:
 
     def __init__(self, spark: SparkSession, layout: StorageLayout, source: str, table: str, run_id: str):
         self.spark, self.source, self.table, self.run_id = spark, source, table, run_id
-        self.store = DeltaStore(
-            spark, layout, {"run_id": run_id, "writer": "bronze_ingest"}, write_internal=True
-        )
+        self.store = bookkeeping_store(spark, layout, "bronze_ingest", run_id)
 
     def known(self) -> DataFrame | None:
         """The relative paths this source claimed (None: nothing recorded yet)."""
@@ -270,7 +268,7 @@ def forget_rejections(
     Returns:
         Rows removed.
     """
-    store = DeltaStore(spark, layout, {"run_id": run_id, "writer": "ingest retry"}, write_internal=True)
+    store = bookkeeping_store(spark, layout, "ingest retry", run_id)
     if not store.exists(REJECTED_TABLE):
         return 0
     condition = f"source = {_sql(source)}"

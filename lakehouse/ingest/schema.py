@@ -10,7 +10,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.config.model import COLUMN_TYPES, DECIMAL_TYPE
+from lakehouse.config.sources import COLUMN_TYPES, DECIMAL_TYPE
 
 
 def data_type(name: str) -> T.DataType:

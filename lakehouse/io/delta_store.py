@@ -846,3 +846,14 @@ class DeltaStore:
 def _commit_file(location: TableLocation, version: int) -> str:
     """The Delta log file of one commit of the table at ``location``."""
     return f"{location.location.rstrip('/')}/_delta_log/{version:020d}.json"
+
+
+def bookkeeping_store(
+    spark: SparkSession, layout: StorageLayout, writer: str, run_id: str | None = None, job: str | None = None
+) -> DeltaStore:
+    """The store through which the framework writes its own records (the ``ops`` layer: run
+    records, the ingest ledger, table progress, quality results), the one place such a store is
+    made: the internal layer writable, and each commit tagged with the writer, and the run and
+    job when there is one (``DESCRIBE HISTORY`` tells who wrote what)."""
+    tag = {"run_id": run_id, "job": job, "writer": writer}
+    return DeltaStore(spark, layout, {k: v for k, v in tag.items() if v is not None}, write_internal=True)

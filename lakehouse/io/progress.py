@@ -15,7 +15,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.io.delta_store import DeltaStore
+from lakehouse.io.delta_store import DeltaStore, bookkeeping_store
 from lakehouse.storage.layout import StorageLayout
 
 PROGRESS_TABLE = "ops.table_progress"
@@ -31,7 +31,7 @@ PROGRESS_SCHEMA = T.StructType(
 
 
 def _store(spark: SparkSession, layout: StorageLayout, run_id: str) -> DeltaStore:
-    return DeltaStore(spark, layout, {"run_id": run_id, "writer": "table_progress"}, write_internal=True)
+    return bookkeeping_store(spark, layout, "table_progress", run_id)
 
 
 def last_source_version(spark: SparkSession, layout: StorageLayout, target: str, source: str) -> int | None:

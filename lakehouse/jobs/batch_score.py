@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lakehouse.errors import LakehouseError
 from lakehouse.models.batch import score_batch
 from lakehouse.models.registry import ModelRegistry
 from lakehouse.runs.context import JobContext
-from lakehouse.runs.job import Choices, Job, date_range, raise_collected
+from lakehouse.runs.job import Choices, Job, date_range, for_each
 
 
 @dataclass(frozen=True)
@@ -41,11 +40,12 @@ class BatchScoreJob(Job):
         names = self.selected(context.config, params, "model")
         start, end = date_range(params.start, params.end)
         registry = ModelRegistry(context.config)
-        failed: dict[str, Exception] = {}
-        for name in names:
-            try:
-                score_batch(context, name, models[name], registry, start, end, params.version or None)
-            except LakehouseError as error:
-                context.log.error("model %s failed: %s", name, error)
-                failed[name] = error
-        raise_collected(failed, len(names), "models", LakehouseError)
+        for_each(
+            names,
+            lambda name: score_batch(
+                context, name, models[name], registry, start, end, params.version or None
+            ),
+            context.log,
+            "model",
+            "models",
+        )

@@ -10,7 +10,7 @@ from lakehouse.errors import IngestError
 from lakehouse.ingest.result import IngestResult
 from lakehouse.ingest.sources import ingest_source
 from lakehouse.runs.context import JobContext
-from lakehouse.runs.job import Choices, Job, raise_collected
+from lakehouse.runs.job import Choices, Job, for_each
 
 
 @dataclass(frozen=True)
@@ -43,30 +43,29 @@ class BronzeIngestJob(Job):
 
     def run(self, context: JobContext) -> None:
         names = self.selected(context.config, context.params, "source")
-        results: list[IngestResult] = []
-        failed: dict[str, Exception] = {}
-        for name in names:  # one bad source does not hold the others back
-            try:
-                results.append(ingest_source(context, name))
-            except Exception as error:
-                context.log.error("source %s failed: %s", name, error)
-                failed[name] = error
-        for result in results:
-            context.log.info(
-                "source %s -> %s: %d rows, %d files, %d malformed%s%s",
+        for_each(
+            names, lambda name: self._ingest(context, name), context.log, "source", "sources", IngestError
+        )
+
+    @staticmethod
+    def _ingest(context: JobContext, name: str) -> IngestResult:
+        """Ingest one source and say what it wrote."""
+        result = ingest_source(context, name)
+        context.log.info(
+            "source %s -> %s: %d rows, %d files, %d malformed%s%s",
+            result.source,
+            result.table,
+            result.rows,
+            result.files,
+            result.malformed,
+            f", new columns {result.new_columns}" if result.new_columns else "",
+            f" ({result.detail})" if result.detail else "",
+        )
+        if result.malformed:
+            context.log.warning(
+                "source %s: %d malformed rows kept in %s._corrupt_record",
                 result.source,
-                result.table,
-                result.rows,
-                result.files,
                 result.malformed,
-                f", new columns {result.new_columns}" if result.new_columns else "",
-                f" ({result.detail})" if result.detail else "",
+                result.table,
             )
-            if result.malformed:
-                context.log.warning(
-                    "source %s: %d malformed rows kept in %s._corrupt_record",
-                    result.source,
-                    result.malformed,
-                    result.table,
-                )
-        raise_collected(failed, len(names), "sources", IngestError)
+        return result

@@ -21,14 +21,7 @@ from lakehouse.io.table_spec import TableSpec
 from lakehouse.runs.context import JobContext
 from lakehouse.runs.job import Choices, Job, for_each
 from lakehouse.search.api import Searcher
-from lakehouse.search.evaluation import (
-    CUTOFFS,
-    ModeEvaluation,
-    evaluate_modes,
-    evaluation_runs,
-    format_evaluations,
-    sample_queries,
-)
+from lakehouse.search.evaluation import CUTOFFS, ModeEvaluation, measure_labelled_set, read_labelled_set
 
 RESULTS_TABLE = "gold.search_evaluations"
 # mode and the recall@1/5/10, MRR@10 columns came later: rows written before them hold nulls there
@@ -102,7 +95,7 @@ class EvaluateSearchJob(Job):
 
 
 def evaluate(context: JobContext, name: str) -> list[tuple]:
-    """Search every labelled query of one evaluation in each mode; one result row per mode."""
+    """Search the labelled queries of one evaluation in each mode; one result row per mode."""
     settings = context.config.embeddings.evaluations[name]
     located = {
         kind: context.layout.files_location(getattr(settings, kind)) for kind in ("queries", "relevance")
@@ -113,31 +106,13 @@ def evaluate(context: JobContext, name: str) -> list[tuple]:
                 f"embeddings.evaluations.{name}.{kind}: nothing at {location} (for the demo, run demo_data; "
                 "for docstrings, sample_data with dataset=docstrings)"
             )
-    # the same query may be written on several days (one partition each): it counts once
-    queries = context.spark.read.parquet(located["queries"]).select("query_id", "query").distinct()
-    queries = sorted((row.query_id, row.query) for row in queries.collect())
     searcher = Searcher(context.config, settings.embeddings, context.spark)
-    table = context.tables.read(searcher.table).select("document_id").distinct()
-    # only documents the table holds count (the generator's malformed tickets never reach silver)
-    relevance = context.spark.read.parquet(located["relevance"]).select("query_id", "document_id")
-    relevant: dict[Any, set] = {}
-    for pair in relevance.join(table, "document_id").collect():
-        relevant.setdefault(pair.query_id, set()).add(pair.document_id)
-    labelled = [(query_id, text) for query_id, text in queries if relevant.get(query_id)]
-    if settings.max_queries is not None and len(labelled) > settings.max_queries:
-        context.log.info(
-            "evaluation %s: %d of its %d labelled queries measured (max_queries)",
-            name, settings.max_queries, len(labelled),
-        )  # fmt: skip
-        queries = sample_queries(labelled, settings.max_queries)
-    runs = evaluation_runs(searcher.index is not None)
-    if searcher.index is None:
-        context.log.warning(
-            "evaluation %s: %s has no index: keyword and hybrid not measured (run build_index)",
-            name, searcher.table,
-        )  # fmt: skip
-    evaluations = evaluate_modes(searcher, queries, relevant, settings.k, runs)
-    context.log.info("%s", format_evaluations(name, searcher.table, evaluations))
+    labelled = read_labelled_set(
+        context.spark, located["queries"], located["relevance"], context.tables.read(searcher.table)
+    )
+    evaluations = measure_labelled_set(
+        name, searcher, labelled, settings.k, settings.max_queries, context.log
+    )
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     version = context.tables.version(searcher.table)
     return [_result_row(name, searcher.table, version, e, context, now) for e in evaluations]

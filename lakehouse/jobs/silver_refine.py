@@ -6,11 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from lakehouse.config.model import LakehouseConfig
-from lakehouse.errors import LakehouseError
 from lakehouse.quality.config import QualitySuite, load_environment_suites
 from lakehouse.quality.records import quarantine_table
 from lakehouse.runs.context import JobContext
-from lakehouse.runs.job import Choices, Job, raise_collected
+from lakehouse.runs.job import Choices, Job, for_each
 from lakehouse.silver.refine import RefineResult, check_suites, refine_table, replay_quarantine
 
 
@@ -48,21 +47,19 @@ class SilverRefineJob(Job):
             c and c.pii == "hash" for t in settings.tables.values() for c in t.columns.values()
         ):
             context.log.warning("silver.pii_salt is empty (set LAKEHOUSE_PII_SALT): PII hashes are unsalted")
-        failed: dict[str, Exception] = {}
-        for name in names:  # in silver.yml order: referenced tables first
-            table = f"silver.{name}"
+
+        def refine(table: str) -> None:
+            name = table.removeprefix("silver.")
             suite = _suite(suites, table)
-            try:
-                result = refine_table(
-                    context, name, settings.tables[name], suite, salt, context.params.full_refresh
-                )
-                _report(context, result)
-                if context.params.replay:
-                    _report(context, replay_quarantine(context, name, settings.tables[name], suite))
-            except LakehouseError as error:
-                context.log.error("%s failed: %s", table, error)
-                failed[table] = error
-        raise_collected(failed, len(names), "silver tables", LakehouseError)
+            _report(
+                context,
+                refine_table(context, name, settings.tables[name], suite, salt, context.params.full_refresh),
+            )
+            if context.params.replay:
+                _report(context, replay_quarantine(context, name, settings.tables[name], suite))
+
+        # in silver.yml order: referenced tables first
+        for_each([f"silver.{name}" for name in names], refine, context.log, "table", "silver tables")
 
 
 def _suite(suites: dict, table: str) -> QualitySuite:

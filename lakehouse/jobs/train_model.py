@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lakehouse.errors import LakehouseError
+from lakehouse.models.fitting import Trial
 from lakehouse.models.registry import ModelRegistry
-from lakehouse.models.training import Trial, train_model
+from lakehouse.models.training import train_model
 from lakehouse.runs.context import JobContext
-from lakehouse.runs.job import Choices, Job, raise_collected
+from lakehouse.runs.job import Choices, Job, for_each
 
 SHOWN_METRICS = (
     "roc_auc",
@@ -54,42 +54,38 @@ class TrainModelJob(Job):
         return {"model": Choices.of(list(config.models.models), "models.models (models.yml)")}
 
     def run(self, context: JobContext) -> None:
-        models = context.config.models.models
         names = self.selected(context.config, context.params, "model")
         registry = ModelRegistry(context.config)
-        failed: dict[str, Exception] = {}
-        for name in names:
-            try:
-                result = train_model(context, name, models[name], registry)
-            except LakehouseError as error:
-                context.log.error("model %s failed: %s", name, error)
-                failed[name] = error
-                continue
-            shown = ", ".join(
-                f"{metric} {result.test[metric]:.4f}" for metric in SHOWN_METRICS if metric in result.test
-            )
-            context.metrics.update(
-                {
-                    f"{name}.test_{metric}": float(result.test[metric])
-                    for metric in SHOWN_METRICS
-                    if metric in result.test
-                }
-            )
-            context.metrics[f"{name}.version"] = float(result.version.version)
-            # what the search cost: its wall seconds, its fits' seconds added up (trials may run
-            # side by side) and the boosting rounds its LightGBM trials kept
-            context.metrics[f"{name}.search_seconds"] = float(result.search_seconds)
-            context.metrics[f"{name}.trial_seconds"] = float(sum(t.seconds for t in result.trials))
-            context.metrics[f"{name}.rounds"] = float(sum(kept_rounds(t) for t in result.trials))
-            context.outputs[f"{name}.report"] = str(result.report)
-            searched = (
-                f" ({result.learner}, best of {len(result.trials)} trials in {result.search_seconds:.0f} s)"
-                if len(result.trials) > 1
-                else ""
-            )
-            print(
-                f"model {name} v{result.version.version}{searched}: test {shown} "
-                f"({result.rows['test']} rows); {result.promotion.reason}"
-                f"{' -> production' if result.promotion.promote else ''}; report {result.report}"
-            )
-        raise_collected(failed, len(names), "models", LakehouseError)
+        for_each(names, lambda name: _train(context, name, registry), context.log, "model", "models")
+
+
+def _train(context: JobContext, name: str, registry: ModelRegistry) -> None:
+    """Train one model; keep its test metrics and what its search cost with the run, and say so."""
+    result = train_model(context, name, context.config.models.models[name], registry)
+    shown = ", ".join(
+        f"{metric} {result.test[metric]:.4f}" for metric in SHOWN_METRICS if metric in result.test
+    )
+    context.metrics.update(
+        {
+            f"{name}.test_{metric}": float(result.test[metric])
+            for metric in SHOWN_METRICS
+            if metric in result.test
+        }
+    )
+    context.metrics[f"{name}.version"] = float(result.version.version)
+    # what the search cost: its wall seconds, its fits' seconds added up (trials may run side by
+    # side) and the boosting rounds its LightGBM trials kept
+    context.metrics[f"{name}.search_seconds"] = float(result.search_seconds)
+    context.metrics[f"{name}.trial_seconds"] = float(sum(t.seconds for t in result.trials))
+    context.metrics[f"{name}.rounds"] = float(sum(kept_rounds(t) for t in result.trials))
+    context.outputs[f"{name}.report"] = str(result.report)
+    searched = (
+        f" ({result.learner}, best of {len(result.trials)} trials in {result.search_seconds:.0f} s)"
+        if len(result.trials) > 1
+        else ""
+    )
+    print(
+        f"model {name} v{result.version.version}{searched}: test {shown} "
+        f"({result.rows['test']} rows); {result.promotion.reason}"
+        f"{' -> production' if result.promotion.promote else ''}; report {result.report}"
+    )

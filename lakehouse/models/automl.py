@@ -34,7 +34,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from lakehouse.config.model import LOWER_IS_BETTER, Scalar
+from lakehouse.config.models import LOWER_IS_BETTER
+from lakehouse.config.section import Scalar
 from lakehouse.errors import ModelTrainingError
 from lakehouse.models.learners.base import Choice, Dimension, Space
 

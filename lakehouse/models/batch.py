@@ -19,7 +19,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.config.model import ModelSettings
+from lakehouse.config.models import ModelSettings
 from lakehouse.errors import ChangeFeedError, ModelError, TableNotFoundError
 from lakehouse.io.progress import last_source_version, record_source_version
 from lakehouse.io.table_spec import TableSpec

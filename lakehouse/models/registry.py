@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lakehouse.config.model import LOWER_IS_BETTER, LakehouseConfig
+from lakehouse.config.model import LakehouseConfig
+from lakehouse.config.models import LOWER_IS_BETTER
 from lakehouse.errors import ModelError
 from lakehouse.storage.layout import StorageLayout
 
@@ -254,9 +255,9 @@ class ModelRegistry:
             self.client.set_model_version_tag(name, str(version), key, value)
         return self.get(name, version)
 
-    def log_text(self, version: ModelVersion, text: str, file_name: str) -> None:
-        """Attach a text file (e.g. the training report) to the run of a registered version."""
-        self.client.log_text(version.run_id, text, file_name)
+    def attach_report(self, version: ModelVersion, document: str) -> None:
+        """Attach a version's training report (HTML) to its MLflow run, as ``training_report.html``."""
+        self.client.log_text(version.run_id, document, "training_report.html")
 
     def get(self, name: str, version: int) -> ModelVersion:
         """A registered version.

@@ -22,7 +22,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.config.model import LakehouseConfig, ModelDataSettings, ModelSettings, duration_days
+from lakehouse.config.features import duration_days
+from lakehouse.config.model import LakehouseConfig
+from lakehouse.config.models import ModelDataSettings, ModelSettings
 from lakehouse.errors import FeatureError, ModelError, TableNotFoundError, did_you_mean
 from lakehouse.features.build import feature_table_name
 from lakehouse.io.delta_store import DeltaStore

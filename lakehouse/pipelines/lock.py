@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
-from lakehouse.config.model import PipelineLockSettings
+from lakehouse.config.pipelines import PipelineLockSettings
 from lakehouse.errors import PipelineLockedError
 from lakehouse.runs import lockfile
 from lakehouse.runs.lockfile import Heartbeat, LockFile

@@ -1,7 +1,8 @@
 """What a pipeline run will do: its tasks for each logical date, in dependency order.
 
-Pure: a plan is computed from the configuration, the chosen options and (to resume) the tasks a
-failed run already finished; printing it is ``--dry-run``.
+A plan is computed from the configuration, the chosen options and (to resume or catch up) the
+earlier runs; everything but :func:`plan_run`, which reads those runs and checks each task's job
+parameters, is pure. Printing a plan is ``--dry-run``.
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ import datetime as dt
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
-from lakehouse.config.model import PipelineSettings
+from lakehouse.config.model import LakehouseConfig
+from lakehouse.config.pipelines import PipelineSettings
 from lakehouse.display import text_table
-from lakehouse.errors import PipelineError
+from lakehouse.errors import LakehouseError, PipelineError
 from lakehouse.pipelines.cron import parse_cron
 from lakehouse.pipelines.graph import dependency_order, downstream, render
+from lakehouse.pipelines.records import FINISHED_OK, SUCCEEDED, PipelineRunStore
+from lakehouse.runs.job import find_job, prepare_params
 
 MAX_BACKFILL_DAYS = 3660
 
@@ -216,3 +220,141 @@ def build_plan(
 def retry_delay(settings: PipelineSettings, first_delay: float, attempt: int) -> float:
     """Seconds to wait after failed attempt number ``attempt`` (1-based): exponential backoff, capped."""
     return min(first_delay * settings.retry_backoff ** (attempt - 1), settings.max_retry_delay_seconds)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What ``lakehouse pipeline run`` was asked for."""
+
+    date: dt.date | None = None
+    start: dt.date | None = None
+    end: dt.date | None = None
+    catch_up: bool = False
+    from_task: str | None = None
+    only: tuple[str, ...] = ()
+    resume: bool = False
+    mode: str | None = None  # session or submit; None: the pipeline's
+
+    def recorded(self) -> dict[str, str]:
+        chosen = {
+            "from": self.from_task or "",
+            "only": ",".join(self.only),
+            "resume": "true" if self.resume else "",
+            "catch_up": "true" if self.catch_up else "",
+        }
+        return {key: value for key, value in chosen.items() if value}
+
+
+def pipeline_settings(config: LakehouseConfig, name: str) -> PipelineSettings:
+    """The pipeline ``name`` of pipelines.yml.
+
+    Raises:
+        PipelineError: no such pipeline; lists the declared ones.
+    """
+    if name not in config.pipelines:
+        known = ", ".join(config.pipelines) or "none"
+        raise PipelineError(f"no pipeline {name!r} in pipelines.yml (env {config.env}); pipelines: {known}")
+    return config.pipelines[name]
+
+
+def resolve_mode(config: LakehouseConfig, settings: PipelineSettings, asked: str | None = None) -> str:
+    """``session`` or ``submit``: ``auto`` is session on a local master (or a platform's session), submit
+    on a cluster master."""
+    mode = asked or settings.mode
+    if mode != "auto":
+        return mode
+    master = config.spark.master
+    return "session" if master is None or master.startswith("local") else "submit"
+
+
+def plan_run(
+    config: LakehouseConfig,
+    name: str,
+    options: RunOptions,
+    store: PipelineRunStore | None = None,
+    now: dt.datetime | None = None,
+) -> Plan:
+    """The plan of a run; ``--resume`` and ``--catch-up`` read earlier runs from ``store``.
+
+    Raises:
+        PipelineError: unknown pipeline or task, bad dates, nothing to resume, or a job parameter
+            that its job does not take or whose value names something the configuration does not
+            declare (named with its key in pipelines.yml).
+    """
+    settings = pipeline_settings(config, name)
+    mode = resolve_mode(config, settings, options.mode)
+    if options.resume:
+        plan = _resume_plan(config, name, settings, mode, options, store)
+    else:
+        tasks = select_tasks(settings, name, options.from_task, options.only)
+        if options.catch_up:
+            if options.date or options.start or options.end:
+                raise PipelineError("--catch-up chooses the dates itself: give no --date, --start or --end")
+            dates = _catch_up_dates(config, name, settings, store, now)
+            chosen_by = "--catch-up: the logical dates missed since the last successful run"
+        else:
+            dates = logical_dates(settings, options.date, options.start, options.end, now)
+            explicit = options.date or options.start or options.end
+            chosen_by = "" if explicit else dates_chosen_by(settings, now)
+        recorded = options.recorded()
+        plan = build_plan(
+            settings, name, config.env, mode, dates, tasks, options=recorded, dates_chosen_by=chosen_by
+        )
+    for task in plan.tasks:
+        job = find_job(task.job)
+        try:
+            prepare_params(job, config, task.job, task.params)
+        except LakehouseError as error:
+            raise PipelineError(f"pipelines.{name}.tasks.{task.task}: {error}") from None
+    return plan
+
+
+def _resume_plan(
+    config: LakehouseConfig,
+    name: str,
+    settings: PipelineSettings,
+    mode: str,
+    options: RunOptions,
+    store: PipelineRunStore | None,
+) -> Plan:
+    if options.from_task or options.only or options.date or options.start or options.catch_up:
+        raise PipelineError("--resume repeats the failed run's dates and tasks: give no other option")
+    previous = store.recent(name, config.env, limit=1) if store else []
+    if not previous:
+        raise PipelineError(f"pipeline {name} (env {config.env}) has no run to resume")
+    last = previous[0]
+    if last.status == SUCCEEDED:
+        raise PipelineError(f"nothing to resume: the last run {last.pipeline_run_id} of {name} succeeded")
+    tasks = [task for task in dict.fromkeys(task.task for task in last.tasks) if task in settings.tasks]
+    dates = [dt.date.fromisoformat(date) for date in last.logical_dates]
+    done = {
+        task.key: f"{task.status} in run {last.pipeline_run_id[:8]}"
+        for task in last.tasks
+        if task.status in FINISHED_OK
+    }
+    options_recorded = {**last.options, "resume": "true"}
+    return build_plan(
+        settings, name, config.env, mode, dates, tasks, done, options_recorded, last.pipeline_run_id
+    )
+
+
+def _catch_up_dates(
+    config: LakehouseConfig,
+    name: str,
+    settings: PipelineSettings,
+    store: PipelineRunStore | None,
+    now: dt.datetime | None,
+) -> list[dt.date]:
+    if settings.schedule is None:
+        raise PipelineError(f"--catch-up needs a schedule: pipelines.{name}.schedule")
+    schedule = parse_cron(settings.schedule)
+    now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).replace(tzinfo=None)
+    latest_fire = schedule.latest(now)
+    runs = store.recent(name, config.env, limit=50) if store else []
+    done = [
+        dt.date.fromisoformat(date) for run in runs if run.status == SUCCEEDED for date in run.logical_dates
+    ]
+    if not done:
+        return [schedule.logical_date(latest_fire)]
+    due = schedule.logical_dates_between(max(done), latest_fire)
+    return due[-settings.max_catch_up :]

@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.io import files
-from lakehouse.io.delta_store import DeltaStore
+from lakehouse.io.delta_store import bookkeeping_store
 from lakehouse.io.table_spec import TableSpec
 from lakehouse.storage.layout import StorageLayout
 
@@ -222,7 +222,7 @@ class PipelineRunStore:
 
     def __init__(self, spark: SparkSession, layout: StorageLayout):
         self.spark, self.layout = spark, layout
-        self.store = DeltaStore(spark, layout, {"writer": "pipeline_runs"}, write_internal=True)
+        self.store = bookkeeping_store(spark, layout, "pipeline_runs")
 
     def save(self, run: PipelineRun) -> None:
         """Append the finished (or abandoned) run's row and drop its state file."""

@@ -11,9 +11,11 @@ import shlex
 import sys
 from pathlib import Path
 
-from lakehouse.config.model import LakehouseConfig, PipelineSettings
+from lakehouse.config.model import LakehouseConfig
+from lakehouse.config.pipelines import PipelineSettings
+from lakehouse.pipelines.executors import job_application
 from lakehouse.pipelines.graph import TEMPLATE, dependency_order
-from lakehouse.pipelines.runner import job_application, pipeline_settings
+from lakehouse.pipelines.plan import pipeline_settings
 from lakehouse.spark.session import session_properties
 
 

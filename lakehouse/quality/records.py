@@ -15,7 +15,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.io.delta_store import DeltaStore
+from lakehouse.io.delta_store import DeltaStore, bookkeeping_store
 from lakehouse.io.table_spec import TableSpec
 from lakehouse.quality.rules import FAILED
 from lakehouse.quality.validation import ExpectationResult
@@ -109,9 +109,7 @@ def record_results(
     """Append one validation's results to ``ops.quality_results``."""
     if not results:
         return
-    store = DeltaStore(
-        spark, layout, {"run_id": run_id, "job": job, "writer": "quality_results"}, write_internal=True
-    )
+    store = bookkeeping_store(spark, layout, "quality_results", run_id, job)
     frame = results_frame(spark, results, run_id, job, phase, dt.datetime.now(dt.UTC))
     store.append(RESULTS_TABLE, frame, RESULTS_SPEC)
 
@@ -133,7 +131,7 @@ def mark_abandoned(spark: SparkSession, layout: StorageLayout, run_id: str) -> i
     Returns:
         Rows marked now.
     """
-    store = DeltaStore(spark, layout, {"run_id": run_id, "writer": "quality_results"}, write_internal=True)
+    store = bookkeeping_store(spark, layout, "quality_results", run_id)
     if not store.exists(RESULTS_TABLE):
         return 0
     rows = store.read(RESULTS_TABLE).where(F.col("run_id") == run_id)

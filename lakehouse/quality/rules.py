@@ -16,51 +16,16 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.quality.config import Between, InSet, IsNull, NotNull, QualitySuite, References, Regex, Unique
+from lakehouse.quality.config import QualitySuite
+from lakehouse.quality.kinds import DECISION_PREFIX
 
 FAILED = "_failed_expectations"
-DECISION_PREFIX = "_decided_"
 MASK_PREFIX = "_failed_mask_"
 BITS_PER_MASK = 62  # bits of one bigint mask column (the sign bit is left alone)
-
-
-def _quoted(name: str) -> Column:
-    return F.col(f"`{name}`")
-
-
-def _failing(expectation: object) -> Column:
-    """True where the row fails the expectation."""
-    if isinstance(expectation, NotNull):
-        return _quoted(expectation.column).isNull()
-    if isinstance(expectation, IsNull):
-        return _quoted(expectation.column).isNotNull()
-    if isinstance(expectation, InSet):
-        column = _quoted(expectation.column)
-        return column.isNotNull() & ~column.isin(list(expectation.values))
-    if isinstance(expectation, Between):
-        column = _quoted(expectation.column)
-        outside = F.lit(False)
-        if expectation.min is not None:
-            outside = outside | (column < F.lit(expectation.min))
-        if expectation.max is not None:
-            outside = outside | (column > F.lit(expectation.max))
-        return column.isNotNull() & outside
-    if isinstance(expectation, Regex):
-        column = _quoted(expectation.column)
-        return column.isNotNull() & ~column.cast("string").rlike(expectation.pattern)
-    if isinstance(expectation, Unique | References):
-        return F.col(decision_column(expectation)).isNotNull()
-    raise TypeError(f"{type(expectation).__name__} does not judge single rows")
-
-
-def decision_column(expectation: References | Unique) -> str:
-    """The column :func:`mark_failures` adds for a unique or references expectation: true where
-    the row's key is duplicated, or where its (non-null) reference is not found; null otherwise."""
-    return f"{DECISION_PREFIX}{expectation.label}"
 
 
 def mask_columns(count: int) -> list[str]:
@@ -90,45 +55,6 @@ def failed_labels(labels: Sequence[str]) -> Column:
     ).cast(T.ArrayType(T.StringType()))
 
 
-def _judged_key(key: Sequence[str]) -> Column:
-    """Like great-expectations, a key whose columns are all null is not judged (nulls in part of
-    a key compare equal)."""
-    return functools.reduce(lambda a, b: a | b, [_quoted(name).isNotNull() for name in key])
-
-
-def _with_duplicated(frame: DataFrame, expectation: Unique) -> DataFrame:
-    """``frame`` plus the unique expectation's decision column, by counting each key's rows in a
-    window: one shuffle of the rows, with no join and no size limit on the duplicated keys.
-    Unjudged rows (all-null key) are spread over the partitions by a hash of their values instead
-    of all meeting in one."""
-    key = list(expectation.columns())
-    judged = _judged_key(key)
-    hashable = [
-        _quoted(f.name)
-        for f in frame.schema.fields
-        if not isinstance(f.dataType, T.MapType | T.ArrayType | T.StructType | T.BinaryType)
-    ]
-    spread = F.when(~judged, F.xxhash64(*hashable) if hashable else F.lit(0)).otherwise(F.lit(0))
-    rows = F.count(F.lit(1)).over(Window.partitionBy(*[_quoted(name) for name in key], spread))
-    return frame.withColumn(decision_column(expectation), F.when(judged & (rows > 1), F.lit(True)))
-
-
-def _with_found(frame: DataFrame, expectation: References, referenced: DataFrame) -> DataFrame:
-    """``frame`` plus the references expectation's decision column: one left join to the distinct
-    non-null keys of the referenced table (broadcast by Spark when they are small)."""
-    keys = (
-        referenced.select(_quoted(expectation.to).alias("_ref_key"))
-        .where("_ref_key IS NOT NULL")
-        .distinct()
-        .withColumn("_ref_found", F.lit(True))
-    )
-    joined = frame.join(keys, _quoted(expectation.column) == F.col("_ref_key"), "left")
-    missing = _quoted(expectation.column).isNotNull() & F.col("_ref_found").isNull()
-    return joined.withColumn(decision_column(expectation), F.when(missing, F.lit(True))).drop(
-        "_ref_key", "_ref_found"
-    )
-
-
 def mark_failures(
     frame: DataFrame, suite: QualitySuite, references: Mapping[str, DataFrame] | None = None
 ) -> DataFrame:
@@ -142,20 +68,15 @@ def mark_failures(
     references = references or {}
     marked = frame
     expectations = suite.row_expectations()
-    for expectation in expectations:
-        # a unique key or a reference is judged against other rows
-        if isinstance(expectation, Unique):
-            marked = _with_duplicated(marked, expectation)
-        if isinstance(expectation, References):
-            if expectation.table not in references:
-                raise KeyError(
-                    f"{suite.table}: expectation {expectation.label} needs table {expectation.table}"
-                )
-            marked = _with_found(marked, expectation, references[expectation.table])
+    for expectation in expectations:  # a unique key or a reference is judged against other rows
+        try:
+            marked = expectation.decide(marked, references)
+        except KeyError as error:
+            raise KeyError(f"{suite.table}: {error.args[0]}") from None
     masks: dict[str, Column] = {name: F.lit(0).cast("bigint") for name in mask_columns(len(expectations))}
     for index, expectation in enumerate(expectations):
         column, value = _bit(index)
-        masks[column] = masks[column].bitwiseOR(F.when(_failing(expectation), F.lit(value)).otherwise(0))
+        masks[column] = masks[column].bitwiseOR(F.when(expectation.failing(), F.lit(value)).otherwise(0))
     return marked.withColumns(masks)
 
 
@@ -174,13 +95,6 @@ def flag_failures(
     return marked.withColumn(FAILED, failed_labels(labels)).drop(*internal_columns(marked))
 
 
-def _sample_value(expectation: object) -> Column:
-    """What a failing row shows in a sample: its value of the expectation's column(s) as text."""
-    if isinstance(expectation, Unique):
-        return F.concat_ws(", ", *[_quoted(name).cast("string") for name in expectation.columns()])
-    return _quoted(expectation.column).cast("string")
-
-
 def sample_failures(
     marked: DataFrame, suite: QualitySuite, size: int, failing: Mapping[str, int] | None = None
 ) -> dict[str, list[str]]:
@@ -193,7 +107,7 @@ def sample_failures(
     expectations = suite.row_expectations()
     masks = mask_columns(len(expectations))
     any_failed = functools.reduce(lambda a, b: a | b, [F.col(mask) != 0 for mask in masks])
-    values = [_sample_value(e).alias(f"_value_{index}") for index, e in enumerate(expectations)]
+    values = [e.sample_value().alias(f"_value_{index}") for index, e in enumerate(expectations)]
     first = marked.where(any_failed).select(*masks, *values).limit(min(10_000, 4 * size * len(expectations)))
     samples: dict[str, list[str]] = {e.label: [] for e in expectations}
     seen = dict.fromkeys(samples, 0)
@@ -207,10 +121,10 @@ def sample_failures(
                     samples[expectation.label].append(value)
     for index, expectation in enumerate(expectations):
         label = expectation.label
-        if len(samples[label]) >= size or isinstance(expectation, NotNull):
+        if len(samples[label]) >= size or not expectation.shows_values:
             continue  # full, or only null values to show
         if failing is not None and seen[label] >= failing.get(label, 0):
             continue  # every failing row was read
-        rest = marked.where(fails_any([index])).select(_sample_value(expectation).alias("_value"))
+        rest = marked.where(fails_any([index])).select(expectation.sample_value().alias("_value"))
         samples[label] = [row["_value"] for row in rest.where("_value IS NOT NULL").limit(size).collect()]
     return samples

@@ -18,21 +18,8 @@ from typing import Any
 
 from pyspark.sql import DataFrame
 
-from lakehouse.ingest.schema import data_type
-from lakehouse.quality.config import (
-    Between,
-    Freshness,
-    InSet,
-    IsNull,
-    NotNull,
-    QualitySuite,
-    References,
-    Regex,
-    RowCountChange,
-    Schema,
-    Unique,
-)
-from lakehouse.quality.rules import DECISION_PREFIX, decision_column
+from lakehouse.quality.config import QualitySuite
+from lakehouse.quality.kinds import Expectation, GxContext, GxFinding, decision_column
 
 log = logging.getLogger(__name__)
 SAMPLE_SIZE = 10
@@ -54,86 +41,29 @@ class ExpectationResult:
     observed: str | None = None
 
 
-def _gx_expectation(
-    expectation: Any,
-    previous_rows: int | None,
-    views: Mapping[str, str],
-    now: dt.datetime,
-    columns: Sequence[str],
-):
-    """The GX expectation for one of ours (None: nothing to check yet, e.g. no previous run)."""
-    import great_expectations.expectations as gxe
-
-    meta = {"lakehouse_label": expectation.label}
-    decided = _decided(expectation, columns)
+def _gx_expectation(expectation: Expectation, context: GxContext):
+    """The GX check of one of ours, labelled with it (None: nothing to check yet, e.g. no
+    previous run)."""
+    decided = _decided(expectation, context.columns)
     if decided is not None:
-        # the frame carries the decision of flag_failures' one join: GX checks the rows it marks
-        return _decided_expectation(expectation, decided, meta)
-    if isinstance(expectation, NotNull):
-        return gxe.ExpectColumnValuesToNotBeNull(column=expectation.column, meta=meta)
-    if isinstance(expectation, IsNull):
-        return gxe.ExpectColumnValuesToBeNull(column=expectation.column, meta=meta)
-    if isinstance(expectation, Unique):
-        columns = list(expectation.columns())
-        if len(columns) == 1:
-            return gxe.ExpectColumnValuesToBeUnique(column=columns[0], meta=meta)
-        return gxe.ExpectCompoundColumnsToBeUnique(column_list=columns, meta=meta)
-    if isinstance(expectation, InSet):
-        return gxe.ExpectColumnValuesToBeInSet(
-            column=expectation.column, value_set=list(expectation.values), meta=meta
-        )
-    if isinstance(expectation, Between):
-        return gxe.ExpectColumnValuesToBeBetween(
-            column=expectation.column, min_value=expectation.min, max_value=expectation.max, meta=meta
-        )
-    if isinstance(expectation, Regex):
-        return gxe.ExpectColumnValuesToMatchRegex(
-            column=expectation.column, regex=expectation.pattern, meta=meta
-        )
-    if isinstance(expectation, References):
-        query = (
-            f"SELECT b.* FROM {{batch}} b LEFT ANTI JOIN {views[expectation.table]} r "
-            f"ON b.`{expectation.column}` = r.`{expectation.to}` WHERE b.`{expectation.column}` IS NOT NULL"
-        )
-        return gxe.UnexpectedRowsExpectation(
-            unexpected_rows_query=query,
-            description=f"{expectation.column} references {expectation.table}.{expectation.to}",
-            meta=meta,
-        )
-    if isinstance(expectation, RowCountChange):
-        if previous_rows is None:
-            return None
-        upper = None if expectation.max_ratio is None else int(previous_rows * expectation.max_ratio)
-        return gxe.ExpectTableRowCountToBeBetween(
-            min_value=int(previous_rows * expectation.min_ratio), max_value=upper, meta=meta
-        )
-    if isinstance(expectation, Schema):
-        internal = [c for c in columns if c.startswith(DECISION_PREFIX)]
-        return gxe.ExpectTableColumnsToMatchSet(
-            column_set=[*expectation.columns(), *internal], exact_match=True, meta=meta
-        )
-    if isinstance(expectation, Freshness):
-        return gxe.ExpectColumnMaxToBeBetween(
-            column=expectation.column, min_value=now - expectation.max_age_delta, meta=meta
-        )
-    raise TypeError(f"no great-expectations mapping for {type(expectation).__name__}")
+        # the frame carries the decision of mark_failures' one pass: GX checks the rows it marks,
+        # a single aggregate over the cached frame bundled by GX with the other column checks,
+        # where GX's own expectations need a window (a shuffle) or a join per metric
+        import great_expectations.expectations as gxe
+
+        mapped = gxe.ExpectColumnValuesToBeNull(column=decided)
+    else:
+        mapped = expectation.gx(context)
+    if mapped is not None:
+        mapped.meta = {"lakehouse_label": expectation.label}
+    return mapped
 
 
-def _decided(expectation: Any, columns: Sequence[str]) -> str | None:
-    """The decision column of a unique or references expectation, when the frame has it."""
-    if isinstance(expectation, Unique | References) and decision_column(expectation) in columns:
+def _decided(expectation: Expectation, columns: Sequence[str]) -> str | None:
+    """The decision column of an expectation judged against other rows, when the frame has it."""
+    if expectation.decides and decision_column(expectation) in columns:
         return decision_column(expectation)
     return None
-
-
-def _decided_expectation(expectation: Unique | References, decided: str, meta: dict):
-    """A unique or references expectation as a GX check of the rows its decision column marks
-    (duplicated keys, missing references): a single aggregate over the cached frame, bundled by
-    GX with the other column checks, where GX's own expectations need a window (a shuffle) or a
-    join per metric."""
-    import great_expectations.expectations as gxe
-
-    return gxe.ExpectColumnValuesToBeNull(column=decided, meta=meta)
 
 
 def validate(
@@ -164,7 +94,7 @@ def validate(
     views = {}
     decided = {e.label for e in suite.expectations if _decided(e, frame.columns) is not None}
     for name, table in (references or {}).items():
-        if all(e.table != name or e.label in decided for e in suite.expectations if e.kind == "references"):
+        if all(e.label in decided for e in suite.expectations if e.referenced() == name):
             continue  # every expectation on it reads the decision column instead
         view = f"lakehouse_ref_{uuid.uuid4().hex[:12]}"
         table.createOrReplaceTempView(view)
@@ -179,8 +109,9 @@ def validate(
     )
     gx_suite = gx.ExpectationSuite(name=suite.table)
     ours = {}
+    checks = GxContext(previous_rows, views, now, frame.columns)
     for expectation in suite.expectations:
-        mapped = _gx_expectation(expectation, previous_rows, views, now, frame.columns)
+        mapped = _gx_expectation(expectation, checks)
         if mapped is not None:
             gx_suite.add_expectation(mapped)
             ours[expectation.label] = expectation
@@ -200,16 +131,9 @@ def validate(
         if item.exception_info and item.exception_info.get("raised_exception"):
             reason = item.exception_info.get("exception_message")
             raise RuntimeError(f"{suite.table}: expectation {label} could not run: {reason}")
-        observed = result.get("observed_value")
-        unexpected = result.get("unexpected_count")
-        if isinstance(expectation, References) and _decided(expectation, frame.columns) is None:
-            unexpected = int(observed or 0)
-        success = bool(item.success)
-        if isinstance(expectation, Schema):
-            # GX compares the column names; the declared types are compared here, from the schema
-            differing = _type_differences(frame, expectation)
-            success = success and not differing
-            observed = f"{observed}; types differ: {', '.join(differing)}" if differing else observed
+        finding = GxFinding(bool(item.success), result.get("observed_value"), result.get("unexpected_count"))
+        finding = expectation.review(frame, finding, _decided(expectation, frame.columns) is not None)
+        success, observed, unexpected = finding.success, finding.observed, finding.unexpected
         elements = result.get("element_count")
         percent = result.get("unexpected_percent")
         if percent is None and unexpected is not None and elements:
@@ -254,14 +178,4 @@ def _with_row_counts(results: list[ExpectationResult], frame: DataFrame) -> list
         if r in lacking
         else r
         for r in results
-    ]
-
-
-def _type_differences(frame: DataFrame, expectation: Schema) -> list[str]:
-    """``column: actual (declared type)`` for each present column whose type is not the declared one."""
-    actual = {field.name: field.dataType for field in frame.schema.fields}
-    return [
-        f"{name}: {actual[name].simpleString()} (declared {kind})"
-        for name, kind in expectation.columns_.items()
-        if name in actual and actual[name] != data_type(kind)
     ]

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse.config.model import RunSettings
+from lakehouse.config.platform import RunSettings
 from lakehouse.errors import JobParameterError, TableBusyError
 from lakehouse.io import files
-from lakehouse.io.delta_store import DeltaStore
+from lakehouse.io.delta_store import bookkeeping_store
 from lakehouse.runs import lockfile
 from lakehouse.runs.lockfile import Heartbeat, LockFile
 from lakehouse.runs.records import ABANDONED, JOB_RUNS_KEY, JOB_RUNS_SPEC, JOB_RUNS_TABLE, JobRun, RunningJob
@@ -266,9 +266,7 @@ def record_abandoned(spark: SparkSession, layout: StorageLayout, settings: RunSe
 def _record_once(spark: SparkSession, layout: StorageLayout, record: JobRun) -> bool:
     """Insert an abandoned run's row unless the run has one; mark its quality results when its
     row says abandoned (also when an earlier sweep died between the two). True when inserted."""
-    store = DeltaStore(
-        spark, layout, {"run_id": record.run_id, "job": record.job, "writer": "job_runs"}, write_internal=True
-    )
+    store = bookkeeping_store(spark, layout, "job_runs", record.run_id, record.job)
     inserted = store.insert_new(JOB_RUNS_TABLE, record.to_frame(spark), JOB_RUNS_KEY, spec=JOB_RUNS_SPEC)
     status = store.read(JOB_RUNS_TABLE).where(F.col("run_id") == record.run_id).select("status").first()
     if status is not None and status["status"] == ABANDONED:

@@ -20,8 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from lakehouse.config.model import JobSettings
-from lakehouse.errors import ConfigError, JobNotFoundError, JobParameterError, LakehouseError
+from lakehouse.config.platform import JobSettings
+from lakehouse.errors import ConfigError, JobNotFoundError, JobParameterError, LakehouseError, first_line
 
 if TYPE_CHECKING:
     from lakehouse.config.model import LakehouseConfig
@@ -231,40 +231,60 @@ def raise_collected(
 ) -> None:
     """Raise for the parts of a job that failed while the others went on (sources, tables).
 
-    One part attempted and failed: its own error. Several: ``error`` naming each failed part, with
-    the first failure as the cause. Nothing failed: nothing.
+    One part attempted and failed: its own error. Several: ``error`` naming each failed part (an
+    engine's error by its first line, never its Java trace), with the first failure as the cause.
+    Nothing failed: nothing.
     """
     if not failed:
         return
     first = next(iter(failed.values()))
     if len(failed) == 1 and attempted == 1:
         raise first
-    lines = "; ".join(f"{name}: {type(cause).__name__}: {cause}" for name, cause in failed.items())
+    lines = "; ".join(f"{name}: {type(cause).__name__}: {_message(cause)}" for name, cause in failed.items())
     raise error(f"{len(failed)} of {attempted} {what} failed: {lines}") from first
 
 
 def for_each(
-    names: Sequence[str], action: Callable[[str], T], log: logging.Logger, part: str, parts: str
+    names: Sequence[str],
+    action: Callable[[str], T],
+    log: logging.Logger,
+    part: str,
+    parts: str,
+    error: type[LakehouseError] = LakehouseError,
 ) -> dict[str, T]:
-    """Run ``action`` on each name; a part that fails with a :class:`LakehouseError` is logged and
-    the others still run, then the failures are raised together (:func:`raise_collected`).
+    """Run ``action`` on each name, the one loop of every job over its parts (sources, tables,
+    models): a part that fails is logged and the others still run, then the failures are raised
+    together (:func:`raise_collected`), so one bad part never holds back the parts that do not
+    depend on it.
 
     Args:
         part, parts: what a name is, for messages (``embedding table``, ``embedding tables``).
+        error: the error raised when several parts fail (e.g. :class:`IngestError`).
 
     Returns:
-        Each name's result.
+        Each name's result, for the parts that succeeded (all of them, when it returns).
     """
     results: dict[str, T] = {}
     failed: dict[str, Exception] = {}
     for name in names:
         try:
             results[name] = action(name)
-        except LakehouseError as error:
-            log.error("%s %s failed: %s", part, name, error)
-            failed[name] = error
-    raise_collected(failed, len(names), parts, LakehouseError)
+        except Exception as caught:  # an engine's error too: the other parts still run
+            told = (
+                _message(caught)
+                if isinstance(caught, LakehouseError)
+                else f"{type(caught).__name__}: {_message(caught)}"
+            )
+            log.error("%s %s failed: %s", part, name, told)
+            failed[name] = caught
+    raise_collected(failed, len(names), parts, error)
     return results
+
+
+def _message(error: Exception) -> str:
+    """An error's message: ours whole (written for the user), an engine's first line (its Java
+    trace stays out of the terminal)."""
+    return str(error) if isinstance(error, LakehouseError) else first_line(str(error))
 
 
 def available_jobs() -> dict[str, str]:
@@ -355,9 +375,23 @@ def build_params(job: type[Job], defaults: Mapping[str, Any], overrides: Mapping
         raise JobParameterError(f"job {job.name}: {error}") from None
 
 
+def param_defaults(job: type[Job]) -> dict[str, Any]:
+    """A job's parameters and their defaults, the one place they are declared (its ``Params``);
+    a parameter without a default is left out (it must be given)."""
+    found = {}
+    for field in dataclasses.fields(job.Params):
+        if field.default is not dataclasses.MISSING:
+            found[field.name] = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            found[field.name] = field.default_factory()
+    return found
+
+
 def params_as_strings(params: Any) -> dict[str, str]:
-    """A job's parameters as strings, as recorded in ``ops.job_runs``."""
-    return {key: _to_string(value) for key, value in dataclasses.asdict(params).items()}
+    """A job's parameters (its ``Params``, or a mapping of them) as strings, as recorded in
+    ``ops.job_runs`` and given to ``--param``."""
+    values = params if isinstance(params, Mapping) else dataclasses.asdict(params)
+    return {key: _to_string(value) for key, value in values.items()}
 
 
 def _to_string(value: Any) -> str:

@@ -20,7 +20,7 @@ from lakehouse import __version__
 from lakehouse.config import JobSettings, LakehouseConfig, load_config
 from lakehouse.errors import JobParameterError, LakehouseError, TableBusyError, first_line
 from lakehouse.io import files
-from lakehouse.io.delta_store import DeltaStore
+from lakehouse.io.delta_store import DeltaStore, bookkeeping_store
 from lakehouse.log import configure_logging, scrub
 from lakehouse.runs.context import JobContext
 from lakehouse.runs.guard import RunGuard, record_abandoned
@@ -200,9 +200,7 @@ def make_context(
 
 def record_run(spark: SparkSession, layout: StorageLayout, run: JobRun) -> None:
     """Append one run's row to ``ops.job_runs``."""
-    store = DeltaStore(
-        spark, layout, {"run_id": run.run_id, "job": run.job, "writer": "job_runs"}, write_internal=True
-    )
+    store = bookkeeping_store(spark, layout, "job_runs", run.run_id, run.job)
     store.append(JOB_RUNS_TABLE, run.to_frame(spark), spec=JOB_RUNS_SPEC)
 
 

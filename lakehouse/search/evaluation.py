@@ -4,8 +4,11 @@ each search mode (vector, keyword, hybrid) of a table."""
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession
 
 from lakehouse.display import text_table
 
@@ -155,3 +158,50 @@ def format_evaluations(name: str, table: str, evaluations: Sequence[ModeEvaluati
             )
         )
     return f"evaluation {name} ({table})\n{text_table(rows)}"
+
+
+@dataclass(frozen=True)
+class LabelledSet:
+    """The queries of a labelled set that have relevant documents in the table, and those."""
+
+    queries: list[tuple[Hashable, str]]  # (query_id, text), by id
+    relevant: dict[Hashable, set]  # query id -> the ids of its relevant documents
+
+
+def read_labelled_set(
+    spark: SparkSession, queries_path: str, relevance_path: str, documents: DataFrame
+) -> LabelledSet:
+    """A labelled set from its two Parquet folders: ``(query_id, query)`` and ``(query_id,
+    document_id)``. A query written on several days counts once; only documents in ``documents``
+    (a ``document_id`` column: the table's) count, so a query none of whose documents reached
+    the table is not measured."""
+    queries = spark.read.parquet(queries_path).select("query_id", "query").distinct()
+    relevance = spark.read.parquet(relevance_path).select("query_id", "document_id")
+    relevant: dict[Hashable, set] = {}
+    for pair in relevance.join(documents.select("document_id").distinct(), "document_id").collect():
+        relevant.setdefault(pair.query_id, set()).add(pair.document_id)
+    labelled = sorted((row.query_id, row.query) for row in queries.collect() if relevant.get(row.query_id))
+    return LabelledSet(labelled, relevant)
+
+
+def measure_labelled_set(
+    name: str, searcher, labelled: LabelledSet, k: int, max_queries: int | None, log: logging.Logger
+) -> list[ModeEvaluation]:
+    """Measure every mode the searcher's table allows on a labelled set (at most ``max_queries``
+    of its queries: :func:`sample_queries`), and log the table of results."""
+    queries = sample_queries(labelled.queries, max_queries)
+    if len(queries) < len(labelled.queries):
+        log.info(
+            "evaluation %s: %d of its %d labelled queries measured (max_queries)",
+            name, len(queries), len(labelled.queries),
+        )  # fmt: skip
+    if searcher.index is None:
+        log.warning(
+            "evaluation %s: %s has no index: keyword and hybrid not measured (run build_index)",
+            name, searcher.table,
+        )  # fmt: skip
+    evaluations = evaluate_modes(
+        searcher, queries, labelled.relevant, k, evaluation_runs(searcher.index is not None)
+    )
+    log.info("%s", format_evaluations(name, searcher.table, evaluations))
+    return evaluations

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lakehouse.config.model import FusionSettings
+from lakehouse.config.embeddings import FusionSettings
 from lakehouse.search.index import Hits
 
 

@@ -24,7 +24,7 @@ import faiss
 import numpy as np
 import pandas as pd
 
-from lakehouse.config.model import KeywordSettings, VectorIndexSettings
+from lakehouse.config.embeddings import KeywordSettings, VectorIndexSettings
 from lakehouse.errors import VectorSearchError
 from lakehouse.search.exact import best_documents
 from lakehouse.search.keyword import KeywordIndex

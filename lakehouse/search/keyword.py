@@ -24,7 +24,7 @@ import bm25s
 import numpy as np
 from bm25s.stopwords import STOPWORDS_EN
 
-from lakehouse.config.model import KeywordSettings
+from lakehouse.config.embeddings import KeywordSettings
 
 _WORD = re.compile(r"\w+(?:[.\-/:']\w+)*")
 _SEPARATOR = re.compile(r"[._\-/:']+")

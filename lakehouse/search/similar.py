@@ -27,7 +27,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.config.model import SimilarSettings, VectorIndexSettings
+from lakehouse.config.embeddings import SimilarSettings, VectorIndexSettings
 from lakehouse.errors import VectorSearchError
 from lakehouse.io.table_spec import TableSpec
 from lakehouse.runs.context import JobContext

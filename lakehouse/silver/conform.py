@@ -14,7 +14,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.config.model import SilverColumnSettings, SilverTableSettings
+from lakehouse.config.silver import SilverColumnSettings, SilverTableSettings
 from lakehouse.errors import ConformError
 from lakehouse.ingest.metadata import CORRUPT, INGESTED_AT
 from lakehouse.ingest.schema import data_type

@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse.config.model import SilverTableSettings
+from lakehouse.config.silver import SilverTableSettings
 from lakehouse.errors import ConfigError, TableNotFoundError
 from lakehouse.ingest.metadata import CORRUPT
 from lakehouse.io.progress import last_source_version, record_source_version
 from lakehouse.io.table_spec import TableSpec
-from lakehouse.quality.config import QualitySuite, References, RowCountChange
+from lakehouse.quality.config import QualitySuite
 from lakehouse.quality.records import (
     QUARANTINE_COLUMNS,
     QUARANTINE_ID,
@@ -86,7 +86,7 @@ def silver_spec(table: str, settings: SilverTableSettings, rows: DataFrame) -> T
 
 def references_of(context: JobContext, suite: QualitySuite) -> dict[str, DataFrame]:
     """The tables the suite's ``references`` expectations point at, as they are now."""
-    tables = {e.table for e in suite.expectations if isinstance(e, References)}
+    tables = {e.referenced() for e in suite.expectations if e.referenced()}
     missing = [name for name in sorted(tables) if not context.tables.exists(name)]
     if missing:
         raise TableNotFoundError(
@@ -123,7 +123,7 @@ def refine_table(
     bronze = context.tables.changes(settings.source, last, current)
     conformed = conform(bronze, settings, table, pii_salt)
     batch = one_row_per_key(conformed, settings.key, settings.order_by)
-    counted = any(isinstance(e, RowCountChange) for e in suite.expectations)
+    counted = any(e.needs_previous_rows for e in suite.expectations)
     previous = previous_row_count(context.spark, context.layout, table) if counted else None
     outcome = check_batch(batch, suite, references_of(context, suite), previous)
     try:

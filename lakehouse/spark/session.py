@@ -10,7 +10,8 @@ from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
 from lakehouse.cluster.secret import cluster_secret
-from lakehouse.config.model import LakehouseConfig, is_secret_property
+from lakehouse.config.model import LakehouseConfig
+from lakehouse.config.section import is_secret_property
 from lakehouse.errors import JarsNotFoundError, SessionError
 from lakehouse.jvm import source_checkout
 from lakehouse.jvm.maven import user_cache_dir
@@ -32,6 +33,22 @@ from lakehouse.storage.layout import StorageLayout
 # the RPC authentication secret: set when the SparkContext starts, never on a command line
 AUTH_SECRET = "spark.authenticate.secret"
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
+# the lowest level of the driver's log events shown on the terminal (all of them go to its log
+# file): warn by default, off under the `lakehouse` command unless --verbose
+CONSOLE_VARIABLE = "LAKEHOUSE_SPARK_CONSOLE"
+CONSOLE_LEVELS = ("off", "fatal", "error", "warn", "info", "debug")
+
+
+def console_level() -> str:
+    """The terminal's level for the driver's log, from ``$LAKEHOUSE_SPARK_CONSOLE`` (default warn).
+
+    Raises:
+        SessionError: the variable holds something other than a log level.
+    """
+    level = os.environ.get(CONSOLE_VARIABLE, "warn").strip().lower() or "warn"
+    if level not in CONSOLE_LEVELS:
+        raise SessionError(f"{CONSOLE_VARIABLE}={level!r}: expected one of {', '.join(CONSOLE_LEVELS)}")
+    return level
 
 
 def session_properties(config: LakehouseConfig) -> dict[str, str]:
@@ -74,7 +91,10 @@ def session_properties(config: LakehouseConfig) -> dict[str, str]:
     user = {key: _spark_value(value) for key, value in settings.config.items() if not is_secret_property(key)}
     # the driver's Java stack traces go to a log file, one line per event to the terminal; a
     # user's own driver options come after ours, so their log4j settings win
-    options = f"-Dlog4j2.configurationFile={LOG4J_CONFIG} -Dlakehouse.log.file={driver_log(layout)}"
+    options = (
+        f"-Dlog4j2.configurationFile={LOG4J_CONFIG} -Dlakehouse.log.file={driver_log(layout)} "
+        f"-Dlakehouse.console.level={console_level()}"
+    )
     own = user.get("spark.driver.extraJavaOptions")
     properties["spark.driver.extraJavaOptions"] = f"{options} {own}" if own else options
     properties.update({key: value for key, value in user.items() if key != "spark.driver.extraJavaOptions"})

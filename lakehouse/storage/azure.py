@@ -7,7 +7,7 @@ which only accepts them from environment variables.
 
 from __future__ import annotations
 
-from lakehouse.config.model import AzureAuthSettings
+from lakehouse.config.platform import AzureAuthSettings
 
 CLIENT_CREDENTIALS_PROVIDER = "org.apache.hadoop.fs.azurebfs.oauth2.ClientCredsTokenProvider"
 MANAGED_IDENTITY_PROVIDER = "org.apache.hadoop.fs.azurebfs.oauth2.MsiTokenProvider"

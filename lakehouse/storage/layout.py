@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from lakehouse.config.model import LakehouseConfig, StorageSettings
+from lakehouse.config.model import LakehouseConfig
+from lakehouse.config.platform import StorageSettings
 from lakehouse.errors import TableNameError
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")

@@ -8,7 +8,8 @@ import datetime as dt
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
-from lakehouse.config.model import EmbeddingsSettings, LakehouseConfig
+from lakehouse.config.embeddings import EmbeddingsSettings
+from lakehouse.config.model import LakehouseConfig
 from lakehouse.demo.generator import TICKET_TOPICS
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.storage.layout import StorageLayout

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from lakehouse.config.model import EmbeddingModelSettings
+from lakehouse.config.embeddings import EmbeddingModelSettings
 from lakehouse.embeddings.chunking import chunk_texts, fit_titles, titled, token_windows
 from lakehouse.embeddings.model import load_model
 

@@ -109,7 +109,7 @@ def test_a_disabled_table_and_its_evaluations_run_only_when_named():
 def test_a_title_cannot_share_its_column_name_with_metadata():
     from pydantic import ValidationError
 
-    from lakehouse.config.model import EmbeddingTableSettings
+    from lakehouse.config.embeddings import EmbeddingTableSettings
 
     table = {"source": "silver.products", "id": "product_id", "text": ["description"], "title": "name"}
     assert EmbeddingTableSettings.model_validate({**table, "metadata": ["name"]}).title == "name"

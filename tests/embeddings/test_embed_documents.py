@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lakehouse.config.model import EmbeddingModelSettings
+from lakehouse.config.embeddings import EmbeddingModelSettings
 from lakehouse.embeddings.encode import embed_texts
 from lakehouse.embeddings.model import model_path
 from lakehouse.io.delta_store import DeltaStore

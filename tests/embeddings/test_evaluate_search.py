@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from lakehouse.config.model import SearchEvaluationSettings
+from lakehouse.config.embeddings import SearchEvaluationSettings
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.io.table_spec import TableSpec
 from lakehouse.jobs.evaluate_search import RESULTS_SCHEMA, RESULTS_TABLE

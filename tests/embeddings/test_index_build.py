@@ -10,7 +10,7 @@ import faiss
 import numpy as np
 import pandas as pd
 
-from lakehouse.config.model import VectorIndexSettings
+from lakehouse.config.embeddings import VectorIndexSettings
 from lakehouse.search.index import QUANTISED_FROM, VectorIndex
 
 DIMENSION, K = 48, 10

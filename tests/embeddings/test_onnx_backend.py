@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from lakehouse.config.model import EmbeddingModelSettings
+from lakehouse.config.embeddings import EmbeddingModelSettings
 from lakehouse.embeddings import model as model_module
 from lakehouse.embeddings import onnx as onnx_module
 from lakehouse.embeddings.encode import embed_texts

@@ -6,7 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from lakehouse.config.model import FeatureStoreSettings, GoldSettings, LakehouseConfig
+from lakehouse.config.features import FeatureStoreSettings
+from lakehouse.config.gold import GoldSettings
+from lakehouse.config.model import LakehouseConfig
 from lakehouse.features.catalog import list_features
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.runs.runner import run_job

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from lakehouse.config.model import FeatureTableSettings
+from lakehouse.config.features import FeatureTableSettings
 from lakehouse.features.windows import compute_features
 
 TABLE = FeatureTableSettings.model_validate(

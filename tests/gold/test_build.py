@@ -8,7 +8,9 @@ import pytest
 from pyspark.testing import assertDataFrameEqual
 
 from lakehouse.config import load_config
-from lakehouse.config.model import FeatureStoreSettings, GoldSettings, LakehouseConfig
+from lakehouse.config.features import FeatureStoreSettings
+from lakehouse.config.gold import GoldSettings
+from lakehouse.config.model import LakehouseConfig
 from lakehouse.errors import ConfigError
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.runs.runner import run_job

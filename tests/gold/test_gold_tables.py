@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from lakehouse.config.model import FeatureStoreSettings, LakehouseConfig
+from lakehouse.config.features import FeatureStoreSettings
+from lakehouse.config.model import LakehouseConfig
 from lakehouse.gold.sales import customer_value, daily_sales
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.io.table_spec import TableSpec

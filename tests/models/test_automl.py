@@ -14,7 +14,8 @@ import pytest
 from sklearn import datasets
 
 from lakehouse.config import load_config
-from lakehouse.config.model import LakehouseConfig, ModelsSettings
+from lakehouse.config.model import LakehouseConfig
+from lakehouse.config.models import ModelsSettings
 from lakehouse.errors import ConfigError, ModelTrainingError
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.models import cross_validation

@@ -9,7 +9,7 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.config.model import ModelSettings
+from lakehouse.config.models import ModelSettings
 from lakehouse.errors import ModelError, TrainingDataError
 from lakehouse.models.problem import Problem, infer_problem
 from lakehouse.models.training import check_training_data, count_splits

@@ -14,7 +14,8 @@ import pytest
 from pyspark.sql import functions as F
 from sklearn import datasets
 
-from lakehouse.config.model import LakehouseConfig, ModelSettings, ModelsSettings
+from lakehouse.config.model import LakehouseConfig
+from lakehouse.config.models import ModelSettings, ModelsSettings
 from lakehouse.errors import ModelError, ModelTrainingError
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.models.registry import ModelRegistry

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.config.model import FeatureStoreSettings, LakehouseConfig, ModelsSettings
+from lakehouse.config.features import FeatureStoreSettings
+from lakehouse.config.model import LakehouseConfig
+from lakehouse.config.models import ModelsSettings
 from lakehouse.errors import MissingFeaturesError, TrainingDataError
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.models.registry import ModelRegistry

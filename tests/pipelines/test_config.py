@@ -8,6 +8,7 @@ import pytest
 
 from lakehouse.config import load_config
 from tests.config.test_loader import load_error, write_conf
+from tests.conftest import CONF_DIR
 
 
 def pipelines_yml(tasks: str, extra: str = "") -> dict[str, str]:
@@ -56,6 +57,12 @@ def pipelines_yml(tasks: str, extra: str = "") -> dict[str, str]:
             "pipelines.nightly.landed.0",
             "'landing/orders' must hold {date} exactly once",
         ),
+        (
+            "      hello: {}\n",
+            "    services: [local_databse]\n",
+            "pipelines.nightly.services.0",
+            "unknown service 'local_databse'; registered services: local_database",
+        ),
     ],
 )
 def test_pipeline_mistakes_name_the_file_and_key(tmp_path, tasks, extra, key, message):
@@ -74,6 +81,14 @@ def test_a_valid_pipeline_loads_with_defaults(tmp_path):
     pipeline = load_config("local", conf_dir=conf, environ={}).pipelines["nightly"]
     assert pipeline.edges() == {"hello": [], "later": ["hello"]}
     assert pipeline.mode == "auto" and pipeline.retries == 0 and pipeline.lock.stale_after_seconds == 600
+
+
+def test_a_pipeline_names_the_services_it_needs_and_the_older_flag_still_reads(tmp_path):
+    conf = write_conf(tmp_path, pipelines_yml("      hello: {}\n", "    local_database: true\n"))
+    pipeline = load_config("local", conf_dir=conf, environ={}).pipelines["nightly"]
+    assert pipeline.services == ["local_database"]
+    shipped = load_config("local", conf_dir=CONF_DIR, environ={})
+    assert shipped.pipelines["demo"].services == ["local_database"]
 
 
 def test_the_shipped_pipelines_load():

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from lakehouse.config.model import PipelineSettings
+from lakehouse.config.pipelines import PipelineSettings
 from lakehouse.errors import PipelineError
 from lakehouse.pipelines.cron import CronError, parse_cron
 from lakehouse.pipelines.graph import dependency_order, downstream, find_cycle, render

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
+from lakehouse.config.platform import JobSettings
 from lakehouse.demo.generator import DemoScale, build_customers
 from lakehouse.demo.postgres import local_server
 from lakehouse.io.delta_store import DeltaStore
@@ -52,9 +53,8 @@ def demo_config(config, folder: Path):
     shop = config.connections["shop_db"]
     url = f"jdbc:postgresql://127.0.0.1:{free_loopback_port()}/shop"
     jobs = dict(config.jobs)
-    jobs["demo_data"] = jobs["demo_data"].model_copy(
-        update={"params": {**jobs["demo_data"].params, "scale": SCALE}}
-    )
+    demo_data = jobs.get("demo_data", JobSettings())
+    jobs["demo_data"] = demo_data.model_copy(update={"params": {**demo_data.params, "scale": SCALE}})
     database = config.local_database.model_copy(update={"data_dir": str(folder / "postgres")})
     churn = config.models.models["churn"]
     one_trial = churn.model_copy(update={"search": churn.search.model_copy(update={"trials": 1})})

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.config.model import PipelineSettings
+from lakehouse.config.pipelines import PipelineSettings
 from lakehouse.errors import PipelineError, PipelineLockedError
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.pipelines.lock import LockOwner, PipelineLock, lock_location
@@ -125,7 +125,25 @@ def test_failure_stops_dependents_then_resume_reruns_only_what_did_not_succeed(
     lakehouse_session, lakehouse_config, tmp_path
 ):
     config = with_pipelines(lakehouse_config, diamond=diamond(tmp_path, retries=1))
-    first = run(config, lakehouse_session, "diamond")
+    told = []  # the run's events, as an orchestrator listening instead of the progress lines sees them
+    first = run_pipeline(
+        config, "diamond", RunOptions(date=DAY), lakehouse_session, sleep=[].append, summarize=False,
+        on_event=told.append,
+    )  # fmt: skip
+    assert [(type(event).__name__, getattr(event, "task", None) and event.task.task) for event in told] == [
+        ("RunStarted", None),
+        ("TaskRunning", "land"),
+        ("TaskSucceeded", "land"),
+        ("TaskRunning", "flaky"),
+        ("TaskRetrying", "flaky"),
+        ("TaskSucceeded", "flaky"),
+        ("TaskRunning", "gate"),
+        ("TaskFailed", "gate"),
+        ("TaskBlocked", "last"),
+        ("TaskRunning", "alone"),
+        ("TaskSucceeded", "alone"),
+    ]
+    assert told[-4].attempts == 1 and "flag" in told[-4].error and told[-3].failed_upstream == ["gate"]
     assert first.status == "failed"
     assert statuses(first) == {
         "land": "succeeded",
@@ -291,7 +309,7 @@ def test_a_stale_lock_is_released_and_its_run_marked_abandoned(lakehouse_session
 
 
 def test_submit_mode_runs_each_job_as_its_own_spark_submit(lakehouse_session, lakehouse_config, monkeypatch):
-    from lakehouse.pipelines.runner import spark_submit_command
+    from lakehouse.pipelines.executors import spark_submit_command
 
     monkeypatch.setenv("LAKEHOUSE_ROOT", lakehouse_config.storage.root)  # the jobs load conf/local themselves
     config = with_pipelines(

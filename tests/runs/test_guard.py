@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.config.model import JobSettings, RunSettings
+from lakehouse.config.platform import JobSettings, RunSettings
 from lakehouse.errors import TableBusyError
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.quality.records import RESULTS_TABLE, record_results

@@ -2,10 +2,11 @@ import dataclasses
 
 import pytest
 
+from lakehouse.config import load_config
 from lakehouse.errors import ConfigError, JobNotFoundError, JobParameterError, TableNameError
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.runs import runner
-from lakehouse.runs.job import build_params, find_job, params_as_strings, prepare_params
+from lakehouse.runs.job import build_params, find_job, param_defaults, params_as_strings, prepare_params
 from lakehouse.runs.records import JOB_RUNS_TABLE
 from lakehouse.runs.runner import JobFailedError, parse_params, run_job
 from lakehouse.storage.layout import StorageLayout
@@ -74,6 +75,22 @@ def test_parameters_come_from_config_then_command_line():
     assert (params.rows, params.table) == (5, "silver.numbers")
     assert build_params(job, {"rows": 5}, {"rows": "7"}).rows == 7
     assert params_as_strings(params) == {"rows": "5", "table": "silver.numbers"}
+
+
+def test_a_jobs_defaults_live_in_its_params_alone():
+    # the shipped configuration sets no job parameter to the value its job already defaults to:
+    # a default changed in the code must not be masked by a stale copy in jobs.yml
+    from tests.conftest import CONF_DIR
+
+    config = load_config("local", conf_dir=CONF_DIR, environ={})
+    restated = {
+        f"{name}.{key}": value
+        for name, settings in config.jobs.items()
+        for key, value in settings.params.items()
+        if key in param_defaults(find_job(name)) and param_defaults(find_job(name))[key] == value
+    }
+    assert restated == {}
+    assert param_defaults(find_job("hello")) == {"rows": 1000, "table": "bronze.hello"}
 
 
 def test_bad_parameters_name_the_job_and_parameter():

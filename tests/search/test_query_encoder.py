@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 
-from lakehouse.config.model import EmbeddingModelSettings
+from lakehouse.config.embeddings import EmbeddingModelSettings
 from lakehouse.embeddings.model import load_model, model_path
 from lakehouse.embeddings.queries import QueryEncoder, _SentenceTransformerEncoder, load_query_encoder
 from tests.embeddings.conftest import LONG_BODY

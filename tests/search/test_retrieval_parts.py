@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lakehouse.config.model import EmbeddingModelSettings, FusionSettings, KeywordSettings
+from lakehouse.config.embeddings import EmbeddingModelSettings, FusionSettings, KeywordSettings
 from lakehouse.embeddings.model import load_model
 from lakehouse.search.context import Chunk, Passage, fit, join_overlapping, windows
 from lakehouse.search.fusion import reciprocal_rank_fusion

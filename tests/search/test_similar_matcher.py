@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from lakehouse.config.model import VectorIndexSettings
+from lakehouse.config.embeddings import VectorIndexSettings
 from lakehouse.search.similar import group_matcher
 
 WANTED = 12

@@ -8,7 +8,7 @@ import hashlib
 import pytest
 from pyspark.testing import assertDataFrameEqual
 
-from lakehouse.config.model import SilverTableSettings
+from lakehouse.config.silver import SilverTableSettings
 from lakehouse.errors import ConformError
 from lakehouse.silver.conform import conform, one_row_per_key, snake_case, snake_case_columns
 

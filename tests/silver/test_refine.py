@@ -10,7 +10,8 @@ import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
-from lakehouse.config.model import LakehouseConfig, SilverSettings
+from lakehouse.config.model import LakehouseConfig
+from lakehouse.config.silver import SilverSettings
 from lakehouse.errors import ConfigError, QualityError
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.io.table_spec import TableSpec

@@ -11,7 +11,7 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from lakehouse.config.model import LEARNERS as LEARNER_NAMES
+from lakehouse.config.models import LEARNERS as LEARNER_NAMES
 from lakehouse.errors import ModelError
 from lakehouse.models.learners.base import Choice, Dimension, FeatureSet, Learner, Space, scoring_estimator
 from lakehouse.models.learners.ensemble import Ensemble, averaged, members_of

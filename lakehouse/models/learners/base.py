@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
-from lakehouse.config.model import ParamRange, Scalar
+from lakehouse.config.models import ParamRange
+from lakehouse.config.section import Scalar
 from lakehouse.errors import did_you_mean
 
 VECTOR_COLUMN = "_features"

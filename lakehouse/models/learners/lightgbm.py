@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.feature import StringIndexer, VectorAssembler
 
-from lakehouse.config.model import Scalar
+from lakehouse.config.section import Scalar
 from lakehouse.errors import ModelError
 from lakehouse.models.learners.base import INDEX_SUFFIX, VECTOR_COLUMN, Dimension, FeatureSet, Learner, Space
 

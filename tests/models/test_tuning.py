@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from lakehouse.config.model import ModelSearchSettings
-from lakehouse.models.search import run_trials, trial_params, trials_at_once
+from lakehouse.config.models import ModelSearchSettings
+from lakehouse.models.tuning import run_trials, trial_params, trials_at_once
 
 
 def search(**fields) -> ModelSearchSettings:

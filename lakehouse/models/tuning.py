@@ -10,7 +10,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
-from lakehouse.config.model import ModelSearchSettings, ParamRange, Scalar
+from lakehouse.config.models import ModelSearchSettings, ParamRange
+from lakehouse.config.section import Scalar
 
 T = TypeVar("T")
 
