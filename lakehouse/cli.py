@@ -28,14 +28,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     # Spark's own log lines stay in its log file unless asked for; jobs this command launches
-    # (spark-submit, a pipeline's tasks) inherit the choice
-    os.environ[CONSOLE_VARIABLE] = "warn" if args.verbose else os.environ.get(CONSOLE_VARIABLE, "off")
+    # (spark-submit, a pipeline's tasks) inherit the choice, and a caller in the same process
+    # (a test, a notebook) gets its environment back
+    before = os.environ.get(CONSOLE_VARIABLE)
+    os.environ[CONSOLE_VARIABLE] = "warn" if args.verbose else (before or "off")
     configure_logging()
     try:
         return args.handler(args)
     except LakehouseError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    finally:
+        if before is None:
+            os.environ.pop(CONSOLE_VARIABLE, None)
+        else:
+            os.environ[CONSOLE_VARIABLE] = before
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr
 from lakehouse.config.embeddings import (
     EMBEDDING_COLUMNS,
     EmbeddingsSettings,
+    EmbeddingTableSettings,
 )
 from lakehouse.config.features import (
     FeatureStoreSettings,
@@ -48,12 +49,11 @@ from lakehouse.config.silver import (
     SilverSettings,
 )
 from lakehouse.config.sources import (
-    FILE_FORMATS,
     ConnectionSettings,
     LocalDatabaseSettings,
     SourceSettings,
-    _file_source_problems,
     is_column_type,
+    reading_problems,
 )
 from lakehouse.errors import did_you_mean
 
@@ -134,6 +134,20 @@ class LakehouseConfig(Section):
         Returns:
             ``(key path, message)`` for each broken rule; empty when the configuration holds.
         """
+        return (
+            self._check_storage()
+            + self._check_cluster()
+            + self._check_sources()
+            + self._check_features()
+            + self._check_gold()
+            + self._check_models()
+            + self._check_embeddings()
+            + self._checks_of_packages()
+            + self._check_layers()
+        )
+
+    def _check_storage(self) -> list[tuple[tuple[str, ...], str]]:
+        """Where the tables live: the section its kind needs, its credentials, its names."""
         problems: list[tuple[tuple[str, ...], str]] = []
         storage = self.storage
         required_section = {"local": "root", "onelake": "onelake", "adls": "adls"}[storage.kind]
@@ -181,6 +195,11 @@ class LakehouseConfig(Section):
                             "(it contains @ / ? # or a space)",
                         )
                     )
+        return problems
+
+    def _check_cluster(self) -> list[tuple[tuple[str, ...], str]]:
+        """The local cluster and the drivers that use it agree on authentication."""
+        problems: list[tuple[tuple[str, ...], str]] = []
         local_cluster = f"spark://{self.cluster.host}:{self.cluster.master_port}"
         authenticates = self.authenticates
         if self.spark.master == local_cluster and authenticates != self.cluster.authenticate:
@@ -192,12 +211,12 @@ class LakehouseConfig(Section):
                     "its drivers must agree; set both the same",
                 )
             )
-        problems += self._check_sources()
-        problems += self._check_features()
-        problems += self._check_gold()
-        problems += self._check_models()
-        problems += self._check_embeddings()
-        problems += self._checks_of_packages()
+        return problems
+
+    def _check_layers(self) -> list[tuple[tuple[str, ...], str]]:
+        """The layers: ops among them, each once, each a lower-case identifier."""
+        problems: list[tuple[tuple[str, ...], str]] = []
+        storage = self.storage
         if "ops" not in storage.layers:
             problems.append((("storage", "layers"), "must include 'ops', which holds the run records"))
         if len(set(storage.layers)) != len(storage.layers):
@@ -348,87 +367,90 @@ class LakehouseConfig(Section):
         return problems
 
     def _check_embeddings(self) -> list[tuple[tuple[str, ...], str]]:
-        """Embedding tables read silver (or bronze, gold) tables; similarity joins name them."""
-        problems: list[tuple[tuple[str, ...], str]] = []
+        """Embedding tables read silver (or bronze, gold) tables; evaluations, examples and
+        similarity joins name embedding tables."""
         known = {f"silver.{name}" for name in self.silver.tables} | {
             self.source_table(name) for name in self.sources
         }
-        embeddings = self.embeddings
+        problems: list[tuple[tuple[str, ...], str]] = []
         written: dict[str, str] = {}
-        for name, table in embeddings.tables.items():
-            key = ("embeddings", "tables", name)
-            if not name.isidentifier() or name != name.lower():
-                problems.append((key, f"embedding table name {name!r} must be a lower-case identifier"))
-            if table.source not in known and not table.source.startswith("gold."):
-                hint = did_you_mean(table.source, sorted(known), "tables")
-                problems.append(((*key, "source"), f"unknown table {table.source!r}; {hint}"))
-            silver = self.silver.tables.get(table.source.removeprefix("silver."))
-            if silver is not None and table.source.startswith("silver."):
-                columns = list(silver.columns)
-                fields = (
-                    ("id", [table.id]),
-                    ("text", table.text),
-                    ("title", [table.title] if table.title else []),
-                    ("metadata", table.metadata),
-                )
-                for field, names in fields:
-                    for column in names:
-                        if column not in columns:
-                            hint = did_you_mean(column, columns, "columns")
-                            problems.append(
-                                ((*key, field), f"{table.source} has no column {column!r}; {hint}")
-                            )
-            reserved = set(EMBEDDING_COLUMNS) & {*table.metadata}
-            if reserved:
-                problems.append(
-                    ((*key, "metadata"), f"{sorted(reserved)} are columns of every embedding table")
-                )
-            target = embeddings.table(name)
+        for name, table in self.embeddings.tables.items():
+            problems += self._check_embedding_table(name, table, known)
+            target = self.embeddings.table(name)
             if target in written:
-                problems.append(((*key, "table"), f"{target} is also the table of {written[target]}"))
-            written[target] = name
-            model = embeddings.model_of(name)
-            if model.max_tokens is not None and model.overlap >= model.max_tokens - 2:
                 problems.append(
                     (
-                        (*key, "model", "overlap") if table.model else ("embeddings", "model", "overlap"),
-                        f"must be smaller than max_tokens - 2 ({model.max_tokens - 2})",
+                        ("embeddings", "tables", name, "table"),
+                        f"{target} is also the table of {written[target]}",
                     )
                 )
+            written[target] = name
+        return problems + self._check_embedding_references()
+
+    def _check_embedding_table(
+        self, name: str, table: EmbeddingTableSettings, known: set[str]
+    ) -> list[tuple[tuple[str, ...], str]]:
+        """One embedding table: its name, its source table and columns, its model's overlap."""
+        key = ("embeddings", "tables", name)
+        problems: list[tuple[tuple[str, ...], str]] = []
+        if not name.isidentifier() or name != name.lower():
+            problems.append((key, f"embedding table name {name!r} must be a lower-case identifier"))
+        if table.source not in known and not table.source.startswith("gold."):
+            hint = did_you_mean(table.source, sorted(known), "tables")
+            problems.append(((*key, "source"), f"unknown table {table.source!r}; {hint}"))
+        silver = self.silver.tables.get(table.source.removeprefix("silver."))
+        if silver is not None and table.source.startswith("silver."):
+            columns = list(silver.columns)
+            fields = (
+                ("id", [table.id]),
+                ("text", table.text),
+                ("title", [table.title] if table.title else []),
+                ("metadata", table.metadata),
+            )
+            for field, names in fields:
+                for column in names:
+                    if column not in columns:
+                        hint = did_you_mean(column, columns, "columns")
+                        problems.append(((*key, field), f"{table.source} has no column {column!r}; {hint}"))
+        reserved = set(EMBEDDING_COLUMNS) & {*table.metadata}
+        if reserved:
+            problems.append(((*key, "metadata"), f"{sorted(reserved)} are columns of every embedding table"))
+        model = self.embeddings.model_of(name)
+        if model.max_tokens is not None and model.overlap >= model.max_tokens - 2:
+            problems.append(
+                (
+                    (*key, "model", "overlap") if table.model else ("embeddings", "model", "overlap"),
+                    f"must be smaller than max_tokens - 2 ({model.max_tokens - 2})",
+                )
+            )
+        return problems
+
+    def _check_embedding_references(self) -> list[tuple[tuple[str, ...], str]]:
+        """Evaluations, examples and similarity joins name embedding tables (and their columns)."""
+        embeddings = self.embeddings
+        known_tables = ", ".join(embeddings.tables) or "none"
+        problems: list[tuple[tuple[str, ...], str]] = []
         for name, evaluation in embeddings.evaluations.items():
             if evaluation.embeddings not in embeddings.tables:
-                known_tables = ", ".join(embeddings.tables) or "none"
-                problems.append(
-                    (
-                        ("embeddings", "evaluations", name, "embeddings"),
-                        f"unknown embedding table; known: {known_tables}",
-                    )
-                )
+                key = ("embeddings", "evaluations", name, "embeddings")
+                problems.append((key, f"unknown embedding table; known: {known_tables}"))
         for index, example in enumerate(embeddings.examples):
             if example.embeddings not in embeddings.tables:
-                known_tables = ", ".join(embeddings.tables) or "none"
+                key = ("embeddings", "examples", str(index), "embeddings")
                 problems.append(
-                    (
-                        ("embeddings", "examples", str(index), "embeddings"),
-                        f"unknown embedding table {example.embeddings!r}; known: {known_tables}",
-                    )
+                    (key, f"unknown embedding table {example.embeddings!r}; known: {known_tables}")
                 )
         for name, similar in embeddings.similar.items():
             key = ("embeddings", "similar", name)
             if similar.embeddings not in embeddings.tables:
-                known_tables = ", ".join(embeddings.tables) or "none"
                 problems.append(((*key, "embeddings"), f"unknown embedding table; known: {known_tables}"))
                 continue
             metadata = embeddings.tables[similar.embeddings].metadata
             for field in ("time", "condition"):
                 column = getattr(similar, field)
                 if column is not None and column not in metadata:
-                    problems.append(
-                        (
-                            (*key, field),
-                            f"{column!r} is not a metadata column of {similar.embeddings}: {metadata}",
-                        )
-                    )
+                    message = f"{column!r} is not a metadata column of {similar.embeddings}: {metadata}"
+                    problems.append(((*key, field), message))
         return problems
 
     def _checks_of_packages(self) -> list[tuple[tuple[str, ...], str]]:
@@ -480,36 +502,5 @@ class LakehouseConfig(Section):
                             "double, decimal(10,2), date or timestamp",
                         )
                     )
-            if source.format in FILE_FORMATS:
-                if not source.path:
-                    problems.append(((*key, "path"), f"required for a {source.format} source"))
-                problems += _file_source_problems(key, source)
-                if source.format != "parquet" and not source.columns:
-                    problems.append(
-                        ((*key, "columns"), f"declare the columns of a {source.format} source (name: type)")
-                    )
-                for field in ("connection", "dbtable", "query", "watermark"):
-                    if getattr(source, field) is not None:
-                        problems.append(((*key, field), "only for a jdbc source"))
-            else:
-                if source.connection not in self.connections:
-                    known = ", ".join(sorted(self.connections)) or "none"
-                    problems.append(
-                        (
-                            (*key, "connection"),
-                            f"unknown connection {source.connection!r}; connections: {known}",
-                        )
-                    )
-                if (source.dbtable is None) == (source.query is None):
-                    problems.append((key, "give exactly one of dbtable and query"))
-                if not source.watermark:
-                    problems.append(
-                        ((*key, "watermark"), "required: the column that grows when a row changes")
-                    )
-                for field in ("path", "max_files_per_batch"):
-                    if getattr(source, field) is not None:
-                        problems.append(((*key, field), "only for a file source"))
-                for field in ("encoding", "max_record_bytes"):
-                    if field in source.model_fields_set:
-                        problems.append(((*key, field), "only for a file source"))
+            problems += reading_problems(key, source, self.connections)
         return problems

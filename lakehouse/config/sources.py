@@ -139,3 +139,42 @@ def _file_source_problems(key: tuple[str, ...], source: SourceSettings) -> list[
             )
         )
     return problems
+
+
+def reading_problems(
+    key: tuple[str, ...], source: SourceSettings, connections: dict[str, ConnectionSettings]
+) -> list[tuple[tuple[str, ...], str]]:
+    """What is wrong with how a source is read: a file source's path, columns and reading settings,
+    or a jdbc source's connection, table or query, and watermark; and keys of the other kind."""
+    problems: list[tuple[tuple[str, ...], str]] = []
+    if source.format in FILE_FORMATS:
+        if not source.path:
+            problems.append(((*key, "path"), f"required for a {source.format} source"))
+        problems += _file_source_problems(key, source)
+        if source.format != "parquet" and not source.columns:
+            problems.append(
+                ((*key, "columns"), f"declare the columns of a {source.format} source (name: type)")
+            )
+        for field in ("connection", "dbtable", "query", "watermark"):
+            if getattr(source, field) is not None:
+                problems.append(((*key, field), "only for a jdbc source"))
+    else:
+        if source.connection not in connections:
+            known = ", ".join(sorted(connections)) or "none"
+            problems.append(
+                (
+                    (*key, "connection"),
+                    f"unknown connection {source.connection!r}; connections: {known}",
+                )
+            )
+        if (source.dbtable is None) == (source.query is None):
+            problems.append((key, "give exactly one of dbtable and query"))
+        if not source.watermark:
+            problems.append(((*key, "watermark"), "required: the column that grows when a row changes"))
+        for field in ("path", "max_files_per_batch"):
+            if getattr(source, field) is not None:
+                problems.append(((*key, field), "only for a file source"))
+        for field in ("encoding", "max_record_bytes"):
+            if field in source.model_fields_set:
+                problems.append(((*key, field), "only for a file source"))
+    return problems

@@ -22,7 +22,6 @@ import codecs
 import datetime as dt
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -35,9 +34,9 @@ from lakehouse.errors import (
     LakehouseError,
     SchemaDriftError,
     SourceFolderNotFoundError,
-    first_line,
 )
 from lakehouse.ingest import metadata
+from lakehouse.ingest.formats import FORMATS, ReadPlan, reason
 from lakehouse.ingest.ledger import Claim, FileLedger, LandedFile, app_id
 from lakehouse.ingest.result import IngestResult
 from lakehouse.ingest.schema import (
@@ -45,9 +44,6 @@ from lakehouse.ingest.schema import (
     declared_schema,
     evolved,
     flag_undecodable,
-    parse_header,
-    plan_header,
-    unstorable_names,
 )
 from lakehouse.io import files as landed
 from lakehouse.runs.context import JobContext
@@ -56,17 +52,6 @@ log = logging.getLogger(__name__)
 
 # Options that decide which files are listed; every other option is for reading.
 LISTING_OPTIONS = frozenset({"pathGlobFilter", "recursiveFileLookup", "modifiedBefore", "modifiedAfter"})
-
-
-@dataclass
-class ReadPlan:
-    """How one batch's files are read: CSV groups by header (each with its schema), or the files."""
-
-    files: list[str] = field(default_factory=list)  # paths to read (CSV: every group's files)
-    csv_groups: list[tuple[T.StructType, list[str]]] = field(default_factory=list)
-    rejected: dict[str, str] = field(default_factory=dict)  # path -> why it is set aside
-    empty: list[str] = field(default_factory=list)  # files with nothing in them: ingested as they are
-    refused: set[str] = field(default_factory=set)  # paths the drift policy refuses: tried again next run
 
 
 class FileIngest:
@@ -80,10 +65,9 @@ class FileIngest:
         self.table = table
         path = settings.path or ""
         self.path = path if "://" in path or path.startswith("/") else context.layout.files_location(path)
-        self.options = {key: str(value) for key, value in settings.options.items()}
-        if settings.format == "csv":
-            self.options.setdefault("header", "true")
-        if settings.format in ("csv", "json") and codecs.lookup(settings.encoding).name != "utf-8":
+        self.format = FORMATS[settings.format]
+        self.options = {**self.format.default_options, **{key: str(v) for key, v in settings.options.items()}}
+        if self.format.text and codecs.lookup(settings.encoding).name != "utf-8":
             # only another character set is named: Spark's readers default to UTF-8, and JSON given
             # any encoding (even UTF-8) decodes through a character stream (1 GiB: 4.5 s, not 3.9 s)
             self.options.setdefault("encoding", settings.encoding)
@@ -246,7 +230,7 @@ class FileIngest:
                 if not reasons:
                     raise IngestError(
                         f"source {self.name}: writing {len(remaining)} files to {self.table} failed: "
-                        f"{_first_line(error)}"
+                        f"{reason(error)}"
                     ) from error
                 self._set_aside([f for f in remaining if f.path in reasons], reasons, run_id, batch)
                 remaining = [f for f in remaining if f.path not in reasons]
@@ -288,8 +272,8 @@ class FileIngest:
         if not files:
             return
         by_file = {f.file: reasons[f.path] for f in files}
-        for name, reason in by_file.items():
-            log.error("source %s: file %s set aside: %s", self.name, name, reason)
+        for name, why in by_file.items():
+            log.error("source %s: file %s set aside: %s", self.name, name, why)
         self.ledger.reject(files, by_file)
         if run_id is not None:
             self.ledger.release(run_id, batch, list(by_file))
@@ -305,99 +289,14 @@ class FileIngest:
                 if frame is not None:
                     landed.fully_read(frame)
             except Exception as error:
-                reasons[landed_file.path] = f"unreadable: {_first_line(error)}"
+                reasons[landed_file.path] = f"unreadable: {reason(error)}"
         return reasons
 
     def _plan(self, files: Sequence[str]) -> ReadPlan:
         """Check a batch's files before reading them: what is read how, and what is set aside."""
         plan = ReadPlan()
-        file_format = self.settings.format
-        if file_format == "csv" and self.options.get("header", "true").lower() == "true":
-            self._plan_csv(files, plan)
-        elif file_format == "parquet":
-            self._plan_parquet(files, plan)
-        else:
-            if file_format == "json":
-                limit = self.settings.max_record_bytes
-                for path, (keys, longest) in landed.json_layouts(self.spark, files).items():
-                    if longest > limit:
-                        plan.rejected[path] = _too_long(self.name, longest, limit)
-                    else:
-                        self._check_new(sorted(keys - {metadata.CORRUPT}), {}, [path], plan)
-            plan.files = [path for path in files if path not in plan.rejected and path not in plan.refused]
+        self.format.plan(self, files, plan)
         return plan
-
-    def _plan_csv(self, files: Sequence[str], plan: ReadPlan) -> None:
-        """Group CSV files by header; each group is read with a schema in its header's order."""
-        separator = self.options.get("sep", self.options.get("delimiter", ","))
-        quote = self.options.get("quote", '"') or '"'
-        limit = self.settings.max_record_bytes
-        by_header: dict[tuple[str, ...], list[str]] = {}
-        lines = landed.first_lines(self.spark, files, self.settings.encoding, limit)
-        for path, line in lines.items():
-            if line is None:
-                log.info("source %s: %s is empty", self.name, path)
-                plan.empty.append(path)
-                continue
-            if len(line.encode("utf-8", "replace")) > limit:
-                plan.rejected[path] = _too_long(self.name, None, limit)
-                continue
-            try:
-                header = parse_header(line, separator, quote)
-            except ValueError as error:
-                plan.rejected[path] = f"bad CSV header: {error}"
-                continue
-            unstorable = unstorable_names(header)
-            if unstorable:
-                shown = [name[:40] for name in unstorable[:5]]
-                plan.rejected[path] = (
-                    f"CSV header names {shown} have characters a Delta column cannot have "
-                    "(space , ; { } ( ) = tab, control characters or undecodable bytes): "
-                    f"binary data, a wrong sources.{self.name}.encoding, or names to fix in the file"
-                )
-                continue
-            by_header.setdefault(tuple(header), []).append(path)
-        for header, group in by_header.items():
-            try:
-                header_plan = plan_header(header, self.known)
-            except ValueError as error:
-                for path in group:
-                    plan.rejected[path] = f"bad CSV header: {error}"
-                continue
-            if not self._check_new(list(header_plan.new_columns), {}, group, plan):
-                continue
-            # new columns are strings both in the plan and once evolved, so the plan stays valid
-            fields = [*header_plan.schema.fields, T.StructField(metadata.CORRUPT, T.StringType())]
-            plan.csv_groups.append((T.StructType(fields), group))
-            plan.files += group
-
-    def _plan_parquet(self, files: Sequence[str], plan: ReadPlan) -> None:
-        try:
-            schemas = {None: landed.parquet_schema(self.spark, files)}
-        except Exception:  # one footer does not parse: read them one by one to find it
-            schemas = {}
-            for path in files:
-                try:
-                    schemas[path] = landed.parquet_schema(self.spark, [path])
-                except Exception as error:
-                    plan.rejected[path] = f"not a readable Parquet file: {_first_line(error)}"
-        for path, found in schemas.items():
-            group = files if path is None else [path]
-            if not self.known.fields and not self.context.tables.exists(self.table):
-                self.known = found  # the first files define an undeclared Parquet source
-            names = [f.name for f in found.fields]
-            if self.settings.drift == "fail" and path is None and self._new_names(names):
-                # which files bring the refused columns: their footers, one by one
-                for single in files:
-                    self._check_new(
-                        [f.name for f in landed.parquet_schema(self.spark, [single]).fields],
-                        {},
-                        [single],
-                        plan,
-                    )
-                continue
-            self._check_new(names, {f.name: f.dataType for f in found.fields}, group, plan)
-        plan.files = [path for path in files if path not in plan.rejected and path not in plan.refused]
 
     def _new_names(self, columns: Sequence[str]) -> list[str]:
         known = {f.name.lower() for f in self.known.fields}
@@ -427,20 +326,7 @@ class FileIngest:
 
     def _read(self, plan: ReadPlan) -> DataFrame | None:
         """Read one batch's files as rows of the table: known columns, corrupt line, metadata."""
-        file_format = self.settings.format
-        if plan.csv_groups:
-            frames = [
-                self._finish(landed.read_files(self.spark, "csv", group, schema, self.read_options))
-                for schema, group in plan.csv_groups
-            ]
-            return _union(frames)
-        if not plan.files:
-            return None
-        if file_format == "parquet":
-            return self._finish(landed.read_files(self.spark, "parquet", plan.files, None, self.read_options))
-        # JSON, and CSV without a header: the known columns, by name (JSON) or position (CSV)
-        schema = T.StructType([*self.known.fields, T.StructField(metadata.CORRUPT, T.StringType())])
-        return self._finish(landed.read_files(self.spark, file_format, plan.files, schema, self.read_options))
+        return self.format.read(self, plan)
 
     def _finish(self, raw: DataFrame) -> DataFrame:
         """Add the metadata (the file from Spark's ``_metadata``) and put columns in table order."""
@@ -473,20 +359,3 @@ class FileIngest:
         if before is not None and metadata.CORRUPT in before.columns:
             earlier = before.where(malformed).count()
         return tables.read(self.table, version=version).where(malformed).count() - earlier
-
-
-def _union(frames: list[DataFrame]) -> DataFrame:
-    result = frames[0]
-    for frame in frames[1:]:
-        result = result.unionByName(frame, allowMissingColumns=True)
-    return result
-
-
-def _too_long(source: str, length: int | None, limit: int) -> str:
-    size = f"a line of {length} bytes" if length is not None else "a first line"
-    return f"{size} longer than sources.{source}.max_record_bytes ({limit})"
-
-
-def _first_line(error: BaseException) -> str:
-    """What went wrong, in one line (see :func:`lakehouse.errors.first_line`)."""
-    return first_line(str(error)) or type(error).__name__

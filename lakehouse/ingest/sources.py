@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from lakehouse.ingest.database import DatabaseIngest
 from lakehouse.ingest.files import FileIngest
+from lakehouse.ingest.formats import FORMATS
 from lakehouse.ingest.result import IngestResult
 from lakehouse.runs.context import JobContext
+
+# the reader of each source format: a database's rows past the watermark, or landed files (one
+# format class each in lakehouse.ingest.formats)
+READERS: dict[str, type[DatabaseIngest] | type[FileIngest]] = {
+    "jdbc": DatabaseIngest,
+    **dict.fromkeys(FORMATS, FileIngest),
+}
 
 
 def ingest_source(context: JobContext, name: str) -> IngestResult:
     """Ingest one source into its bronze table: new files, or database rows past the watermark."""
     settings = context.config.sources[name]
     table = context.config.source_table(name)
-    reader = DatabaseIngest if settings.format == "jdbc" else FileIngest
-    return reader(context, name, settings, table).run()
+    return READERS[settings.format](context, name, settings, table).run()

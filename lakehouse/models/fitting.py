@@ -12,7 +12,7 @@ on validation, shaped like pyspark.ml's tuning (an estimator per learner, the pa
   kept configuration again on those rows together, and keeps a weighted average of up to three
   confirmed trials when it beats the best alone on the folds' held-out rows.
 
-:func:`search` runs the three.
+:func:`search` runs the three on a search :meth:`TrialSearch.prepare` made.
 """
 
 from __future__ import annotations
@@ -416,25 +416,15 @@ def select_trial(trials: Sequence[Trial], metric: str) -> Trial:
     return best
 
 
-def search(
-    name: str,
-    settings: ModelSettings,
-    data: TrainingData,
-    metric: str,
-    cores: int,
-    log: logging.Logger,
-    on_trial: Callable[[Trial], None] | None = None,
-    rows: dict[str, int] | None = None,
-) -> tuple[list[Trial], Trial, dict[str, Any]]:
-    """Fit each trial of the search on the training rows and keep the best on validation
+def search(trials_search: TrialSearch) -> tuple[list[Trial], Trial, dict[str, Any]]:
+    """Fit each trial of a prepared search on the training rows and keep the best on validation
     (confirmed on folds when AutoML asks for it).
 
     Returns:
         The trials, the kept one, and the fitting facts (threads, trials at once, seconds).
     """
-    trials_search = TrialSearch.prepare(name, settings, data, metric, cores, log, on_trial, rows)
     trials = trials_search.run()
-    best = select_trial(trials, metric)
+    best = select_trial(trials, trials_search.metric)
     confirmed = 0
     if trials_search.folds:
         best, confirmed = trials_search.confirm(trials, best)

@@ -165,9 +165,6 @@ def _leaderboard(facts: Mapping[str, Any], lower_is_better: bool) -> list[str]:
             f"{search.get('seconds')} s{f' of a {budget:g} s budget' if budget else ''}; "
             f"{search.get('trials_at_once')} trials at once.</p>"
         )
-    learners: dict[str, list[Mapping[str, Any]]] = {}
-    for trial in trials:
-        learners.setdefault(trial.get("learner", "lightgbm"), []).append(trial)
 
     def rank_key(trial: Mapping[str, Any]) -> float:
         value = float(trial["metric"])
@@ -175,81 +172,15 @@ def _leaderboard(facts: Mapping[str, Any], lower_is_better: bool) -> list[str]:
             return float("inf")
         return value if lower_is_better else -value
 
-    if len(learners) > 1 or search.get("strategy") == "automl":
-        body.append(
-            html_table(
-                ["learner", "trials", f"best validation {metric}", "seconds"],
-                [
-                    [
-                        learner,
-                        len(runs),
-                        min(runs, key=rank_key)["metric"],
-                        round(sum(float(t["seconds"]) for t in runs), 1),
-                    ]
-                    for learner, runs in sorted(
-                        learners.items(), key=lambda item: rank_key(min(item[1], key=rank_key))
-                    )
-                ],
-            )
-        )
-    ranked = sorted(trials, key=rank_key)
-    kept = facts.get("best_trial")
-    kept_index = trials[kept]["index"] if kept is not None and trials else None
-    folds = search.get("folds") or 0
+    body += _by_learner(trials, metric, search, rank_key)
     # an average of confirmed trials has a k-fold metric too: it is not one of them
     confirmed = [t for t in trials if t.get("cross_validated") is not None and t.get("learner") != "ensemble"]
     if confirmed:
-        body.append(
-            f"<p>The validation split is small: the top {len(confirmed)} trials were fitted again on "
-            f"{folds} folds of the training and validation rows, and the one with the best mean "
-            f"held-out {html.escape(metric)} was kept (column k-fold)."
-            + (
-                " The kept configuration was then fitted again on the training and validation rows "
-                "together: that fit is the model judged on test and registered (its threshold and "
-                "validation figures are those of the fit on the training rows)."
-                if search.get("refitted")
-                else ""
-            )
-            + (
-                f" The kept model is the weighted average of {search['averaged_trials']} of them "
-                "(the trial named ensemble, its members and weights as its parameters): on the folds' "
-                "held-out rows it beat the best of them alone."
-                if search.get("averaged_trials")
-                else ""
-            )
-            + "</p>"
-        )
+        body.append(_confirmation(len(confirmed), metric, search))
     body.append("<h3>Leaderboard (every trial, best first)</h3>")
-    body.append(
-        html_table(
-            [
-                "rank",
-                "trial",
-                "learner",
-                "parameters",
-                f"validation {metric}",
-                *([f"k-fold {metric}"] if confirmed else []),
-                "best iteration",
-                "seconds",
-                "started at s",
-            ],
-            [
-                [
-                    rank + 1,
-                    t["index"],
-                    t.get("learner", "lightgbm"),
-                    ", ".join(f"{k}={_short(v)}" for k, v in sorted(t["searched"].items())),
-                    t["metric"],
-                    *([_blank_if_none(t.get("cross_validated"))] if confirmed else []),
-                    "" if t.get("best_iteration") is None else t["best_iteration"],
-                    t["seconds"],
-                    t.get("started", ""),
-                ]
-                for rank, t in enumerate(ranked)
-            ],
-            best=next((i for i, t in enumerate(ranked) if t["index"] == kept_index), None),
-        )
-    )
+    kept = facts.get("best_trial")
+    kept_index = trials[kept]["index"] if kept is not None and trials else None
+    body.append(_trials_table(sorted(trials, key=rank_key), metric, bool(confirmed), kept_index))
     curve = search_curve(trials, metric, lower_is_better) if len(trials) > 1 else ""
     if curve:
         body.append(
@@ -257,6 +188,81 @@ def _leaderboard(facts: Mapping[str, Any], lower_is_better: bool) -> list[str]:
             "and the best so far</figcaption></figure>"
         )
     return body
+
+
+def _by_learner(trials: list, metric: str, search: Mapping[str, Any], rank_key: Any) -> list[str]:
+    """Per learner (when several ran, or AutoML chose): its trials, best metric and seconds."""
+    learners: dict[str, list[Mapping[str, Any]]] = {}
+    for trial in trials:
+        learners.setdefault(trial.get("learner", "lightgbm"), []).append(trial)
+    if len(learners) <= 1 and search.get("strategy") != "automl":
+        return []
+    rows = [
+        [
+            learner,
+            len(runs),
+            min(runs, key=rank_key)["metric"],
+            round(sum(float(t["seconds"]) for t in runs), 1),
+        ]
+        for learner, runs in sorted(learners.items(), key=lambda item: rank_key(min(item[1], key=rank_key)))
+    ]
+    return [html_table(["learner", "trials", f"best validation {metric}", "seconds"], rows)]
+
+
+def _confirmation(confirmed: int, metric: str, search: Mapping[str, Any]) -> str:
+    """How AutoML's top trials were confirmed on folds, refitted and averaged."""
+    return (
+        f"<p>The validation split is small: the top {confirmed} trials were fitted again on "
+        f"{search.get('folds') or 0} folds of the training and validation rows, and the one with the "
+        f"best mean held-out {html.escape(metric)} was kept (column k-fold)."
+        + (
+            " The kept configuration was then fitted again on the training and validation rows "
+            "together: that fit is the model judged on test and registered (its threshold and "
+            "validation figures are those of the fit on the training rows)."
+            if search.get("refitted")
+            else ""
+        )
+        + (
+            f" The kept model is the weighted average of {search['averaged_trials']} of them "
+            "(the trial named ensemble, its members and weights as its parameters): on the folds' "
+            "held-out rows it beat the best of them alone."
+            if search.get("averaged_trials")
+            else ""
+        )
+        + "</p>"
+    )
+
+
+def _trials_table(ranked: list, metric: str, confirmed: bool, kept_index: Any) -> str:
+    """Every trial, best first, the kept one marked."""
+    return html_table(
+        [
+            "rank",
+            "trial",
+            "learner",
+            "parameters",
+            f"validation {metric}",
+            *([f"k-fold {metric}"] if confirmed else []),
+            "best iteration",
+            "seconds",
+            "started at s",
+        ],
+        [
+            [
+                rank + 1,
+                t["index"],
+                t.get("learner", "lightgbm"),
+                ", ".join(f"{k}={_short(v)}" for k, v in sorted(t["searched"].items())),
+                t["metric"],
+                *([_blank_if_none(t.get("cross_validated"))] if confirmed else []),
+                "" if t.get("best_iteration") is None else t["best_iteration"],
+                t["seconds"],
+                t.get("started", ""),
+            ]
+            for rank, t in enumerate(ranked)
+        ],
+        best=next((i for i, t in enumerate(ranked) if t["index"] == kept_index), None),
+    )
 
 
 def _blank_if_none(value: Any) -> Any:
@@ -297,6 +303,25 @@ def render_training_report(facts: Mapping[str, Any]) -> str:
             [[m, facts["validation"].get(m, ""), facts["test"].get(m, "")] for m in metric_names],
         )
     )
+    body += _classes(facts) + _confusion(facts) + _curves(facts) + _importance(facts)
+    if facts.get("trials"):
+        body += _leaderboard(facts, bool(facts.get("lower_is_better")))
+    body += _data_notes(facts)
+    body.append("<h2>Parameters</h2>")
+    body.append(html_table(["parameter", "value"], sorted(facts["params"].items())))
+    body.append("<h2>Data</h2>")
+    body.append(html_table(["split", "value"], sorted(facts["split"].items())))
+    body.append(html_table(["table", "Delta version"], sorted(facts["data_versions"].items())))
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<title>Model {html.escape(name)} v{version}</title><style>{HTML_STYLE}</style></head>"
+        f"<body>{''.join(body)}</body></html>\n"
+    )
+
+
+def _classes(facts: Mapping[str, Any]) -> list[str]:
+    """The classes of a classification, and a multiclass model's confusion matrix and per-class figures."""
+    body: list[str] = []
     classes = facts.get("classes") or []
     if classes:
         body.append("<h2>Classes</h2>")
@@ -320,6 +345,12 @@ def render_training_report(facts: Mapping[str, Any]) -> str:
                 ],
             )
         )
+    return body
+
+
+def _confusion(facts: Mapping[str, Any]) -> list[str]:
+    """A binary model's confusion matrix at its threshold."""
+    body: list[str] = []
     confusion = facts.get("confusion")
     if confusion:
         body.append(f"<h2>Confusion matrix on test at threshold {facts['test'].get('threshold', 0):.3f}</h2>")
@@ -332,6 +363,12 @@ def render_training_report(facts: Mapping[str, Any]) -> str:
                 ],
             )
         )
+    return body
+
+
+def _curves(facts: Mapping[str, Any]) -> list[str]:
+    """ROC, precision-recall and calibration curves on test, when the model has them."""
+    body: list[str] = []
     charts = []
     if facts.get("roc"):
         charts.append(
@@ -355,6 +392,12 @@ def render_training_report(facts: Mapping[str, Any]) -> str:
             f"<figure>{svg}<figcaption>{html.escape(title)}</figcaption></figure>" for title, svg in charts
         ]
         body.append("</div>")
+    return body
+
+
+def _importance(facts: Mapping[str, Any]) -> list[str]:
+    """Feature importance, one bar chart per kind (gain, split)."""
+    body: list[str] = []
     importance = facts.get("importance") or {}
     if importance:
         kinds = list(next(iter(importance.values())))
@@ -363,8 +406,12 @@ def render_training_report(facts: Mapping[str, Any]) -> str:
             svg = bar_chart({f: v[kind] for f, v in importance.items()}, f"total {kind}")
             body.append(f"<figure>{svg}<figcaption>{html.escape(kind)}</figcaption></figure>")
         body.append("</div>")
-    if facts.get("trials"):
-        body += _leaderboard(facts, bool(facts.get("lower_is_better")))
+    return body
+
+
+def _data_notes(facts: Mapping[str, Any]) -> list[str]:
+    """What the data preparation left out, and the label rows without a feature row."""
+    body: list[str] = []
     notes = facts.get("notes") or []
     if notes:
         body.append("<h2>Notes on the data</h2><ul>")
@@ -380,13 +427,4 @@ def render_training_report(facts: Mapping[str, Any]) -> str:
                 [[table, *[m.get(s, 0) for s in splits]] for table, m in missing.items()],
             )
         )
-    body.append("<h2>Parameters</h2>")
-    body.append(html_table(["parameter", "value"], sorted(facts["params"].items())))
-    body.append("<h2>Data</h2>")
-    body.append(html_table(["split", "value"], sorted(facts["split"].items())))
-    body.append(html_table(["table", "Delta version"], sorted(facts["data_versions"].items())))
-    return (
-        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        f"<title>Model {html.escape(name)} v{version}</title><style>{HTML_STYLE}</style></head>"
-        f"<body>{''.join(body)}</body></html>\n"
-    )
+    return body

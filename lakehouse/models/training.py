@@ -43,6 +43,7 @@ from lakehouse.models.fitting import (
     SCORE,
     VALIDATION_FLAG,
     Trial,
+    TrialSearch,
     executor_cores,
     scored_split,
     search,
@@ -497,9 +498,10 @@ def train_model(
         try:
             counts = checked_splits(name, settings, data, context.log)
             cores = executor_cores(context.spark)
-            trials, best, facts = search(
+            prepared = TrialSearch.prepare(
                 name, settings, data, metric, cores, context.log, tracker.log_trial, counts.rows
             )
+            trials, best, facts = search(prepared)
             tracker.log_cross_validation(trials)
             evaluation = evaluate_splits(name, settings, data, best.model, best.kept_model)
         finally:

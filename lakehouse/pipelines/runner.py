@@ -140,35 +140,8 @@ class PipelineRunner:
         run_id: str,
         landed: dict[dt.date, list[LandedFolder]],
     ) -> PipelineRun:
-        started = dt.datetime.now(dt.UTC)
         clock = time.perf_counter()
-        record = PipelineRun(
-            pipeline_run_id=run_id,
-            pipeline=plan.pipeline,
-            env=plan.env,
-            status=RUNNING,
-            mode=plan.mode,
-            logical_dates=[date.isoformat() for date in plan.dates],
-            options=plan.options,
-            resumed_from=plan.resumed_from,
-            started_at=started,
-            ended_at=None,
-            duration_seconds=None,
-            tasks=[
-                TaskRun(
-                    task.task,
-                    task.job,
-                    task.logical_date.isoformat(),
-                    status=SKIPPED if task.key in plan.done else PENDING,
-                    params=task.params,
-                )
-                for task in plan.tasks
-            ],
-            error=None,
-            report=None,
-            host=socket.gethostname(),
-            lakehouse_version=__version__,
-        )
+        record = _new_record(plan, run_id)
         self.store.write_state(record)
         self.emit(RunStarted(plan, run_id, landed))
         failed_date: str | None = None
@@ -291,6 +264,38 @@ class PipelineRunner:
                     error=f"abandoned: its process {owner.pid} on {owner.host} stopped without finishing",
                 )
             )
+
+
+def _new_record(plan: Plan, run_id: str) -> PipelineRun:
+    """The record of a run about to start: every planned task pending (or skipped, resumed)."""
+    started = dt.datetime.now(dt.UTC)
+    return PipelineRun(
+        pipeline_run_id=run_id,
+        pipeline=plan.pipeline,
+        env=plan.env,
+        status=RUNNING,
+        mode=plan.mode,
+        logical_dates=[date.isoformat() for date in plan.dates],
+        options=plan.options,
+        resumed_from=plan.resumed_from,
+        started_at=started,
+        ended_at=None,
+        duration_seconds=None,
+        tasks=[
+            TaskRun(
+                task.task,
+                task.job,
+                task.logical_date.isoformat(),
+                status=SKIPPED if task.key in plan.done else PENDING,
+                params=task.params,
+            )
+            for task in plan.tasks
+        ],
+        error=None,
+        report=None,
+        host=socket.gethostname(),
+        lakehouse_version=__version__,
+    )
 
 
 def run_pipeline(

@@ -91,31 +91,17 @@ def validate(
         logging.getLogger(name).setLevel(logging.WARNING)  # else one INFO line per context
 
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    views = {}
-    decided = {e.label for e in suite.expectations if _decided(e, frame.columns) is not None}
-    for name, table in (references or {}).items():
-        if all(e.label in decided for e in suite.expectations if e.referenced() == name):
-            continue  # every expectation on it reads the decision column instead
-        view = f"lakehouse_ref_{uuid.uuid4().hex[:12]}"
-        table.createOrReplaceTempView(view)
-        views[name] = view
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = {"globally": False, "metric_calculations": False}
-    asset = context.data_sources.add_spark(
-        f"lakehouse_{uuid.uuid4().hex[:8]}", persist=False
-    ).add_dataframe_asset(suite.table)
-    batch = asset.add_batch_definition_whole_dataframe("frame").get_batch(
-        batch_parameters={"dataframe": frame}
-    )
-    gx_suite = gx.ExpectationSuite(name=suite.table)
-    ours = {}
-    checks = GxContext(previous_rows, views, now, frame.columns)
-    for expectation in suite.expectations:
-        mapped = _gx_expectation(expectation, checks)
-        if mapped is not None:
-            gx_suite.add_expectation(mapped)
-            ours[expectation.label] = expectation
+    views = _reference_views(frame, suite, references or {})
     try:
+        batch = _gx_batch(gx, suite.table, frame)
+        gx_suite = gx.ExpectationSuite(name=suite.table)
+        ours = {}
+        checks = GxContext(previous_rows, views, now, frame.columns)
+        for expectation in suite.expectations:
+            mapped = _gx_expectation(expectation, checks)
+            if mapped is not None:
+                gx_suite.add_expectation(mapped)
+                ours[expectation.label] = expectation
         result_format = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
         if samples is not None:
             result_format = {"result_format": "BASIC", "partial_unexpected_count": 0}
@@ -123,36 +109,70 @@ def validate(
     finally:
         for view in views.values():
             frame.sparkSession.catalog.dropTempView(view)
-    results = []
-    for item in outcome.results:
-        label = item.expectation_config.meta["lakehouse_label"]
-        expectation = ours[label]
-        result = item.result or {}
-        if item.exception_info and item.exception_info.get("raised_exception"):
-            reason = item.exception_info.get("exception_message")
-            raise RuntimeError(f"{suite.table}: expectation {label} could not run: {reason}")
-        finding = GxFinding(bool(item.success), result.get("observed_value"), result.get("unexpected_count"))
-        finding = expectation.review(frame, finding, _decided(expectation, frame.columns) is not None)
-        success, observed, unexpected = finding.success, finding.observed, finding.unexpected
-        elements = result.get("element_count")
-        percent = result.get("unexpected_percent")
-        if percent is None and unexpected is not None and elements:
-            percent = 100.0 * unexpected / elements
-        results.append(
-            ExpectationResult(
-                table=suite.table,
-                expectation=label,
-                kind=expectation.kind,
-                severity=expectation.severity,
-                success=success,
-                element_count=elements,
-                unexpected_count=unexpected,
-                unexpected_percent=percent,
-                sample=_sample(label, result, samples),
-                observed=None if observed is None else str(observed),
-            )
-        )
+    results = [_result(suite.table, ours, item, frame, samples) for item in outcome.results]
     return _with_row_counts(results, frame)
+
+
+def _reference_views(
+    frame: DataFrame, suite: QualitySuite, references: Mapping[str, DataFrame]
+) -> dict[str, str]:
+    """A temporary view of each referenced table that some expectation checks by a GX query
+    (the others read the frame's decision columns); drop them after."""
+    decided = {e.label for e in suite.expectations if _decided(e, frame.columns) is not None}
+    views = {}
+    for name, table in references.items():
+        if all(e.label in decided for e in suite.expectations if e.referenced() == name):
+            continue  # every expectation on it reads the decision column instead
+        view = f"lakehouse_ref_{uuid.uuid4().hex[:12]}"
+        table.createOrReplaceTempView(view)
+        views[name] = view
+    return views
+
+
+def _gx_batch(gx: Any, table: str, frame: DataFrame) -> Any:
+    """The frame as a batch of an ephemeral GX context (validated where it is, on Spark)."""
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False, "metric_calculations": False}
+    asset = context.data_sources.add_spark(
+        f"lakehouse_{uuid.uuid4().hex[:8]}", persist=False
+    ).add_dataframe_asset(table)
+    return asset.add_batch_definition_whole_dataframe("frame").get_batch(
+        batch_parameters={"dataframe": frame}
+    )
+
+
+def _result(
+    table: str,
+    ours: Mapping[str, Expectation],
+    item: Any,
+    frame: DataFrame,
+    samples: Mapping[str, Sequence[str]] | None,
+) -> ExpectationResult:
+    """One GX result as ours, as its expectation reviews it."""
+    label = item.expectation_config.meta["lakehouse_label"]
+    expectation = ours[label]
+    result = item.result or {}
+    if item.exception_info and item.exception_info.get("raised_exception"):
+        reason = item.exception_info.get("exception_message")
+        raise RuntimeError(f"{table}: expectation {label} could not run: {reason}")
+    finding = GxFinding(bool(item.success), result.get("observed_value"), result.get("unexpected_count"))
+    finding = expectation.review(frame, finding, _decided(expectation, frame.columns) is not None)
+    elements = result.get("element_count")
+    percent = result.get("unexpected_percent")
+    if percent is None and finding.unexpected is not None and elements:
+        percent = 100.0 * finding.unexpected / elements
+    return ExpectationResult(
+        table=table,
+        expectation=label,
+        kind=expectation.kind,
+        severity=expectation.severity,
+        success=finding.success,
+        element_count=elements,
+        unexpected_count=finding.unexpected,
+        unexpected_percent=percent,
+        sample=_sample(label, result, samples),
+        observed=None if finding.observed is None else str(finding.observed),
+    )
 
 
 def _sample(label: str, result: Mapping[str, Any], samples: Mapping[str, Sequence[str]] | None) -> list[str]:

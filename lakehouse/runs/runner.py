@@ -89,27 +89,8 @@ def run_job(
         failure = error
     finally:
         guard.unlock()
-    record = JobRun(
-        run_id=run_id,
-        job=name,
-        env=config.env,
-        params=params_as_strings(job_params),
-        status=FAILED if failure else SUCCEEDED,
-        started_at=started_at,
-        ended_at=dt.datetime.now(dt.UTC),
-        duration_seconds=round(time.perf_counter() - clock, 3),
-        rows_written=dict(rows_written),
-        error_class=type(failure).__name__ if failure else None,
-        error_message=scrub(str(failure), config.secret_values()) if failure else None,
-        spark_master=spark.sparkContext.master,
-        spark_app_id=spark.sparkContext.applicationId,
-        lakehouse_version=__version__,
-        host=socket.gethostname(),
-        pipeline_run_id=pipeline_run_id,
-        tables_read=dict(context.tables_read),
-        metrics=dict(context.metrics),
-        outputs=dict(context.outputs),
-    )
+    seconds = time.perf_counter() - clock
+    record = _run_record(name, config, spark, context, job_params, started_at, seconds, failure)
     try:
         record_run(spark, layout, record)
     except Exception:
@@ -130,6 +111,40 @@ def run_job(
         rows_written or "none",
     )
     return record
+
+
+def _run_record(
+    name: str,
+    config: LakehouseConfig,
+    spark: SparkSession,
+    context: JobContext,
+    job_params: Any,
+    started_at: dt.datetime,
+    seconds: float,
+    failure: BaseException | None,
+) -> JobRun:
+    """The ``ops.job_runs`` row of a finished run (the error's message scrubbed of secrets)."""
+    return JobRun(
+        run_id=context.run_id,
+        job=name,
+        env=config.env,
+        params=params_as_strings(job_params),
+        status=FAILED if failure else SUCCEEDED,
+        started_at=started_at,
+        ended_at=dt.datetime.now(dt.UTC),
+        duration_seconds=round(seconds, 3),
+        rows_written=dict(context.rows_written),
+        error_class=type(failure).__name__ if failure else None,
+        error_message=scrub(str(failure), config.secret_values()) if failure else None,
+        spark_master=spark.sparkContext.master,
+        spark_app_id=spark.sparkContext.applicationId,
+        lakehouse_version=__version__,
+        host=socket.gethostname(),
+        pipeline_run_id=context.pipeline_run_id,
+        tables_read=dict(context.tables_read),
+        metrics=dict(context.metrics),
+        outputs=dict(context.outputs),
+    )
 
 
 def start_guard(

@@ -286,3 +286,15 @@ def test_statistics_cover_the_source_columns_and_the_corrupt_record_only(
     assert added and all(
         set(stats["nullCount"]) == {"order_id", "amount", "status", "_corrupt_record"} for stats in added
     )
+
+
+def test_every_format_sources_yml_accepts_has_a_reader():
+    # a format is one class of lakehouse.ingest.formats; sources.yml is checked against the names
+    from typing import get_args
+
+    from lakehouse.config.sources import FILE_FORMATS, SourceFormat
+    from lakehouse.ingest.formats import FORMATS
+    from lakehouse.ingest.sources import READERS
+
+    assert set(FORMATS) == set(FILE_FORMATS)
+    assert set(READERS) == set(get_args(SourceFormat))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -79,8 +80,11 @@ def test_init_refuses_a_folder_that_is_not_empty_and_writes_nothing(tmp_path):
         render_project("iris", "x")
 
 
-def test_lakehouse_init_on_the_command_line(tmp_path, capsys):
+def test_lakehouse_init_on_the_command_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("LAKEHOUSE_SPARK_CONSOLE", raising=False)
     assert main(["init", str(tmp_path / "sugar"), "--example", "diabetes"]) == 0
+    # the command's choice of Spark's terminal lines does not outlive it in its caller's process
+    assert "LAKEHOUSE_SPARK_CONSOLE" not in os.environ
     printed = capsys.readouterr().out
     assert f"created project sugar in {tmp_path / 'sugar'}" in printed
     assert "lakehouse pipeline run example" in printed

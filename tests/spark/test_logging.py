@@ -7,17 +7,25 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
+from lakehouse.errors import SessionError
 from lakehouse.spark.session import LOG4J_CONFIG, session_properties
 from tests.conftest import CONF_DIR, PROJECT_DIR, with_root
 
 
-def test_driver_options_name_our_log_config_and_keep_the_users_own(session_config, tmp_path):
+def test_driver_options_name_our_log_config_and_keep_the_users_own(session_config, tmp_path, monkeypatch):
+    monkeypatch.delenv("LAKEHOUSE_SPARK_CONSOLE", raising=False)
     config = with_root(session_config, tmp_path)
     spark = config.spark.model_copy(update={"config": {"spark.driver.extraJavaOptions": "-Dmine=1"}})
     options = session_properties(config.model_copy(update={"spark": spark}))["spark.driver.extraJavaOptions"]
 
     log_file = tmp_path / "files" / "logs" / "spark" / "driver.log"
-    assert options == f"-Dlog4j2.configurationFile={LOG4J_CONFIG} -Dlakehouse.log.file={log_file} -Dmine=1"
+    ours = f"-Dlog4j2.configurationFile={LOG4J_CONFIG} -Dlakehouse.log.file={log_file}"
+    assert options == f"{ours} -Dlakehouse.console.level=warn -Dmine=1"  # warn: outside the CLI
+    monkeypatch.setenv("LAKEHOUSE_SPARK_CONSOLE", "loud")
+    with pytest.raises(SessionError, match="LAKEHOUSE_SPARK_CONSOLE='loud': expected one of off, fatal"):
+        session_properties(config)
 
 
 def test_a_java_stack_trace_goes_to_the_log_file_and_one_line_to_the_terminal(tmp_path):
