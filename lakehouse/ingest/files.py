@@ -298,16 +298,16 @@ class FileIngest:
         self.format.plan(self, files, plan)
         return plan
 
-    def _new_names(self, columns: Sequence[str]) -> list[str]:
+    def new_names(self, columns: Sequence[str]) -> list[str]:
         known = {f.name.lower() for f in self.known.fields}
         return [name for name in columns if name.lower() not in known]
 
-    def _check_new(
+    def check_new(
         self, columns: Sequence[str], types: dict[str, T.DataType], files: Sequence[str], plan: ReadPlan
     ) -> bool:
         """Apply the drift policy to columns the files have: evolve adds them, fail leaves the
         files for a later run (the others go on). Returns whether the files can be read."""
-        new = self._new_names(columns)
+        new = self.new_names(columns)
         if not new:
             return True
         if self.settings.drift == "fail":
@@ -328,7 +328,7 @@ class FileIngest:
         """Read one batch's files as rows of the table: known columns, corrupt line, metadata."""
         return self.format.read(self, plan)
 
-    def _finish(self, raw: DataFrame) -> DataFrame:
+    def finish(self, raw: DataFrame) -> DataFrame:
         """Add the metadata (the file from Spark's ``_metadata``) and put columns in table order."""
         with_metadata = metadata.with_ingest_metadata(
             raw,

@@ -53,9 +53,12 @@ class FileFormat:
         known columns by name, and each malformed line kept in ``_corrupt_record``."""
         if not plan.files:
             return None
-        schema = T.StructType([*ingest.known.fields, T.StructField(metadata.CORRUPT, T.StringType())])
-        raw = landed.read_files(ingest.spark, self.name, plan.files, schema, ingest.read_options)
-        return ingest._finish(raw)
+        raw = landed.read_files(ingest.spark, self.name, plan.files, self.schema(ingest), ingest.read_options)
+        return ingest.finish(raw)
+
+    def schema(self, ingest: FileIngest) -> T.StructType | None:
+        """The columns to read: the known ones with ``_corrupt_record`` (None: the files' own)."""
+        return T.StructType([*ingest.known.fields, T.StructField(metadata.CORRUPT, T.StringType())])
 
 
 class Csv(FileFormat):
@@ -76,7 +79,7 @@ class Csv(FileFormat):
         if not plan.csv_groups:
             return super().read(ingest, plan)  # without a header: the known columns by position
         frames = [
-            ingest._finish(landed.read_files(ingest.spark, "csv", group, schema, ingest.read_options))
+            ingest.finish(landed.read_files(ingest.spark, "csv", group, schema, ingest.read_options))
             for schema, group in plan.csv_groups
         ]
         result = frames[0]
@@ -121,7 +124,7 @@ class Csv(FileFormat):
                 for path in group:
                     plan.rejected[path] = f"bad CSV header: {error}"
                 continue
-            if not ingest._check_new(list(header_plan.new_columns), {}, group, plan):
+            if not ingest.check_new(list(header_plan.new_columns), {}, group, plan):
                 continue
             # new columns are strings both in the plan and once evolved, so the plan stays valid
             fields = [*header_plan.schema.fields, T.StructField(metadata.CORRUPT, T.StringType())]
@@ -142,7 +145,7 @@ class Json(FileFormat):
             if longest > limit:
                 plan.rejected[path] = too_long(ingest.name, longest, limit)
             else:
-                ingest._check_new(sorted(keys - {metadata.CORRUPT}), {}, [path], plan)
+                ingest.check_new(sorted(keys - {metadata.CORRUPT}), {}, [path], plan)
         super().plan(ingest, files, plan)
 
 
@@ -166,24 +169,21 @@ class Parquet(FileFormat):
             if not ingest.known.fields and not ingest.context.tables.exists(ingest.table):
                 ingest.known = found  # the first files define an undeclared Parquet source
             names = [f.name for f in found.fields]
-            if ingest.settings.drift == "fail" and path is None and ingest._new_names(names):
+            if ingest.settings.drift == "fail" and path is None and ingest.new_names(names):
                 # which files bring the refused columns: their footers, one by one
                 for single in files:
-                    ingest._check_new(
+                    ingest.check_new(
                         [f.name for f in landed.parquet_schema(ingest.spark, [single]).fields],
                         {},
                         [single],
                         plan,
                     )
                 continue
-            ingest._check_new(names, {f.name: f.dataType for f in found.fields}, group, plan)
+            ingest.check_new(names, {f.name: f.dataType for f in found.fields}, group, plan)
         plan.files = readable(files, plan)
 
-    def read(self, ingest: FileIngest, plan: ReadPlan) -> DataFrame | None:
-        if not plan.files:
-            return None
-        raw = landed.read_files(ingest.spark, "parquet", plan.files, None, ingest.read_options)
-        return ingest._finish(raw)
+    def schema(self, ingest: FileIngest) -> T.StructType | None:
+        return None  # the footers' own columns and types
 
 
 # every format, by the name sources.yml gives it

@@ -90,7 +90,7 @@ class ProgressPrinter:
 
     def __init__(self, out: Callable[[str], None] = print):
         self.out = out
-        self.plan: Plan | None = None
+        self.prefixes: dict[tuple[str, str], str] = {}  # each task's "[n/N] name", set when its run starts
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, StaleLockReleased):
@@ -121,7 +121,13 @@ class ProgressPrinter:
             self.out(f"{self._prefix(event.task)}  FAILED after {attempts}: {short(event.error)}")
 
     def _started(self, event: RunStarted) -> None:
-        plan = self.plan = event.plan
+        plan = event.plan
+        width = max((len(shown(plan, task)) for task in plan.tasks), default=0)
+        digits = len(str(len(plan.tasks)))
+        self.prefixes = {
+            task.key: f"[{number:>{digits}}/{len(plan.tasks)}] {shown(plan, task):<{width}}"
+            for number, task in enumerate(plan.tasks, 1)
+        }
         dates = ", ".join(date.isoformat() for date in plan.dates)
         self.out(
             f"pipeline {plan.pipeline} (env {plan.env}, {plan.mode} mode): run {event.run_id}, "
@@ -137,11 +143,7 @@ class ProgressPrinter:
             )
 
     def _prefix(self, task: PlannedTask) -> str:
-        assert self.plan is not None, "a task's event before its run's"
-        tasks = self.plan.tasks
-        width = max(len(shown(self.plan, t)) for t in tasks)
-        number = tasks.index(task) + 1
-        return f"[{number:>{len(str(len(tasks)))}}/{len(tasks)}] {shown(self.plan, task):<{width}}"
+        return self.prefixes[task.key]
 
 
 def shown(plan: Plan, task: PlannedTask) -> str:

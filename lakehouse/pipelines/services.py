@@ -41,12 +41,6 @@ def available_services() -> dict[str, str]:
     return {point.name: point.value for point in entry_points(group=ENTRY_POINT_GROUP)}
 
 
-def unknown_services(names: list[str]) -> list[str]:
-    """The names that no installed package registers as a service."""
-    known = available_services()
-    return [name for name in names if name not in known]
-
-
 def load_service(name: str, config: LakehouseConfig) -> Service:
     """The service registered under ``name``, for this configuration.
 

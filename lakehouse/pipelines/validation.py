@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import difflib
 import re
-from importlib.metadata import entry_points
 
 from lakehouse.config.model import LakehouseConfig
 from lakehouse.config.pipelines import PipelineSettings, PipelineTaskSettings
 from lakehouse.pipelines.cron import CronError, parse_cron
 from lakehouse.pipelines.graph import find_cycle, template_problems
 from lakehouse.pipelines.landed import landed_folder_problems
+from lakehouse.pipelines.services import available_services
+from lakehouse.runs.job import available_jobs
 
 Problem = tuple[tuple[str, ...], str]
 
@@ -20,8 +21,8 @@ Problem = tuple[tuple[str, ...], str]
 def pipeline_problems(config: LakehouseConfig) -> list[Problem]:
     """Pipelines name registered jobs and services and their own tasks, without cycles, on valid
     schedules."""
-    jobs = sorted(point.name for point in entry_points(group="lakehouse.jobs"))
-    services = sorted(point.name for point in entry_points(group="lakehouse.services"))
+    jobs = sorted(available_jobs())
+    services = sorted(available_services())
     problems: list[Problem] = []
     for name, pipeline in config.pipelines.items():
         problems += _pipeline_problems(name, pipeline, services)
