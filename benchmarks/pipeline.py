@@ -157,11 +157,17 @@ spark.stop()
 
 
 def scale_project(work: Path, scale: float) -> Project:
-    """An empty project of its own: the shipped configuration with demo_data at this scale."""
+    """An empty project of its own: the shipped configuration with demo_data at this scale, the
+    demo's week alone (no history, so that the rows grow with the scale only) and churn labels
+    sized for a week."""
     folder = work / f"scale-{scale:g}"
     project = Project(folder / "lakehouse", folder / "conf")
     shutil.copytree(PROJECT_DIR / "conf", project.conf)
-    override = f"# benchmarks/pipeline.py --scale\njobs:\n  demo_data:\n    params:\n      scale: {scale}\n"
+    override = (
+        "# benchmarks/pipeline.py --scale\n"
+        f"jobs:\n  demo_data:\n    params:\n      scale: {scale}\n      history_days: 0\n"
+        "features:\n  labels:\n    churn:\n      active: 2d\n      horizon: 2d\n      every: 1d\n"
+    )
     (project.conf / "local" / "benchmark_scale.yml").write_text(override)
     return project
 

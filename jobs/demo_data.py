@@ -1,6 +1,7 @@
 """spark-submit entry point of the `demo_data` job.
 
-spark-submit jobs/demo_data.py --env local [--param scale=0.1 --param days=3 --param connection=none]
+spark-submit jobs/demo_data.py --env local
+    [--param scale=0.1 --param days=3 --param history_days=0 --param connection=none]
 """
 
 import sys

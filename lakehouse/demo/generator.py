@@ -78,6 +78,9 @@ MALFORMED_TICKET_RATE = 0.003
 TICKET_WINDOW_DAYS = 14  # a ticket is about an order of the last two weeks
 COUPON_RATE = 0.15
 LOGIN_TICKET_RATE = 0.06
+# a customer orders less over their last 14 to 42 days before churning, down to a tenth
+FADE_DAYS = (14, 42)
+FADE_FLOOR = 0.1
 
 # --- landed schemas (file order) -----------------------------------------------------------
 CUSTOMERS_SCHEMA = T.StructType(
@@ -596,6 +599,9 @@ class DemoScale:
         days: how many days ``land`` writes (day indexes ``0 .. days - 1``); the data of a day
             does not depend on it.
         coupon_day: the first day whose orders CSV has the ``coupon_code`` column.
+        history_days: the first days ``0 .. history_days - 1`` are the shop's history before the
+            daily files begin: ``land`` writes them as one export per source (the ``*_history``
+            builders), the orders as the shop's table holds them at the end of the history.
     """
 
     seed: int = 42
@@ -603,9 +609,10 @@ class DemoScale:
     start_date: dt.date = dt.date(2026, 1, 1)
     days: int = 7
     coupon_day: int = 2
+    history_days: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("seed", "days", "coupon_day"):
+        for name in ("seed", "days", "coupon_day", "history_days"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
                 raise TypeError(f"DemoScale.{name} must be an int, got {type(value).__name__}")
@@ -621,6 +628,10 @@ class DemoScale:
             raise ValueError(f"DemoScale.days must be >= 1, got {self.days}")
         if self.coupon_day < 0:
             raise ValueError(f"DemoScale.coupon_day must be >= 0, got {self.coupon_day}")
+        if not 0 <= self.history_days <= self.days:
+            raise ValueError(
+                f"DemoScale.history_days must be in 0 .. days ({self.days}), got {self.history_days}"
+            )
         if not 0 <= self.seed < 2**31:
             raise ValueError(f"DemoScale.seed must be in 0 .. 2**31 - 1, got {self.seed}")
 
@@ -757,8 +768,11 @@ def build_customers(spark: SparkSession, scale: DemoScale, day: int) -> DataFram
     return _customer_rows(ids, scale, day)
 
 
-def build_customer_churn(spark: SparkSession, scale: DemoScale, day: int) -> DataFrame:
-    """Ground truth of churn for the customers who sign up on ``day`` (day 0: and before it).
+def build_customer_churn(
+    spark: SparkSession, scale: DemoScale, day: int, last_day: int | None = None
+) -> DataFrame:
+    """Ground truth of churn for the customers who sign up on ``day`` (day 0: and before it), or
+    on ``day .. last_day``.
 
     A customer places orders from sign-up until ``churn_date`` (exclusive); a date before the
     first day means the customer never orders in the data. Not part of the landed data: it is
@@ -771,7 +785,8 @@ def build_customer_churn(spark: SparkSession, scale: DemoScale, day: int) -> Dat
     _check_day(day)
     first = 1 if day == 0 else scale.customers_on(day - 1) + 1
     traits = _CustomerTraits(scale, "customer_id")
-    return _ids(spark, first, scale.customers_on(day), "customer_id").selectExpr(
+    last = scale.customers_on(day if last_day is None else last_day)
+    return _ids(spark, first, last, "customer_id").selectExpr(
         "customer_id",
         f"{_pick(list(SEGMENTS), traits.signup_segment)} AS signup_segment",
         f"{traits.unhappiness} AS unhappiness",
@@ -838,6 +853,47 @@ def build_orders(spark: SparkSession, scale: DemoScale, day: int) -> DataFrame:
     return result
 
 
+def build_order_history(spark: SparkSession, scale: DemoScale) -> DataFrame:
+    """Every order of the history (days ``0 .. history_days - 1``), as the shop's orders table
+    holds it at the end of the history's last day: the export a shop hands over before its daily
+    files begin.
+
+    Each order once, with its latest status (the fate its late updates would give it) and the
+    ``updated_at`` of that status; no malformed lines and no duplicates (an export is not a
+    drop), but the orders without a customer and the orphans are there.
+
+    Returns:
+        The columns of :data:`ORDERS_SCHEMA`, then ``record_kind`` (``history``) and ``defect``
+        (null), as :func:`format_orders_csv` takes them.
+
+    Raises:
+        ValueError: ``scale.history_days`` is 0.
+    """
+    last = _last_history_day(scale)
+    days = _OrderDays(scale, last)
+    orders = _ids(spark, 1, scale.first_order_id(last + 1) - 1, "order_id")
+    orders = orders.selectExpr("order_id", f"{days.day_of('order_id', 0)} AS order_day")
+    orders = _with_order_facts(orders, scale, days)
+    age = f"({last} - order_day)"
+    fate, fate_day = _order_fate(scale, age)
+    orders = orders.selectExpr(
+        "*",
+        f"CASE WHEN {age} = 0 THEN status ELSE {fate} END AS latest_status",
+        f"CASE WHEN {age} = 0 THEN order_day ELSE least({last}, order_day + {fate_day}) END AS status_day",
+    )
+    second = _index(scale, "history_update_second", _SECONDS_A_DAY, "order_id")
+    changed_at = _timestamp(scale, "status_day", second)
+    updated_at = f"CASE WHEN status_day = order_day THEN updated_at ELSE {changed_at} END"
+    columns = [field.name for field in ORDERS_SCHEMA.fields if field.name not in ("status", "updated_at")]
+    return orders.selectExpr(
+        *columns,
+        "latest_status AS status",
+        f"{updated_at} AS updated_at",
+        f"'history' AS {RECORD_KIND}",
+        f"CAST(NULL AS STRING) AS {DEFECT}",
+    ).select(*[field.name for field in ORDERS_SCHEMA.fields], RECORD_KIND, DEFECT)
+
+
 def build_order_lines(spark: SparkSession, scale: DemoScale, day: int) -> DataFrame:
     """The lines of ``day``'s new orders, as the Parquet drop holds them.
 
@@ -846,12 +902,30 @@ def build_order_lines(spark: SparkSession, scale: DemoScale, day: int) -> DataFr
     """
     _check_day(day)
     orders = _ids(spark, scale.first_order_id(day), scale.orders_on(day), "order_id", count=True)
+    return _order_lines(orders.selectExpr("order_id", f"{day} AS order_day"), scale)
+
+
+def build_order_line_history(spark: SparkSession, scale: DemoScale) -> DataFrame:
+    """The lines of every order of the history (:func:`build_order_history`).
+
+    Returns:
+        One row per order line (:data:`ORDER_LINES_SCHEMA`), ``line_no`` from 1.
+    """
+    last = _last_history_day(scale)
+    orders = _ids(spark, 1, scale.first_order_id(last + 1) - 1, "order_id")
+    orders = orders.selectExpr("order_id", f"{_OrderDays(scale, last).day_of('order_id', 0)} AS order_day")
+    return _order_lines(orders, scale)
+
+
+def _order_lines(orders: DataFrame, scale: DemoScale) -> DataFrame:
+    """The lines of the orders of ``orders`` (``order_id``, ``order_day``)."""
     lines = orders.selectExpr(
         "order_id",
-        f"{_coupon(scale, 'order_id', str(day))} AS coupon_code",
+        "order_day",
+        f"{_coupon(scale, 'order_id', 'order_day')} AS coupon_code",
         f"explode(sequence(1, {_line_count(scale, 'order_id')})) AS line_no",
     )
-    facts = _LineFacts(scale, "order_id", "line_no", str(day), "coupon_code")
+    facts = _LineFacts(scale, "order_id", "line_no", "order_day", "coupon_code")
     return lines.selectExpr(
         "order_id",
         "line_no",
@@ -875,33 +949,33 @@ def build_tickets(spark: SparkSession, scale: DemoScale, day: int) -> DataFrame:
     """
     _check_day(day)
     counts = scale.counts(day)
-    first_day = max(0, day - TICKET_WINDOW_DAYS)
-    days = _OrderDays(scale, day)
-    first_order = scale.first_order_id(first_day)
-    window = scale.first_order_id(day + 1) - first_order
     first_ticket = scale.first_ticket_id(day)
+    tickets = _ids(spark, first_ticket, counts.tickets, "ticket_id", count=True)
+    offset = int(_driver_unit(scale.seed, "ticket_defect", day) * counts.tickets)
+    position = f"pmod((ticket_id - {first_ticket}) * {_stride(counts.tickets)} + {offset}, {counts.tickets})"
+    defect_kind = _pick(TICKET_DEFECTS, _index(scale, "ticket_defect_kind", len(TICKET_DEFECTS), "ticket_id"))
+    defect = f"CASE WHEN {position} < {counts.malformed_tickets} THEN {defect_kind} END"
+    return _tickets(tickets.selectExpr("ticket_id", f"{day} AS ticket_day"), scale, day, day, defect)
 
-    # draw candidate orders; keep the first whose customer is unhappy enough to write
-    candidates = _ids(spark, first_ticket, counts.tickets, "ticket_id", count=True).selectExpr(
-        "ticket_id", f"explode(sequence(0, {_TICKET_ORDER_CANDIDATES - 1})) AS candidate"
-    )
-    candidates = candidates.selectExpr(
-        "ticket_id",
-        "candidate",
-        f"{first_order} + {_index(scale, 'ticket_order', window, 'ticket_id', 'candidate')} AS order_id",
-    )
-    candidates = candidates.selectExpr("*", f"{days.day_of('order_id', first_day)} AS order_day")
-    candidates = candidates.selectExpr("*", f"{days.band('order_id', 'order_day')} AS band")
-    candidates = _with_true_customer(candidates, scale).withColumnRenamed("true_customer", "customer_id")
-    unhappiness = _CustomerTraits(scale, "customer_id").unhappiness
-    draw = _unit(scale, "ticket_accept", "ticket_id", "candidate")
-    accepted = f"{draw} < 0.05D + 0.95D * {unhappiness} * {unhappiness}"
-    rank = f"CASE WHEN {accepted} THEN candidate ELSE candidate + {_TICKET_ORDER_CANDIDATES} END"
-    chosen = candidates.groupBy("ticket_id").agg(
-        F.min(F.struct(F.expr(rank).alias("rank"), "order_id", "order_day", "customer_id")).alias("chosen")
-    )
-    chosen = chosen.select("ticket_id", "chosen.order_id", "chosen.order_day", "chosen.customer_id")
 
+def build_ticket_history(spark: SparkSession, scale: DemoScale) -> DataFrame:
+    """Every support ticket of the history (days ``0 .. history_days - 1``), as the help desk
+    exports them: the rows of :func:`build_tickets` of each day, without malformed ones.
+
+    Returns:
+        The columns of :func:`build_tickets` (``defect`` null).
+    """
+    last = _last_history_day(scale)
+    firsts = [scale.first_ticket_id(day) for day in range(last + 2)]
+    tickets = _ids(spark, 1, firsts[-1] - 1, "ticket_id")
+    tickets = tickets.selectExpr("ticket_id", f"{_day_of('ticket_id', firsts, 0)} AS ticket_day")
+    return _tickets(tickets, scale, 0, last, "NULL")
+
+
+def _tickets(tickets: DataFrame, scale: DemoScale, first_day: int, last_day: int, defect: str) -> DataFrame:
+    """The tickets of ``tickets`` (``ticket_id``, ``ticket_day`` in ``first_day .. last_day``),
+    with ``defect`` (an SQL expression of ``ticket_id``) as their defect."""
+    chosen = _ticket_orders(tickets, scale, first_day, last_day)
     chosen = chosen.selectExpr(
         "*",
         f"{_coupon(scale, 'order_id', 'order_day')} AS coupon_code",
@@ -917,7 +991,7 @@ def build_tickets(spark: SparkSession, scale: DemoScale, day: int) -> DataFrame:
         f"{_LineFacts(scale, 'order_id', line, 'order_day', 'coupon_code').product} AS line_product",
         f"{_unit(scale, 'ticket_login', 'ticket_id')} < {LOGIN_TICKET_RATE}D AS is_login",
         f"{traits.country_index} AS country_index",
-        f"greatest({phone.count(str(day))} - {phone.count(since)}, 0) AS phone_version",
+        f"greatest({phone.count('ticket_day')} - {phone.count(since)}, 0) AS phone_version",
     )
     product = _ProductTraits(scale, "line_product")
     topic_keys = list(TICKET_TOPICS)
@@ -931,7 +1005,7 @@ def build_tickets(spark: SparkSession, scale: DemoScale, day: int) -> DataFrame:
     order_second = _order_second(scale, "order_id")
     after_order = _index(scale, "ticket_second", f"{_SECONDS_A_DAY} - {order_second}", "ticket_id")
     second = (
-        f"CASE WHEN order_day = {day} AND NOT is_login THEN {order_second} + {after_order} "
+        f"CASE WHEN order_day = ticket_day AND NOT is_login THEN {order_second} + {after_order} "
         f"ELSE {_index(scale, 'ticket_second', _SECONDS_A_DAY, 'ticket_id')} END"
     )
     chosen = chosen.selectExpr(
@@ -939,15 +1013,12 @@ def build_tickets(spark: SparkSession, scale: DemoScale, day: int) -> DataFrame:
         f"{topic} AS topic_index",
         f"{product.category} AS category_index",
         f"{product.name} AS product_name",
-        f"{_timestamp(scale, str(day), second)} AS created_at",
+        f"{_timestamp(scale, 'ticket_day', second)} AS created_at",
         f"{_pick([currency for _, _, currency, _ in COUNTRIES.values()], 'country_index')} AS currency",
         f"{_customer_phone(scale, 'customer_id', 'country_index', 'phone_version')} AS phone",
     )
     subject, body, lower_case = _ticket_text(scale)
     chosen = chosen.selectExpr("*", f"{subject} AS subject", f"{body} AS written_body")
-    offset = int(_driver_unit(scale.seed, "ticket_defect", day) * counts.tickets)
-    position = f"pmod((ticket_id - {first_ticket}) * {_stride(counts.tickets)} + {offset}, {counts.tickets})"
-    defect_kind = _pick(TICKET_DEFECTS, _index(scale, "ticket_defect_kind", len(TICKET_DEFECTS), "ticket_id"))
     return chosen.selectExpr(
         "ticket_id",
         "customer_id",
@@ -958,8 +1029,40 @@ def build_tickets(spark: SparkSession, scale: DemoScale, day: int) -> DataFrame:
         "subject",
         f"CASE WHEN {lower_case} THEN lower(written_body) ELSE written_body END AS body",
         f"{_pick(topic_keys, 'topic_index')} AS {TOPIC}",
-        f"CAST(CASE WHEN {position} < {counts.malformed_tickets} THEN {defect_kind} END AS STRING)"
-        f" AS {DEFECT}",
+        f"CAST({defect} AS STRING) AS {DEFECT}",
+    )
+
+
+def _ticket_orders(tickets: DataFrame, scale: DemoScale, first_day: int, last_day: int) -> DataFrame:
+    """The order (and its day and customer) each ticket of ``tickets`` is about.
+
+    Candidate orders of the two weeks up to the ticket's day are drawn; the first whose customer
+    is unhappy enough to write is kept.
+    """
+    days = _OrderDays(scale, last_day)
+    # per ticket day (from day 0): the first order of its window and the window's size
+    window_firsts = [scale.first_order_id(max(0, day - TICKET_WINDOW_DAYS)) for day in range(last_day + 1)]
+    windows = [scale.first_order_id(day + 1) - first for day, first in enumerate(window_firsts)]
+    candidates = tickets.selectExpr(
+        "ticket_id", "ticket_day", f"explode(sequence(0, {_TICKET_ORDER_CANDIDATES - 1})) AS candidate"
+    )
+    drawn = _index(scale, "ticket_order", _pick(windows, "ticket_day"), "ticket_id", "candidate")
+    candidates = candidates.selectExpr(
+        "ticket_id", "ticket_day", "candidate", f"{_pick(window_firsts, 'ticket_day')} + {drawn} AS order_id"
+    )
+    order_day = days.day_of("order_id", max(0, first_day - TICKET_WINDOW_DAYS))
+    candidates = candidates.selectExpr("*", f"{order_day} AS order_day")
+    candidates = candidates.selectExpr("*", f"{days.band('order_id', 'order_day')} AS band")
+    candidates = _with_true_customer(candidates, scale).withColumnRenamed("true_customer", "customer_id")
+    unhappiness = _CustomerTraits(scale, "customer_id").unhappiness
+    draw = _unit(scale, "ticket_accept", "ticket_id", "candidate")
+    accepted = f"{draw} < 0.05D + 0.95D * {unhappiness} * {unhappiness}"
+    rank = f"CASE WHEN {accepted} THEN candidate ELSE candidate + {_TICKET_ORDER_CANDIDATES} END"
+    chosen = candidates.groupBy("ticket_id", "ticket_day").agg(
+        F.min(F.struct(F.expr(rank).alias("rank"), "order_id", "order_day", "customer_id")).alias("chosen")
+    )
+    return chosen.select(
+        "ticket_id", "ticket_day", "chosen.order_id", "chosen.order_day", "chosen.customer_id"
     )
 
 
@@ -1117,6 +1220,15 @@ def _stride(size: int) -> int:
     return stride
 
 
+def _day_of(key: str, firsts: Sequence[int], first_day: int) -> str:
+    """The day of an id of days ``first_day ..``, given each day's first id (``firsts[day]``,
+    then the id after the last day's)."""
+    later = [
+        f"CASE WHEN {key} >= {firsts[day]} THEN 1 ELSE 0 END" for day in range(first_day + 1, len(firsts) - 1)
+    ]
+    return f"({' + '.join([str(first_day), *later])})"
+
+
 def _check_day(day: int) -> None:
     if not isinstance(day, int) or isinstance(day, bool):
         raise TypeError(f"day must be an int (a day index from 0), got {type(day).__name__}")
@@ -1224,6 +1336,18 @@ class _CustomerTraits:
         return f"({segment_weight} * (0.25D + 0.75D * {_unit(self.scale, 'activity', self.customer)}))"
 
     @cached_property
+    def fade_days(self) -> str:
+        """Over how many days before churning the customer's orders thin out (:data:`FADE_DAYS`)."""
+        shortest, longest = FADE_DAYS
+        return f"({shortest} + {_index(self.scale, 'fade_days', longest - shortest + 1, self.customer)})"
+
+    def order_weight_on(self, day: str) -> str:
+        """``order_weight`` on ``day``: it falls linearly over the last ``fade_days`` before the
+        churn day, to :data:`FADE_FLOOR` of itself, so frequency and recency drift before churn."""
+        left = f"CAST({self.churn_day} - {day} AS DOUBLE) / {self.fade_days}"
+        return f"({self.order_weight} * least(1.0D, greatest({FADE_FLOOR}D, {left})))"
+
+    @cached_property
     def country_index(self) -> str:
         weights = [weight for weight, _, _, _ in COUNTRIES.values()]
         return _weighted_index(_unit(self.scale, "country", self.customer), weights)
@@ -1253,6 +1377,33 @@ def _customer_phone(scale: DemoScale, customer: str, country_index: str, version
         f"WHEN {style} < 0.65D "
         f"THEN concat('+', {code}, ' ', substring({number}, 1, 3), ' ', substring({number}, 4, 6)) "
         f"ELSE concat('+', {code}, {number}) END"
+    )
+
+
+def _customer_email(scale: DemoScale) -> str:
+    """A customer's email address (of ``first_name``, ``last_name``, ``email_version``), or null.
+
+    An address is built from the name, accents and other letters dropped; a few keep the capitals
+    and accents the customer typed.
+    """
+    first, last = (
+        f"regexp_replace(lower(translate({name}, 'áéèëíóöúüäøñç', 'aeeeioouuaonc')), '[^a-z]', '')"
+        for name in ("first_name", "last_name")
+    )
+    number = f"CAST(10 + {_index(scale, 'email_digits', 90, 'customer_id', 'email_version')} AS STRING)"
+    local = _element(
+        f"array(concat({first}, '.', {last}), concat(substring({first}, 1, 1), {last}), "
+        f"concat({first}, {last}, {number}), concat({last}, '.', {first}, {number}))",
+        _index(scale, "email_style", 4, "customer_id", "email_version"),
+    )
+    domain = _pick(
+        EMAIL_DOMAINS, _index(scale, "email_domain", len(EMAIL_DOMAINS), "customer_id", "email_version")
+    )
+    case = _unit(scale, "email_case", "customer_id", "email_version")
+    return (
+        f"CASE WHEN {case} < 0.02D THEN CAST(NULL AS STRING) "
+        f"WHEN {case} < 0.05D THEN concat(first_name, '.', replace(last_name, ' ', ''), '@', {domain}) "
+        f"ELSE concat({local}, '@', {domain}) END"
     )
 
 
@@ -1286,27 +1437,7 @@ def _customer_rows(ids: DataFrame, scale: DemoScale, day: int) -> DataFrame:
         f"{_first_name(scale, 'customer_id')} AS first_name",
         f"{_pick(LAST_NAMES, _index(scale, 'last_name', len(LAST_NAMES), 'customer_id'))} AS last_name",
     )
-    # an address is built from the name, accents and other letters dropped
-    first, last = (
-        f"regexp_replace(lower(translate({name}, 'áéèëíóöúüäøñç', 'aeeeioouuaonc')), '[^a-z]', '')"
-        for name in ("first_name", "last_name")
-    )
-    number = f"CAST(10 + {_index(scale, 'email_digits', 90, 'customer_id', 'email_version')} AS STRING)"
-    local = _element(
-        f"array(concat({first}, '.', {last}), concat(substring({first}, 1, 1), {last}), "
-        f"concat({first}, {last}, {number}), concat({last}, '.', {first}, {number}))",
-        _index(scale, "email_style", 4, "customer_id", "email_version"),
-    )
-    domain = _pick(
-        EMAIL_DOMAINS, _index(scale, "email_domain", len(EMAIL_DOMAINS), "customer_id", "email_version")
-    )
-    case = _unit(scale, "email_case", "customer_id", "email_version")
-    email = (
-        f"CASE WHEN {case} < 0.02D THEN CAST(NULL AS STRING) "
-        # a few addresses keep the capitals and accents the customer typed
-        f"WHEN {case} < 0.05D THEN concat(first_name, '.', replace(last_name, ' ', ''), '@', {domain}) "
-        f"ELSE concat({local}, '@', {domain}) END"
-    )
+    email = _customer_email(scale)
     cities = [cities for _, _, _, cities in COUNTRIES.values()]
     city = _nested_pick(scale, cities, "country_index", "city", "customer_id", "city_version")
     shares = [share for share, _, _ in SEGMENTS.values()]
@@ -1470,11 +1601,7 @@ class _OrderDays:
 
     def day_of(self, order: str, first_day: int) -> str:
         """The day an order of days ``first_day .. last_day`` was placed."""
-        later = [
-            f"CASE WHEN {order} >= {self.firsts[day]} THEN 1 ELSE 0 END"
-            for day in range(first_day + 1, len(self.firsts) - 1)
-        ]
-        return f"({' + '.join([str(first_day), *later])})"
+        return _day_of(order, self.firsts, first_day)
 
     def band(self, order: str, day: str) -> str:
         """The mess an order was picked for on its day (one of ``_BANDS``), or null.
@@ -1516,7 +1643,8 @@ def _with_true_customer(frame: DataFrame, scale: DemoScale) -> DataFrame:
         "customer_draw",
         "drawn_customer",
         f"{traits.is_active('order_day')} AS active",
-        f"{_unit(scale, 'order_accept', 'order_id', 'customer_draw')} < {traits.order_weight} AS keen",
+        f"{_unit(scale, 'order_accept', 'order_id', 'customer_draw')} < {traits.order_weight_on('order_day')}"
+        " AS keen",
     )
     rank = (
         f"CASE WHEN active AND keen THEN customer_draw WHEN active THEN customer_draw + {draws} "
@@ -1623,16 +1751,7 @@ def _late_updates(spark: SparkSession, scale: DemoScale, days: _OrderDays, count
     orders = spark.range(count).selectExpr(f"{first} + pmod(id * {stride} + {offset}, {size}) AS order_id")
     orders = orders.selectExpr("order_id", f"{days.day_of('order_id', first_day)} AS order_day")
     orders = _with_order_facts(orders, scale, days)
-    age = f"({day} - order_day)"
-    unhappiness = _CustomerTraits(scale, "true_customer").unhappiness
-    # each order has one fate, so successive updates of an order never go backwards
-    cancelled = f"status = 'cancelled' OR {_unit(scale, 'fate_cancelled', 'order_id')} < 0.04D"
-    returned = f"{_unit(scale, 'fate_returned', 'order_id')} < 0.05D + 0.25D * {unhappiness}"
-    delivered_after = f"2 + {_index(scale, 'delivery_days', 2, 'order_id')}"
-    status = (
-        f"CASE WHEN {cancelled} THEN 'cancelled' WHEN {returned} AND {age} >= 5 THEN 'returned' "
-        f"WHEN {age} >= {delivered_after} THEN 'delivered' ELSE 'shipped' END"
-    )
+    status, _ = _order_fate(scale, f"({day} - order_day)")
     second = _index(scale, "late_update_second", _SECONDS_A_DAY, "order_id", str(day))
     return orders.selectExpr(
         *[name for name in orders.columns if name not in ("status", "updated_at")],
@@ -1641,6 +1760,34 @@ def _late_updates(spark: SparkSession, scale: DemoScale, days: _OrderDays, count
         f"'late_update' AS {RECORD_KIND}",
         f"CAST(NULL AS STRING) AS {DEFECT}",
     )
+
+
+def _order_fate(scale: DemoScale, age: str) -> tuple[str, str]:
+    """An order's status ``age`` days after it was placed (from 1), and the days from its
+    placing to that status, of a frame with ``order_id``, ``status`` and ``true_customer``.
+
+    Each order has one fate, so successive updates of an order never go backwards.
+    """
+    unhappiness = _CustomerTraits(scale, "true_customer").unhappiness
+    cancelled = f"status = 'cancelled' OR {_unit(scale, 'fate_cancelled', 'order_id')} < 0.04D"
+    returned = f"{_unit(scale, 'fate_returned', 'order_id')} < 0.05D + 0.25D * {unhappiness}"
+    delivered_after = f"2 + {_index(scale, 'delivery_days', 2, 'order_id')}"
+    returned_after = f"5 + {_index(scale, 'return_days', 10, 'order_id')}"
+    status = (
+        f"CASE WHEN {cancelled} THEN 'cancelled' WHEN {returned} AND {age} >= 5 THEN 'returned' "
+        f"WHEN {age} >= {delivered_after} THEN 'delivered' ELSE 'shipped' END"
+    )
+    after = (
+        f"CASE WHEN {cancelled} THEN 0 WHEN {returned} AND {age} >= 5 THEN least({age}, {returned_after}) "
+        f"WHEN {age} >= {delivered_after} THEN {delivered_after} ELSE 1 END"
+    )
+    return status, after
+
+
+def _last_history_day(scale: DemoScale) -> int:
+    if scale.history_days < 1:
+        raise ValueError("the DemoScale has no history (history_days is 0)")
+    return scale.history_days - 1
 
 
 # --- tickets ----------------------------------------------------------------------------------

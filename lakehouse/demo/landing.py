@@ -20,6 +20,11 @@ For day ``d`` (date ``D``, ISO ``YYYY-MM-DD``) :func:`land_day` writes
 - and, given a connection, upserts the day's new and changed rows into the tables
   ``customers`` and ``products`` (created when missing; day 0 is the initial load).
 
+The history (days ``0 .. scale.history_days - 1``) lands first and at once, by
+:func:`land_history`: ``<landing>/<source>/history/<source>-<first date>-to-<last date>.<ext>``
+for orders (each order once, at its latest status), order lines and tickets, its ground truth in
+the partitions of its last date, and the database as it stands at its end.
+
 A day bigger than ``rows_per_file`` rows is split into parts named ``<stem>-00000``,
 ``<stem>-00001`` ... (each CSV part with its header). Files are written by Spark into a staging
 folder (``<root>/_staging``), then renamed into their day folder, so a reader never sees a
@@ -45,13 +50,18 @@ from pyspark.sql import functions as F
 
 from lakehouse.demo.generator import (
     ORDER_LINES_PER_ORDER,
+    ORDERS_SCHEMA,
     DemoScale,
     build_customer_churn,
+    build_customer_snapshot,
     build_customers,
+    build_order_history,
+    build_order_line_history,
     build_order_lines,
     build_orders,
     build_product_snapshot,
     build_products,
+    build_ticket_history,
     build_tickets,
     format_orders_csv,
     format_tickets_json,
@@ -114,7 +124,8 @@ def land_day(
         truth_root: folder (or URI) of the ground truth.
         connection: the shop database, or None to land files only.
         scale: what to generate.
-        day_index: the day, ``0 .. scale.days - 1``.
+        day_index: the day, ``scale.history_days .. scale.days - 1`` (the history's days land
+            together, :func:`land_history`).
         rows_per_file: most rows in one file; a bigger day is split into parts.
 
     Returns:
@@ -129,114 +140,219 @@ def land_day(
         DatabaseError: the database refused a statement.
     """
     _check_arguments(landing_root, truth_root, connection, scale, day_index, rows_per_file)
-    landing_root, truth_root = landing_root.rstrip("/"), truth_root.rstrip("/")
+    if day_index < scale.history_days:
+        raise ValueError(
+            f"day_index {day_index} is in the history (days 0 .. {scale.history_days - 1}), "
+            "which land_history writes as one export"
+        )
     date = scale.date_of(day_index).isoformat()
     counts = scale.counts(day_index)
-    written: dict[str, int] = {}
-
-    orders = format_orders_csv(build_orders(spark, scale, day_index))
-    parts = _part_count(counts.order_records, rows_per_file)
-    header = spark.range(parts).select(
-        F.col("id").cast("int").alias("part"),
-        F.lit(0).alias("rank"),  # the header comes first in each part
-        F.lit(None).cast("timestamp").alias("updated_at"),
-        F.lit(None).cast("long").alias("order_id"),
-        F.lit(orders_csv_header(scale, day_index)).alias("value"),
-    )
-    records = orders.select(
-        _part(F.col("order_id"), parts),
-        F.lit(1).alias("rank"),
-        "updated_at",
-        "order_id",
-        F.col("line").alias("value"),
-    )
-    _publish(
-        header.unionByName(records),
-        "text",
-        ["value"],
-        ["rank", "updated_at", "order_id"],
-        parts,
-        staging=f"{landing_root}/_staging",
-        folder=f"{landing_root}/orders/{date}",
-        stem=f"orders-{date}",
-        extension=".csv",
-    )
-    written["orders"] = counts.order_records
-
-    lines = build_order_lines(spark, scale, day_index)
-    parts = _part_count(math.ceil(counts.orders * ORDER_LINES_PER_ORDER), rows_per_file)
-    files = _publish_parquet(
-        lines, ["order_id", "line_no"], parts, landing_root, f"order_lines/{date}", f"order_lines-{date}"
-    )
-    written["order_lines"] = spark.read.parquet(*files).count()  # from the footers
-
-    # the day's tickets feed five files: generated once, not once per file
-    tickets = build_tickets(spark, scale, day_index).persist()
-    parts = _part_count(counts.tickets, rows_per_file)
-    text = format_tickets_json(tickets)
-    _publish(
-        text.select(_part(F.col("ticket_id"), parts), "ticket_id", F.col("line").alias("value")),
-        "text",
-        ["value"],
-        ["ticket_id"],
-        parts,
-        staging=f"{landing_root}/_staging",
-        folder=f"{landing_root}/tickets/{date}",
-        stem=f"tickets-{date}",
-        extension=".jsonl",
-    )
-    written["tickets"] = counts.tickets
-
-    topics = tickets.select("ticket_id", "topic")
-    _publish_parquet(
-        topics, ["ticket_id"], parts, truth_root, f"ticket_topics/day={date}", f"ticket_topics-{date}"
-    )
-    written["ticket_topics"] = counts.tickets
-    # the retrieval evaluation's labelled set: the queries, and the day's tickets relevant to each
-    queries = search_queries(spark)
-    relevance = topics.join(F.broadcast(queries), "topic").select(
-        "query_id", F.col("ticket_id").alias("document_id")
-    )
-    _publish_parquet(queries.drop("topic"), ["query_id"], 1, truth_root, "search_queries", "search_queries")
-    _publish_parquet(
-        relevance,
-        ["query_id", "document_id"],
-        1,
-        truth_root,
-        f"search_relevance/day={date}",
-        f"search_relevance-{date}",
-    )
-    written["search_relevance"] = relevance.count()
-    # exact-thing lookups (order numbers, phone numbers, product names) and the tickets naming them
-    lookups, looked_up = ticket_lookups(tickets, build_product_snapshot(spark, scale, day_index))
-    for frame, kind, order_by in (
-        (lookups, "queries", ["query_id"]),
-        (looked_up, "relevance", ["query_id", "document_id"]),
-    ):
-        files = _publish(  # one file, by the lookups' ids (strings: no part by number)
-            frame.select(F.lit(0).alias("part"), *frame.columns),
-            "parquet",
-            frame.columns,
-            order_by,
-            1,
-            staging=f"{truth_root}/_staging",
-            folder=f"{truth_root}/ticket_lookups/{kind}/day={date}",
-            stem=f"ticket_lookups_{kind}-{date}",
-            extension=".parquet",
-        )
-    written["ticket_lookups"] = spark.read.parquet(*files).count()  # from the footers
-    tickets.unpersist()
-
-    churn = build_customer_churn(spark, scale, day_index)
-    parts = _part_count(counts.new_customers, rows_per_file)
-    _publish_parquet(
-        churn, ["customer_id"], parts, truth_root, f"customer_churn/day={date}", f"customer_churn-{date}"
-    )
-    written["customer_churn"] = counts.new_customers
-
+    drop = _Drop(spark, landing_root, truth_root, rows_per_file, folder=date, name=date, truth_day=date)
+    written = {
+        "orders": drop.orders(
+            build_orders(spark, scale, day_index), orders_csv_header(scale, day_index), counts.order_records
+        ),
+        "order_lines": drop.order_lines(build_order_lines(spark, scale, day_index), counts.orders),
+        **drop.tickets(
+            build_tickets(spark, scale, day_index),
+            counts.tickets,
+            build_product_snapshot(spark, scale, day_index),
+        ),
+        "customer_churn": drop.churn(build_customer_churn(spark, scale, day_index), counts.new_customers),
+    }
     if connection is not None:
         written.update(land_database_day(spark, connection, scale, day_index))
     return written
+
+
+def land_history(
+    spark: SparkSession,
+    landing_root: str,
+    truth_root: str,
+    connection: JdbcConnection | None,
+    scale: DemoScale,
+    *,
+    rows_per_file: int = DEFAULT_ROWS_PER_FILE,
+) -> dict[str, int]:
+    """Land the history (days ``0 .. scale.history_days - 1``) as one export per source.
+
+    ``<landing>/<source>/history/<source>-<first date>-to-<last date>.<ext>`` for orders (every
+    order with its latest status), order lines and tickets; the ground truth in the partition of
+    the history's last date; and, given a connection, the database as it stands at the end of
+    the history (each customer and product at its latest state). Generated in one pass, not a
+    day at a time: the history of 90 days costs about what one day does.
+
+    Returns:
+        Rows written per entity, as :func:`land_day` counts them.
+
+    Raises:
+        TypeError, ValueError: a bad argument, or a scale without history.
+    """
+    last = scale.history_days - 1
+    _check_arguments(landing_root, truth_root, connection, scale, max(last, 0), rows_per_file)
+    if last < 0:
+        raise ValueError("scale.history_days is 0: there is no history to land")
+    first_date, last_date = scale.start_date.isoformat(), scale.date_of(last).isoformat()
+    name = f"{first_date}-to-{last_date}"
+    drop = _Drop(
+        spark, landing_root, truth_root, rows_per_file, folder="history", name=name, truth_day=last_date
+    )
+    orders = scale.first_order_id(last + 1) - 1
+    header = ",".join(field.name for field in ORDERS_SCHEMA.fields)
+    written = {
+        "orders": drop.orders(build_order_history(spark, scale), header, orders),
+        "order_lines": drop.order_lines(build_order_line_history(spark, scale), orders),
+        **drop.tickets(
+            build_ticket_history(spark, scale),
+            scale.first_ticket_id(last + 1) - 1,
+            build_product_snapshot(spark, scale, last),
+        ),
+        "customer_churn": drop.churn(build_customer_churn(spark, scale, 0, last), scale.customers_on(last)),
+    }
+    if connection is not None:
+        execute(spark, connection, DATABASE_DDL)
+        written[CUSTOMERS_TABLE] = _upsert_newer(
+            spark, build_customer_snapshot(spark, scale, last), connection, CUSTOMERS_TABLE, "customer_id"
+        )
+        written[PRODUCTS_TABLE] = _upsert_newer(
+            spark, build_product_snapshot(spark, scale, last), connection, PRODUCTS_TABLE, "product_id"
+        )
+    return written
+
+
+class _Drop:
+    """The files of one drop (a day, or the history) and its ground truth."""
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        landing_root: str,
+        truth_root: str,
+        rows_per_file: int,
+        *,
+        folder: str,
+        name: str,
+        truth_day: str,
+    ):
+        self.spark, self.rows_per_file = spark, rows_per_file
+        self.landing_root, self.truth_root = landing_root.rstrip("/"), truth_root.rstrip("/")
+        self.folder, self.name, self.truth_day = folder, name, truth_day
+
+    def orders(self, orders: DataFrame, header_line: str, rows: int) -> int:
+        """The orders CSV (a header line in each part); returns its data lines."""
+        lines = format_orders_csv(orders)
+        parts = _part_count(rows, self.rows_per_file)
+        header = self.spark.range(parts).select(
+            F.col("id").cast("int").alias("part"),
+            F.lit(0).alias("rank"),  # the header comes first in each part
+            F.lit(None).cast("timestamp").alias("updated_at"),
+            F.lit(None).cast("long").alias("order_id"),
+            F.lit(header_line).alias("value"),
+        )
+        records = lines.select(
+            _part(F.col("order_id"), parts),
+            F.lit(1).alias("rank"),
+            "updated_at",
+            "order_id",
+            F.col("line").alias("value"),
+        )
+        _publish(
+            header.unionByName(records),
+            "text",
+            ["value"],
+            ["rank", "updated_at", "order_id"],
+            parts,
+            staging=f"{self.landing_root}/_staging",
+            folder=f"{self.landing_root}/orders/{self.folder}",
+            stem=f"orders-{self.name}",
+            extension=".csv",
+        )
+        return rows
+
+    def order_lines(self, lines: DataFrame, orders: int) -> int:
+        """The order lines Parquet; returns its rows (read from the footers)."""
+        parts = _part_count(math.ceil(orders * ORDER_LINES_PER_ORDER), self.rows_per_file)
+        files = _publish_parquet(
+            lines,
+            ["order_id", "line_no"],
+            parts,
+            self.landing_root,
+            f"order_lines/{self.folder}",
+            f"order_lines-{self.name}",
+        )
+        return self.spark.read.parquet(*files).count()
+
+    def tickets(self, tickets: DataFrame, rows: int, products: DataFrame) -> dict[str, int]:
+        """The tickets JSON lines and the ground truth about them: topics, the retrieval
+        evaluation's labelled set and the lookups. Generated once, not once per file."""
+        tickets = tickets.persist()
+        try:
+            parts = _part_count(rows, self.rows_per_file)
+            _publish(
+                format_tickets_json(tickets).select(
+                    _part(F.col("ticket_id"), parts), "ticket_id", F.col("line").alias("value")
+                ),
+                "text",
+                ["value"],
+                ["ticket_id"],
+                parts,
+                staging=f"{self.landing_root}/_staging",
+                folder=f"{self.landing_root}/tickets/{self.folder}",
+                stem=f"tickets-{self.name}",
+                extension=".jsonl",
+            )
+            topics = tickets.select("ticket_id", "topic")
+            self.truth(topics, ["ticket_id"], parts, "ticket_topics")
+            return {
+                "tickets": rows,
+                "ticket_topics": rows,
+                "search_relevance": self._search_relevance(topics),
+                "ticket_lookups": self._lookups(tickets, products),
+            }
+        finally:
+            tickets.unpersist()
+
+    def churn(self, churn: DataFrame, rows: int) -> int:
+        self.truth(churn, ["customer_id"], _part_count(rows, self.rows_per_file), "customer_churn")
+        return rows
+
+    def truth(self, frame: DataFrame, order_by: list[str], parts: int, kind: str) -> list[str]:
+        """``<truth>/<kind>/day=<truth day>/<kind>-<name>.parquet``."""
+        return _publish_parquet(
+            frame, order_by, parts, self.truth_root, f"{kind}/day={self.truth_day}", f"{kind}-{self.name}"
+        )
+
+    def _search_relevance(self, topics: DataFrame) -> int:
+        """The retrieval evaluation's labelled set: the queries, and the drop's tickets relevant to each."""
+        queries = search_queries(self.spark)
+        relevance = topics.join(F.broadcast(queries), "topic").select(
+            "query_id", F.col("ticket_id").alias("document_id")
+        )
+        _publish_parquet(
+            queries.drop("topic"), ["query_id"], 1, self.truth_root, "search_queries", "search_queries"
+        )
+        self.truth(relevance, ["query_id", "document_id"], 1, "search_relevance")
+        return relevance.count()
+
+    def _lookups(self, tickets: DataFrame, products: DataFrame) -> int:
+        """Exact-thing lookups (order numbers, phone numbers, product names) and the tickets naming them."""
+        lookups, looked_up = ticket_lookups(tickets, products)
+        for frame, kind, order_by in (
+            (lookups, "queries", ["query_id"]),
+            (looked_up, "relevance", ["query_id", "document_id"]),
+        ):
+            files = _publish(  # one file, by the lookups' ids (strings: no part by number)
+                frame.select(F.lit(0).alias("part"), *frame.columns),
+                "parquet",
+                frame.columns,
+                order_by,
+                1,
+                staging=f"{self.truth_root}/_staging",
+                folder=f"{self.truth_root}/ticket_lookups/{kind}/day={self.truth_day}",
+                stem=f"ticket_lookups_{kind}-{self.name}",
+                extension=".parquet",
+            )
+        return self.spark.read.parquet(*files).count()  # from the footers
 
 
 def land(
@@ -249,13 +365,20 @@ def land(
     *,
     rows_per_file: int = DEFAULT_ROWS_PER_FILE,
 ) -> dict[str, dict[str, int]]:
-    """Land several days in order (every day of ``scale`` by default), as :func:`land_day` does.
+    """Land several days in order, as :func:`land_day` does; by default the history
+    (:func:`land_history`), then every later day of ``scale``.
 
     Returns:
-        Rows written per entity, per date (``YYYY-MM-DD``).
+        Rows written per entity, per date (``YYYY-MM-DD``), and the history's under ``history``.
     """
     landed = {}
-    for day in range(scale.days) if days is None else days:
+    if days is None and scale.history_days:
+        history = land_history(
+            spark, landing_root, truth_root, connection, scale, rows_per_file=rows_per_file
+        )
+        log.info("demo history landed: %s", ", ".join(f"{name} {rows}" for name, rows in history.items()))
+        landed["history"] = history
+    for day in range(scale.history_days, scale.days) if days is None else days:
         written = land_day(
             spark, landing_root, truth_root, connection, scale, day, rows_per_file=rows_per_file
         )
@@ -386,12 +509,33 @@ def _publish(
     )
     temporary = f"{staging}/{stem}-{uuid.uuid4().hex}"
     ordered.write.mode("overwrite").partitionBy("part").format(file_format).save(temporary)
-
-    jvm = spark.sparkContext._jvm
     _, fs = hadoop_path(spark, temporary)
+    written = _part_files(spark, fs, temporary, parts)
+    if len(written) == 1:
+        final_names = [f"{stem}{extension}"]
+    else:
+        final_names = [f"{stem}-{index:05d}{extension}" for index in range(len(written))]
+    finals = _move_into(
+        spark,
+        fs,
+        written,
+        folder,
+        final_names,
+        re.compile(rf"^{re.escape(stem)}(-\d{{5}})?{re.escape(extension)}$"),
+    )
+    path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path
+    fs.delete(path(temporary), True)
+    if fs.exists(path(staging)) and len(fs.listStatus(path(staging))) == 0:
+        fs.delete(path(staging), False)
+    return finals
+
+
+def _part_files(spark: SparkSession, fs: Any, temporary: str, parts: int) -> list[str]:
+    """The data files Spark wrote under ``<temporary>/part=<n>``, in part order."""
+    path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path
     written = []
     for part in range(parts):
-        part_folder = jvm.org.apache.hadoop.fs.Path(f"{temporary}/part={part}")
+        part_folder = path(f"{temporary}/part={part}")
         if fs.exists(part_folder):
             names = sorted(
                 status.getPath().getName()
@@ -399,28 +543,27 @@ def _publish(
                 if not status.getPath().getName().startswith(("_", "."))
             )
             written.extend(f"{temporary}/part={part}/{name}" for name in names)
-    if len(written) == 1:
-        final_names = [f"{stem}{extension}"]
-    else:
-        final_names = [f"{stem}-{index:05d}{extension}" for index in range(len(written))]
+    return written
 
-    target = jvm.org.apache.hadoop.fs.Path(folder)
+
+def _move_into(
+    spark: SparkSession, fs: Any, written: list[str], folder: str, final_names: list[str], ours: re.Pattern
+) -> list[str]:
+    """Rename ``written`` into ``folder`` as ``final_names``; delete the files of an earlier landing
+    (names matching ``ours``) that these do not replace. Returns the final paths."""
+    path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path
+    target = path(folder)
     fs.mkdirs(target)
-    ours = re.compile(rf"^{re.escape(stem)}(-\d{{5}})?{re.escape(extension)}$")
     for status in fs.listStatus(target):
         name = status.getPath().getName()
         if ours.match(name) and name not in final_names:
             fs.delete(status.getPath(), False)
     finals = []
     for source_file, name in zip(written, final_names, strict=True):
-        destination = jvm.org.apache.hadoop.fs.Path(f"{folder}/{name}")
+        destination = path(f"{folder}/{name}")
         if fs.exists(destination):
             fs.delete(destination, False)
-        if not fs.rename(jvm.org.apache.hadoop.fs.Path(source_file), destination):
+        if not fs.rename(path(source_file), destination):
             raise OSError(f"cannot move {source_file} to {folder}/{name}")
         finals.append(f"{folder}/{name}")
-    fs.delete(jvm.org.apache.hadoop.fs.Path(temporary), True)
-    staging_path = jvm.org.apache.hadoop.fs.Path(staging)
-    if fs.exists(staging_path) and len(fs.listStatus(staging_path)) == 0:
-        fs.delete(staging_path, False)
     return finals

@@ -14,9 +14,10 @@ import pytest
 from pyspark.sql import functions as F
 
 from lakehouse.config.platform import JobSettings
-from lakehouse.demo.generator import DemoScale, build_customers
-from lakehouse.demo.postgres import local_server
+from lakehouse.demo.generator import build_customer_snapshot, build_customers
+from lakehouse.demo.service import local_server
 from lakehouse.io.delta_store import DeltaStore
+from lakehouse.jobs.demo_data import DemoDataParams
 from lakehouse.pipelines.landed import LandedDataMissingError
 from lakehouse.pipelines.runner import RunOptions, run_pipeline
 from lakehouse.runs.runner import run_job
@@ -26,10 +27,11 @@ from tests.postgres_server import free_loopback_port
 
 pytestmark = pytest.mark.slow
 
-# the smallest scale whose eighth day still has a valid new ticket and a changed customer (at 0.01 a
-# day's single ticket is the malformed one): 40 customers, 10 products, about 20 orders a day
-SCALE = 0.02
-WEEK_END = dt.date(2026, 1, 7)  # the demo's week: 1 .. 7 January
+# the smallest scale whose eighth day still has a valid new ticket and a customer whose change shows
+# in silver (at 0.01 a day's single ticket is the malformed one; at 0.02 the day's one change draws
+# the same values again): 60 customers, 10 products, about 30 orders a day
+SCALE = 0.03
+WEEK_END = dt.date(2026, 1, 7)  # the demo's history ends on 31 December, its week is 1 .. 7 January
 NEXT_DAY = dt.date(2026, 1, 8)  # the eighth day, landed afterwards
 AS_OF = NEXT_DAY + dt.timedelta(days=1)  # the features that include the eighth day's data
 # the demo pipeline less what the daily cycle does not need (the smoke test, reports, evaluations;
@@ -127,8 +129,9 @@ def test_the_daily_pipeline_turns_a_new_day_into_next_day_features_scores_and_se
             assert files and all(f"/landing/{source}/2026-01-08/" in file for file in files), files
             assert after[f"bronze.{source}"][1] == before[f"bronze.{source}"][1] + new.count()
         # and the database rows the eighth day added or changed
-        scale = DemoScale(seed=42, scale=SCALE, days=8)
-        day_rows = build_customers(spark, scale, 7)
+        params = DemoDataParams(seed=42, scale=SCALE, days=8)
+        scale, eighth = params.demo_scale(), params.history_days + 7  # the generator counts from the history
+        day_rows = build_customers(spark, scale, eighth)
         new_customers = store.read("bronze.customers").exceptAll(bronze["customers"])
         assert new_customers.count() == day_rows.count()
         assert {row[0] for row in new_customers.select("customer_id").collect()} == {
@@ -146,17 +149,30 @@ def test_the_daily_pipeline_turns_a_new_day_into_next_day_features_scores_and_se
             arrived_keys = {row[0] for row in arrived.select(key).collect() if row[0] is not None}
             assert touched and touched <= arrived_keys, (table, touched - arrived_keys)
         # a customer who changed keeps their history: the old version closed, the new one current
-        existing = scale.customers_on(6)
+        existing = scale.customers_on(eighth - 1)
         changed = [row[0] for row in day_rows.where(F.col("customer_id") <= existing).collect()]
         assert changed, "the eighth day changes no customer: pick another scale"
         history = store.read("silver.customers").where(F.col("customer_id").isin(changed))
-        for customer in changed:
+        # a change may draw the same values again (a new city equal to the old one): only the
+        # customers whose row differs get a version from the eighth day
+        differs = (
+            build_customer_snapshot(spark, scale, eighth)
+            .drop("updated_at")
+            .exceptAll(build_customer_snapshot(spark, scale, eighth - 1).drop("updated_at"))
+        )
+        expected = {row[0] for row in differs.where(F.col("customer_id") <= existing).collect()}
+        renewed = {row[0] for row in history.where(F.to_date("valid_from") == NEXT_DAY).collect()}
+        assert renewed and renewed == expected, (renewed, expected)
+        for customer in renewed:
             versions = sorted(
                 history.where(F.col("customer_id") == customer).collect(), key=lambda row: row["valid_from"]
             )
             assert len(versions) >= 2 and [row["is_current"] for row in versions][-2:] == [False, True]
             assert versions[-2]["valid_to"] == versions[-1]["valid_from"]
             assert versions[-1]["valid_from"].date() == NEXT_DAY
+        unchanged = set(changed) - renewed
+        current = history.where(F.col("customer_id").isin(list(unchanged))).where("is_current").collect()
+        assert len(current) == len(unchanged) and all(row["valid_from"].date() < NEXT_DAY for row in current)
 
         # features as of the next day exist, one row per customer signed up before it, and are scored
         features = store.read("gold.customer_activity")
