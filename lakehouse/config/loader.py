@@ -80,18 +80,8 @@ def load_config(
             f"available environments: {', '.join(environments) or 'none'}"
         )
 
-    tree: dict[str, Any] = {}
-    origins: dict[KeyPath, str] = {}
+    tree, origins = _merged_layers(conf_path, env)
     problems: list[str] = []
-    for folder in (BASE, env) if env != BASE else (BASE,):
-        layer, layer_origins = _read_folder(conf_path / folder, conf_path.parent, problems)
-        _merge(tree, layer, (), origins, layer_origins)
-    for key in _RESERVED_KEYS:
-        if key in tree:
-            problems.append(f"{origins[(key,)]}: {key}: reserved key, set by the loader; remove it")
-    if problems:
-        raise ConfigError(problems)
-
     from_environment: set[KeyPath] = set()
     tree = _interpolate(tree, (), environ, origins, from_environment, problems)
     if problems:
@@ -111,6 +101,22 @@ def load_config(
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def _merged_layers(conf_path: Path, env: str) -> tuple[dict[str, Any], dict[KeyPath, str]]:
+    """``conf/base`` with ``conf/<env>`` merged over it, and the file each key came from."""
+    tree: dict[str, Any] = {}
+    origins: dict[KeyPath, str] = {}
+    problems: list[str] = []
+    for folder in (BASE, env) if env != BASE else (BASE,):
+        layer, layer_origins = _read_folder(conf_path / folder, conf_path.parent, problems)
+        _merge(tree, layer, (), origins, layer_origins)
+    for key in _RESERVED_KEYS:
+        if key in tree:
+            problems.append(f"{origins[(key,)]}: {key}: reserved key, set by the loader; remove it")
+    if problems:
+        raise ConfigError(problems)
+    return tree, origins
 
 
 def find_conf_dir(

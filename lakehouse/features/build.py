@@ -20,8 +20,8 @@ from lakehouse.config.features import ChurnLabelSettings, FeatureTableSettings, 
 from lakehouse.errors import FeatureError, TableNotFoundError
 from lakehouse.features.labels import churn_cutoffs, churn_labels
 from lakehouse.features.windows import compute_features
+from lakehouse.io.delta_store import DeltaStore
 from lakehouse.io.table_spec import TableSpec
-from lakehouse.runs.context import JobContext
 
 
 @dataclass
@@ -39,10 +39,10 @@ def feature_table_name(name: str) -> str:
     return f"gold.{name}"
 
 
-def _read(context: JobContext, table: str, key: str) -> DataFrame:
-    if not context.tables.exists(table):
+def _read(tables: DeltaStore, table: str, key: str) -> DataFrame:
+    if not tables.exists(table):
         raise TableNotFoundError(f"{key}: table {table} does not exist yet; build it first")
-    return context.tables.read(table)
+    return tables.read(table)
 
 
 def _day_range(frame: DataFrame, timestamp: str) -> tuple[dt.date | None, dt.date | None]:
@@ -51,10 +51,10 @@ def _day_range(frame: DataFrame, timestamp: str) -> tuple[dt.date | None, dt.dat
     return row[0], row[1]
 
 
-def _latest(context: JobContext, table: str, column: str) -> dt.date | None:
-    if not context.tables.exists(table):
+def _latest(tables: DeltaStore, table: str, column: str) -> dt.date | None:
+    if not tables.exists(table):
         return None
-    return context.tables.read(table).agg(F.max(column)).first()[0]
+    return tables.read(table).agg(F.max(column)).first()[0]
 
 
 def feature_spec(table: str, settings: FeatureTableSettings, rows: DataFrame) -> TableSpec:
@@ -76,7 +76,7 @@ def feature_spec(table: str, settings: FeatureTableSettings, rows: DataFrame) ->
 
 
 def build_feature_table(
-    context: JobContext,
+    tables: DeltaStore,
     name: str,
     settings: FeatureTableSettings,
     start: dt.date | None = None,
@@ -85,8 +85,8 @@ def build_feature_table(
     """Compute and write the feature table's as-of dates (see the module docstring)."""
     table = feature_table_name(name)
     key = f"features.tables.{name}"
-    spine = _read(context, settings.spine.table, f"{key}.spine")
-    sources = {s: _read(context, src.table, f"{key}.sources.{s}") for s, src in settings.sources.items()}
+    spine = _read(tables, settings.spine.table, f"{key}.spine")
+    sources = {s: _read(tables, src.table, f"{key}.sources.{s}") for s, src in settings.sources.items()}
     spine_settings = settings.spine
     spine_needed = [
         *settings.entity,
@@ -112,7 +112,7 @@ def build_feature_table(
         return result
     clock = max(lasts) + dt.timedelta(days=1)  # the first as-of date that sees every event
     if start is None:
-        latest = _latest(context, table, settings.timestamp)
+        latest = _latest(tables, table, settings.timestamp)
         start = latest + dt.timedelta(days=1) if latest else min(firsts) + dt.timedelta(days=1)
     end = end or clock
     result.start, result.end = start, end
@@ -122,11 +122,11 @@ def build_feature_table(
     rows = compute_features(settings, spine, sources, start, end).persist()
     try:
         where = f"{settings.timestamp} >= DATE'{start}' AND {settings.timestamp} <= DATE'{end}'"
-        if context.tables.exists(table) and same_rows(context.tables.read(table).where(where), rows):
+        if tables.exists(table) and same_rows(tables.read(table).where(where), rows):
             result.reason = f"unchanged: the stored rows of {start} .. {end} are what the sources give now"
             return result
         spec = feature_spec(table, settings, rows)
-        result.rows = context.tables.overwrite_partition(table, rows, where, spec=spec)
+        result.rows = tables.overwrite_partition(table, rows, where, spec=spec)
         return result
     finally:
         rows.unpersist()
@@ -154,7 +154,7 @@ def same_rows(stored: DataFrame, computed: DataFrame) -> bool:
 
 
 def build_churn_labels(
-    context: JobContext,
+    tables: DeltaStore,
     name: str,
     settings: ChurnLabelSettings,
     start: dt.date | None = None,
@@ -163,7 +163,7 @@ def build_churn_labels(
     """Write the labels of every cutoff whose horizon the data covers (new cutoffs only, unless a
     backfill range is given)."""
     key = f"features.labels.{name}"
-    events = _read(context, settings.source, f"{key}.source")
+    events = _read(tables, settings.source, f"{key}.source")
     if settings.where:
         events = events.where(settings.where)
     first, last = _day_range(events, settings.timestamp)
@@ -175,7 +175,7 @@ def build_churn_labels(
     every = duration_days(settings.every)
     cutoffs = churn_cutoffs(first, last + dt.timedelta(days=1), active, horizon, every)
     if start is None:
-        latest = _latest(context, settings.table, "cutoff_date")
+        latest = _latest(tables, settings.table, "cutoff_date")
         start = latest + dt.timedelta(days=1) if latest else None
     cutoffs = [c for c in cutoffs if (start is None or c >= start) and (end is None or c <= end)]
     if not cutoffs:
@@ -191,5 +191,5 @@ def build_churn_labels(
         f"with an order in the {settings.active} before it",
     )
     where = f"cutoff_date >= DATE'{cutoffs[0]}' AND cutoff_date <= DATE'{cutoffs[-1]}'"
-    result.rows = context.tables.overwrite_partition(settings.table, labels, where, spec=spec)
+    result.rows = tables.overwrite_partition(settings.table, labels, where, spec=spec)
     return result

@@ -22,6 +22,61 @@ def _q(name: str) -> Column:
     return F.col(f"`{name}`")
 
 
+def _feature_values(
+    labels: DataFrame,
+    features: DataFrame,
+    entity: Sequence[str],
+    event_time: str,
+    feature_time: str,
+    as_of_column: str,
+) -> list[str]:
+    """The feature columns to bring over; refused when a needed column is missing or a feature
+    column's name is already a label column."""
+    for frame, side, needed in (
+        (labels, "labels", [*entity, event_time]),
+        (features, "features", [*entity, feature_time]),
+    ):
+        missing = [c for c in needed if c not in frame.columns]
+        if missing:
+            raise FeatureError(f"point-in-time join: {side} lack columns {missing}")
+    values = [c for c in features.columns if c not in (*entity, feature_time)]
+    clashing = [c for c in [*values, as_of_column] if c in labels.columns]
+    if clashing:
+        raise FeatureError(
+            f"point-in-time join: feature columns {clashing} are also label columns; rename them"
+        )
+    return values
+
+
+def _stacked(
+    features: DataFrame,
+    feature_struct: Column,
+    feature_time: str,
+    labels: DataFrame,
+    label_struct: Column,
+    event_time: str,
+    entity: Sequence[str],
+) -> DataFrame:
+    """Feature rows (side 0) and label rows (side 1) in one frame: entity, time, side, and each
+    side's struct (null on the other side)."""
+    time = T.TimestampType()
+    return features.select(
+        *[_q(c) for c in entity],
+        _q(feature_time).cast(time).alias("_pit_time"),
+        F.lit(0).alias("_pit_side"),
+        feature_struct.alias("_pit_features"),
+        F.lit(None).cast(labels.select(label_struct).schema[0].dataType).alias("_pit_label"),
+    ).unionByName(
+        labels.select(
+            *[_q(c) for c in entity],
+            _q(event_time).cast(time).alias("_pit_time"),
+            F.lit(1).alias("_pit_side"),
+            F.lit(None).cast(features.select(feature_struct).schema[0].dataType).alias("_pit_features"),
+            label_struct.alias("_pit_label"),
+        )
+    )
+
+
 def point_in_time_join(
     labels: DataFrame,
     features: DataFrame,
@@ -49,37 +104,11 @@ def point_in_time_join(
         FeatureError: a column is missing, or a feature column's name is already a label column.
     """
     as_of_column = as_of_column or feature_time
-    for frame, side, needed in (
-        (labels, "labels", [*entity, event_time]),
-        (features, "features", [*entity, feature_time]),
-    ):
-        missing = [c for c in needed if c not in frame.columns]
-        if missing:
-            raise FeatureError(f"point-in-time join: {side} lack columns {missing}")
-    values = [c for c in features.columns if c not in (*entity, feature_time)]
-    clashing = [c for c in [*values, as_of_column] if c in labels.columns]
-    if clashing:
-        raise FeatureError(
-            f"point-in-time join: feature columns {clashing} are also label columns; rename them"
-        )
+    values = _feature_values(labels, features, entity, event_time, feature_time, as_of_column)
     feature_struct = F.struct(*[_q(c) for c in values], _q(feature_time).alias(as_of_column))
     label_struct = F.struct(*[_q(c) for c in labels.columns])
     time = T.TimestampType()
-    both = features.select(
-        *[_q(c) for c in entity],
-        _q(feature_time).cast(time).alias("_pit_time"),
-        F.lit(0).alias("_pit_side"),
-        feature_struct.alias("_pit_features"),
-        F.lit(None).cast(labels.select(label_struct).schema[0].dataType).alias("_pit_label"),
-    ).unionByName(
-        labels.select(
-            *[_q(c) for c in entity],
-            _q(event_time).cast(time).alias("_pit_time"),
-            F.lit(1).alias("_pit_side"),
-            F.lit(None).cast(features.select(feature_struct).schema[0].dataType).alias("_pit_features"),
-            label_struct.alias("_pit_label"),
-        )
-    )
+    both = _stacked(features, feature_struct, feature_time, labels, label_struct, event_time, entity)
     window = (
         Window.partitionBy(*[_q(c) for c in entity])
         .orderBy("_pit_time", "_pit_side")

@@ -29,7 +29,6 @@ from lakehouse.errors import ConfigError, TableNotFoundError
 from lakehouse.io.delta_store import DeltaStore
 from lakehouse.io.progress import last_source_version, record_source_versions
 from lakehouse.io.table_spec import TableSpec
-from lakehouse.runs.context import JobContext
 
 
 @dataclass
@@ -168,23 +167,26 @@ BUILD_MODES: dict[str, Callable[..., tuple[int, str]]] = {
 }
 
 
-def _versions(context: JobContext, table: GoldTable, full_refresh: bool) -> tuple[dict, dict]:
-    missing = [s for s in table.sources if not context.tables.exists(s)]
+def _versions(tables: DeltaStore, table: GoldTable, full_refresh: bool) -> tuple[dict, dict]:
+    missing = [s for s in table.sources if not tables.exists(s)]
     if missing:
         raise TableNotFoundError(f"{table.name}: needs {missing}; build them first (e.g. run silver_refine)")
-    now = {s: context.tables.version(s) for s in table.sources}
+    now = {s: tables.version(s) for s in table.sources}
     last = {
-        s: None if full_refresh else last_source_version(context.spark, context.layout, table.name, s)
+        s: None if full_refresh else last_source_version(tables.spark, tables.layout, table.name, s)
         for s in table.sources
     }
     return now, last
 
 
-def build_gold_table(context: JobContext, table: GoldTable, full_refresh: bool = False) -> GoldResult:
+def build_gold_table(
+    tables: DeltaStore, run_id: str, table: GoldTable, full_refresh: bool = False
+) -> GoldResult:
     """Bring one gold table up to date with its sources (see the module docstring).
 
     Args:
-        context: the running job's context.
+        tables: the run's table store (its writes are recorded with the run).
+        run_id: the run, recorded with the source versions it read.
         table: the table, its sources and builder.
         full_refresh: build the table whole, whatever the versions read before.
 
@@ -195,26 +197,26 @@ def build_gold_table(context: JobContext, table: GoldTable, full_refresh: bool =
     Raises:
         TableNotFoundError: a source table does not exist yet.
     """
-    now, last = _versions(context, table, full_refresh)
+    now, last = _versions(tables, table, full_refresh)
     result = GoldResult(table.name)
-    whole = not context.tables.exists(table.name) or any(v is None for v in last.values())
+    whole = not tables.exists(table.name) or any(v is None for v in last.values())
     if not whole and all(last[s] == now[s] for s in table.sources):
         result.mode = "skipped"
         return result
     incremental = table.mode == "incremental"
     if whole and incremental:
         for source in table.sources:  # so that the next run reads only the changes
-            context.tables.enable_change_feed(source)
-        now = {s: context.tables.version(s) for s in table.sources}
-    current = {s: context.tables.read(s, version=now[s]) for s in table.sources}
+            tables.enable_change_feed(source)
+        now = {s: tables.version(s) for s in table.sources}
+    current = {s: tables.read(s, version=now[s]) for s in table.sources}
     changes = (
         None
         if whole or not incremental
-        else {s: context.tables.changes(s, last[s], now[s], with_old_rows=True) for s in table.sources}
+        else {s: tables.changes(s, last[s], now[s], with_old_rows=True) for s in table.sources}
     )
     result.mode = "full" if changes is None else "incremental"
-    result.rows, result.touched = BUILD_MODES[table.mode](context.tables, table, current, changes)
+    result.rows, result.touched = BUILD_MODES[table.mode](tables, table, current, changes)
     if result.rows:
-        result.files = context.tables.optimize(table.name, table.zorder_by)
-    record_source_versions(context.spark, context.layout, table.name, now, context.run_id)
+        result.files = tables.optimize(table.name, table.zorder_by)
+    record_source_versions(tables.spark, tables.layout, table.name, now, run_id)
     return result

@@ -19,12 +19,13 @@ import logging
 
 from pyspark.sql import functions as F
 
+from lakehouse.config.model import LakehouseConfig
 from lakehouse.config.sources import SourceSettings
 from lakehouse.errors import IngestError
 from lakehouse.ingest import metadata
 from lakehouse.ingest.result import IngestResult
 from lakehouse.io import jdbc
-from lakehouse.runs.context import JobContext
+from lakehouse.io.delta_store import DeltaStore
 
 log = logging.getLogger(__name__)
 
@@ -32,16 +33,24 @@ log = logging.getLogger(__name__)
 class DatabaseIngest:
     """The ingest of one JDBC source into its bronze table (see the module docstring)."""
 
-    def __init__(self, context: JobContext, name: str, settings: SourceSettings, table: str):
-        self.context = context
+    def __init__(
+        self,
+        tables: DeltaStore,
+        config: LakehouseConfig,
+        run_id: str,
+        name: str,
+        settings: SourceSettings,
+        table: str,
+    ):
+        self.tables, self.run_id = tables, run_id
         self.name = name
         self.settings = settings
         self.table = table
-        self.connection = jdbc.JdbcConnection.from_config(context.config, settings.connection or "")
+        self.connection = jdbc.JdbcConnection.from_config(config, settings.connection or "")
 
     def run(self) -> IngestResult:
         """Append the rows changed since the last run; return what was written."""
-        spark, tables, settings = self.context.spark, self.context.tables, self.settings
+        spark, tables, settings = self.tables.spark, self.tables, self.settings
         result = IngestResult(self.name, self.table)
         options = {"pushDownAggregate": "true", **settings.options}
         source = jdbc.read(
@@ -70,7 +79,7 @@ class DatabaseIngest:
             self.name,
             F.lit(f"SELECT * FROM {result.detail}"),
             metadata.SOURCE_QUERY,
-            self.context.run_id,
+            self.run_id,
             dt.datetime.now(dt.UTC).replace(tzinfo=None),
         )
         spec = metadata.bronze_spec(

@@ -27,6 +27,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lakehouse.config.model import LakehouseConfig
 from lakehouse.config.sources import SourceSettings
 from lakehouse.errors import (
     FilesRejectedError,
@@ -46,7 +47,7 @@ from lakehouse.ingest.schema import (
     flag_undecodable,
 )
 from lakehouse.io import files as landed
-from lakehouse.runs.context import JobContext
+from lakehouse.io.delta_store import DeltaStore
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +58,22 @@ LISTING_OPTIONS = frozenset({"pathGlobFilter", "recursiveFileLookup", "modifiedB
 class FileIngest:
     """The ingest of one file source into its bronze table (see the module docstring)."""
 
-    def __init__(self, context: JobContext, name: str, settings: SourceSettings, table: str):
-        self.context = context
-        self.spark = context.spark
+    def __init__(
+        self,
+        tables: DeltaStore,
+        config: LakehouseConfig,
+        run_id: str,
+        name: str,
+        settings: SourceSettings,
+        table: str,
+    ):
+        self.tables, self.run_id = tables, run_id
+        self.spark = tables.spark
         self.name = name
         self.settings = settings
         self.table = table
         path = settings.path or ""
-        self.path = path if "://" in path or path.startswith("/") else context.layout.files_location(path)
+        self.path = path if "://" in path or path.startswith("/") else tables.layout.files_location(path)
         self.format = FORMATS[settings.format]
         self.options = {**self.format.default_options, **{key: str(v) for key, v in settings.options.items()}}
         if self.format.text and codecs.lookup(settings.encoding).name != "utf-8":
@@ -75,7 +84,7 @@ class FileIngest:
         self.ingested_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         self.known = self._known_columns()
         self.result = IngestResult(name, table)
-        self.ledger = FileLedger(self.spark, context.layout, name, table, context.run_id)
+        self.ledger = FileLedger(self.spark, tables.layout, name, table, run_id)
         self.rejected: dict[str, str] = {}  # relative path -> reason, this run
         self._drift: SchemaDriftError | None = (
             None  # the last refusal, raised when only drift set files aside
@@ -121,8 +130,8 @@ class FileIngest:
     def _known_columns(self) -> T.StructType:
         """The declared columns, then any column an earlier run added (drift ``evolve``)."""
         known = declared_schema(self.settings.columns)
-        if self.context.tables.exists(self.table):
-            table_columns = metadata.data_columns(self.context.tables.read(self.table).schema)
+        if self.tables.exists(self.table):
+            table_columns = metadata.data_columns(self.tables.read(self.table).schema)
             known = evolved(
                 known,
                 [f.name for f in table_columns.fields],
@@ -144,9 +153,9 @@ class FileIngest:
     def _record_earlier_ingests(self, listed: DataFrame) -> None:
         """A bronze table ingested before the ledger existed (or whose ledger was lost): record
         the files its rows came from, so that they are not ingested again."""
-        if not self.context.tables.exists(self.table):
+        if not self.tables.exists(self.table):
             return
-        bronze = self.context.tables.read(self.table)
+        bronze = self.tables.read(self.table)
         if metadata.SOURCE_FILE not in bronze.columns or bronze.isEmpty():
             return
         recorded = self.ledger.record_from_bronze(listed, bronze.select(metadata.SOURCE_FILE))
@@ -161,7 +170,7 @@ class FileIngest:
         """Settle a batch a killed run claimed: recorded if bronze has it, else ingested again
         under the same idempotent-append id (skipped if it committed meanwhile)."""
         writer = app_id(self.name, claim.run_id)
-        committed = self.context.tables.committed_batch(self.table, writer)
+        committed = self.tables.committed_batch(self.table, writer)
         if committed is not None and committed >= claim.batch:
             self.ledger.settle(claim.run_id, claim.batch, None)
             log.info(
@@ -198,7 +207,7 @@ class FileIngest:
             log.warning("source %s: files %s were claimed by another run meanwhile", self.name, taken)
         # the plan stands for exactly the claimed files unless files went aside or to others
         ready = plan if not (taken or plan.rejected or plan.refused) else None
-        self._write_batch([f for f in readable if f.file in mine], self.context.run_id, batch, ready)
+        self._write_batch([f for f in readable if f.file in mine], self.run_id, batch, ready)
 
     def _write_batch(
         self, files: Sequence[LandedFile], run_id: str, batch: int, plan: ReadPlan | None = None
@@ -237,7 +246,7 @@ class FileIngest:
                 plan = None
                 continue
             self.result.files += len(remaining)
-            self.ledger.settle(run_id, batch, self.context.tables.last_commit_version)
+            self.ledger.settle(run_id, batch, self.tables.last_commit_version)
             return
 
     def _append(self, plan: ReadPlan, run_id: str, batch: int) -> None:
@@ -250,7 +259,7 @@ class FileIngest:
             f"Raw rows of source {self.name}: {self.settings.format} files landed in {self.path}",
             self.settings.drift,
         )
-        tables = self.context.tables
+        tables = self.tables
         tables.last_commit_version = None
         rows = tables.append_once(self.table, frame, app_id(self.name, run_id), batch, spec=spec)
         self.result.rows += rows
@@ -335,7 +344,7 @@ class FileIngest:
             self.name,
             F.col("_metadata.file_path"),
             metadata.SOURCE_FILE,
-            self.context.run_id,
+            self.run_id,
             self.ingested_at,
         )
         corrupt = [T.StructField(metadata.CORRUPT, T.StringType())] if metadata.CORRUPT in raw.columns else []
@@ -349,11 +358,11 @@ class FileIngest:
     def _malformed(self, version: int) -> int:
         """Rows of one commit with a ``_corrupt_record``: from the commit's statistics when it has
         them (no data read), else by counting this run's malformed rows before and after it."""
-        tables = self.context.tables
+        tables = self.tables
         counts = tables.null_counts(self.table, version, [metadata.CORRUPT])
         if metadata.CORRUPT in counts:
             return counts["numRecords"] - counts[metadata.CORRUPT]
-        malformed = (F.col(metadata.RUN_ID) == self.context.run_id) & F.col(metadata.CORRUPT).isNotNull()
+        malformed = (F.col(metadata.RUN_ID) == self.run_id) & F.col(metadata.CORRUPT).isNotNull()
         before = tables.read(self.table, version=version - 1) if version > 0 else None
         earlier = 0
         if before is not None and metadata.CORRUPT in before.columns:

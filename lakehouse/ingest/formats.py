@@ -166,7 +166,7 @@ class Parquet(FileFormat):
                     plan.rejected[path] = f"not a readable Parquet file: {reason(error)}"
         for path, found in schemas.items():
             group = files if path is None else [path]
-            if not ingest.known.fields and not ingest.context.tables.exists(ingest.table):
+            if not ingest.known.fields and not ingest.tables.exists(ingest.table):
                 ingest.known = found  # the first files define an undeclared Parquet source
             names = [f.name for f in found.fields]
             if ingest.settings.drift == "fail" and path is None and ingest.new_names(names):

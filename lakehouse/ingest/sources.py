@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from lakehouse.config.model import LakehouseConfig
 from lakehouse.ingest.database import DatabaseIngest
 from lakehouse.ingest.files import FileIngest
 from lakehouse.ingest.formats import FORMATS
 from lakehouse.ingest.result import IngestResult
-from lakehouse.runs.context import JobContext
+from lakehouse.io.delta_store import DeltaStore
 
 # the reader of each source format: a database's rows past the watermark, or landed files (one
 # format class each in lakehouse.ingest.formats)
@@ -16,8 +17,8 @@ READERS: dict[str, type[DatabaseIngest] | type[FileIngest]] = {
 }
 
 
-def ingest_source(context: JobContext, name: str) -> IngestResult:
+def ingest_source(tables: DeltaStore, config: LakehouseConfig, run_id: str, name: str) -> IngestResult:
     """Ingest one source into its bronze table: new files, or database rows past the watermark."""
-    settings = context.config.sources[name]
-    table = context.config.source_table(name)
-    return READERS[settings.format](context, name, settings, table).run()
+    settings = config.sources[name]
+    table = config.source_table(name)
+    return READERS[settings.format](tables, config, run_id, name, settings, table).run()

@@ -43,7 +43,15 @@ class BatchScoreJob(Job):
         for_each(
             names,
             lambda name: score_batch(
-                context, name, models[name], registry, start, end, params.version or None
+                context.tables,
+                context.config,
+                context.run_id,
+                name,
+                models[name],
+                registry,
+                start,
+                end,
+                params.version or None,
             ),
             context.log,
             "model",

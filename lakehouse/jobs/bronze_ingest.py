@@ -50,7 +50,7 @@ class BronzeIngestJob(Job):
     @staticmethod
     def _ingest(context: JobContext, name: str) -> IngestResult:
         """Ingest one source and say what it wrote."""
-        result = ingest_source(context, name)
+        result = ingest_source(context.tables, context.config, context.run_id, name)
         context.log.info(
             "source %s -> %s: %d rows, %d files, %d malformed%s%s",
             result.source,

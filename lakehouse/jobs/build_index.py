@@ -39,7 +39,7 @@ class BuildIndexJob(Job):
         names = self.selected(context.config, params, "table")
         for_each(
             names,
-            lambda name: build_index(context, name, params.full),
+            lambda name: build_index(context.tables, context.config.embeddings, name, params.full),
             context.log,
             "index of table",
             "indexes",

@@ -37,7 +37,7 @@ class EmbedDocumentsJob(Job):
         names = self.selected(context.config, params, "table")
         for_each(
             names,
-            lambda name: embed_table(context, name, params.full_refresh),
+            lambda name: embed_table(context.tables, context.config.embeddings, name, params.full_refresh),
             context.log,
             "embedding table",
             "embedding tables",

@@ -67,13 +67,17 @@ class GoldFeaturesJob(Job):
         def build(table: str) -> None:
             if table in gold:
                 settings = GoldTable.from_settings(gold[table], config.gold.tables[gold[table]])
-                _report_gold(context, build_gold_table(context, settings, params.full_refresh))
+                _report_gold(
+                    context, build_gold_table(context.tables, context.run_id, settings, params.full_refresh)
+                )
             elif table in tables:
                 name = tables[table]
-                _report(context, build_feature_table(context, name, config.features.tables[name], start, end))
+                settings = config.features.tables[name]
+                _report(context, build_feature_table(context.tables, name, settings, start, end))
             else:
                 name = labels[table]
-                _report(context, build_churn_labels(context, name, config.features.labels[name], start, end))
+                settings = config.features.labels[name]
+                _report(context, build_churn_labels(context.tables, name, settings, start, end))
 
         chosen = self.selected(config, params, "table")
         for_each(chosen, build, context.log, "table", "gold, feature and label tables")

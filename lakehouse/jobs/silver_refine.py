@@ -53,10 +53,24 @@ class SilverRefineJob(Job):
             suite = _suite(suites, table)
             _report(
                 context,
-                refine_table(context, name, settings.tables[name], suite, salt, context.params.full_refresh),
+                refine_table(
+                    context.tables,
+                    context.run_id,
+                    context.job,
+                    name,
+                    settings.tables[name],
+                    suite,
+                    salt,
+                    context.params.full_refresh,
+                ),
             )
             if context.params.replay:
-                _report(context, replay_quarantine(context, name, settings.tables[name], suite))
+                _report(
+                    context,
+                    replay_quarantine(
+                        context.tables, context.run_id, context.job, name, settings.tables[name], suite
+                    ),
+                )
 
         # in silver.yml order: referenced tables first
         for_each([f"silver.{name}" for name in names], refine, context.log, "table", "silver tables")

@@ -31,7 +31,7 @@ class SimilarDocumentsJob(Job):
         names = self.selected(context.config, context.params, "join")
         for_each(
             names,
-            lambda name: update_similar(context, name),
+            lambda name: update_similar(context.tables, context.config.embeddings, name),
             context.log,
             "similarity join",
             "similarity joins",

@@ -61,7 +61,7 @@ class TrainModelJob(Job):
 
 def _train(context: JobContext, name: str, registry: ModelRegistry) -> None:
     """Train one model; keep its test metrics and what its search cost with the run, and say so."""
-    result = train_model(context, name, context.config.models.models[name], registry)
+    result = train_model(context.tables, context.config, name, context.config.models.models[name], registry)
     shown = ", ".join(
         f"{metric} {result.test[metric]:.4f}" for metric in SHOWN_METRICS if metric in result.test
     )

@@ -250,20 +250,7 @@ def resolve_dependencies(
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         downloads = staging / "all"
-        command = [maven, "-B", "-q", "-f", str(pom), f"-Dmaven.repo.local={local_repository}"]
-        if environ.get(MAVEN_SETTINGS_VARIABLE):
-            command += ["-s", environ[MAVEN_SETTINGS_VARIABLE]]
-        command += [
-            "dependency:copy-dependencies",
-            "-DincludeScope=runtime",
-            f"-DoutputDirectory={downloads}",
-        ]
-        result = subprocess.run(command, capture_output=True, text=True, check=False, cwd=staging)
-        if result.returncode != 0:
-            raise JarsNotFoundError(
-                f"Maven could not resolve {pom} (exit {result.returncode}):\n"
-                f"{(result.stdout + result.stderr)[-4000:]}"
-            )
+        _copy_dependencies(maven, pom, local_repository, environ, downloads, staging)
         kept = staging / "kept"
         kept.mkdir()
         for jar in sorted(downloads.glob("*.jar")):
@@ -275,6 +262,22 @@ def resolve_dependencies(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return resolved_jars(target)
+
+
+def _copy_dependencies(
+    maven: str, pom: Path, local_repository: Path, environ: Mapping[str, str], downloads: Path, cwd: Path
+) -> None:
+    """Run Maven's ``dependency:copy-dependencies`` of ``pom`` (runtime scope) into ``downloads``."""
+    command = [maven, "-B", "-q", "-f", str(pom), f"-Dmaven.repo.local={local_repository}"]
+    if environ.get(MAVEN_SETTINGS_VARIABLE):
+        command += ["-s", environ[MAVEN_SETTINGS_VARIABLE]]
+    command += ["dependency:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={downloads}"]
+    result = subprocess.run(command, capture_output=True, text=True, check=False, cwd=cwd)
+    if result.returncode != 0:
+        raise JarsNotFoundError(
+            f"Maven could not resolve {pom} (exit {result.returncode}):\n"
+            f"{(result.stdout + result.stderr)[-4000:]}"
+        )
 
 
 def _replace_folder(source: Path, target: Path) -> None:

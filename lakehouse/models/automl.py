@@ -226,75 +226,102 @@ def run_automl(
     Raises:
         ModelTrainingError: every trial failed (the first failure).
     """
-    rng = random.Random(seed)
     states = [
         LearnerState(name, cost, searcher_for(space, seed + offset), dict(base), len(starting_points(space)))
         for offset, (name, (cost, space, base)) in enumerate(learners.items())
     ]
-    lock = threading.Lock()
-    results: list[Any] = []
-    failures: list[ModelTrainingError] = []
-    running: dict[Future, tuple[LearnerState, str, Proposal]] = {}
-    started_at = clock()
-    count = 0
+    search = _Search(states, fit, metric, random.Random(seed), clock, reserve)
     with ThreadPoolExecutor(max_workers=max(1, at_once), thread_name_prefix="automl") as pool:
         while True:
-            while len(running) < at_once and (max_trials is None or count < max_trials):
-                elapsed = clock() - started_at
-                time_left = budget_seconds - elapsed - (reserve(results) if reserve else 0.0)
-                if time_left <= 0:
+            while len(search.running) < at_once and (max_trials is None or search.count < max_trials):
+                if not search.start_one(pool, budget_seconds):
                     break
-                with lock:
-                    state = choose_learner(states, time_left, rng)
-                    if state is None:
-                        break
-                    trial_id = f"{state.name}-{count}"
-                    config = state.searcher.suggest(trial_id)
-                    if config is None:  # a point seen before: ask again, up to a limit
-                        state.empty_in_a_row += 1
-                        state.exhausted = state.empty_in_a_row >= EMPTY_TO_DROP
-                        continue
-                    state.empty_in_a_row = 0
-                    state.running += 1
-                    state.proposed += 1
-                proposal = Proposal(count, state.name, {**state.base, **config}, dict(config), elapsed)
-                running[pool.submit(fit, proposal)] = (state, trial_id, proposal)
-                count += 1
-            if not running:
+            if not search.running:
                 break
-            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            done, _ = wait(list(search.running), return_when=FIRST_COMPLETED)
             for future in done:
-                state, trial_id, proposal = running.pop(future)
-                state.running -= 1
-                try:
-                    result = future.result()
-                except ModelTrainingError as error:
-                    failures.append(error)
-                    state.failures_in_a_row += 1
-                    state.exhausted = state.failures_in_a_row >= FAILURES_TO_DROP
-                    state.searcher.on_trial_complete(trial_id, None, error=True)
-                    log.info("automl: trial %d (%s) failed: %s", proposal.index, state.name, error)
+                search.finish(future)
+    if not search.results and search.failures:
+        raise search.failures[0]
+    return sorted(search.results, key=lambda r: r.index), clock() - search.started_at
+
+
+class _Search:
+    """The running state of :func:`run_automl`: the learners, the trials running, the results."""
+
+    def __init__(
+        self,
+        states: list[LearnerState],
+        fit: Callable[[Proposal], Any],
+        metric: str,
+        rng: random.Random,
+        clock: Callable[[], float],
+        reserve: Callable[[Sequence[Any]], float] | None,
+    ):
+        self.states, self.fit, self.metric, self.rng = states, fit, metric, rng
+        self.clock, self.reserve = clock, reserve
+        self.lock = threading.Lock()
+        self.results: list[Any] = []
+        self.failures: list[ModelTrainingError] = []
+        self.running: dict[Future, tuple[LearnerState, str, Proposal]] = {}
+        self.started_at = clock()
+        self.count = 0
+
+    def start_one(self, pool: ThreadPoolExecutor, budget_seconds: float) -> bool:
+        """Start the next trial, or say (False) that none may start now."""
+        while True:
+            elapsed = self.clock() - self.started_at
+            time_left = budget_seconds - elapsed - (self.reserve(self.results) if self.reserve else 0.0)
+            if time_left <= 0:
+                return False
+            with self.lock:
+                state = choose_learner(self.states, time_left, self.rng)
+                if state is None:
+                    return False
+                trial_id = f"{state.name}-{self.count}"
+                config = state.searcher.suggest(trial_id)
+                if config is None:  # a point seen before: ask again, up to a limit
+                    state.empty_in_a_row += 1
+                    state.exhausted = state.empty_in_a_row >= EMPTY_TO_DROP
                     continue
-                except BaseException:
-                    for other in running:
-                        other.cancel()
-                    raise
-                loss = loss_of(metric, result.metric)
-                state.failures_in_a_row = 0
-                state.record(loss, result.seconds)
-                state.searcher.on_trial_complete(
-                    trial_id,
-                    {
-                        "loss": loss if math.isfinite(loss) else 1e12,
-                        "config": proposal.searched,
-                        # Ray Tune's flattened form, which CFO reads a candidate start point from
-                        **{f"config/{name}": value for name, value in proposal.searched.items()},
-                    },
-                )
-                results.append(result)
-    if not results and failures:
-        raise failures[0]
-    return sorted(results, key=lambda r: r.index), clock() - started_at
+                state.empty_in_a_row = 0
+                state.running += 1
+                state.proposed += 1
+            proposal = Proposal(self.count, state.name, {**state.base, **config}, dict(config), elapsed)
+            self.running[pool.submit(self.fit, proposal)] = (state, trial_id, proposal)
+            self.count += 1
+            return True
+
+    def finish(self, future: Future) -> None:
+        """Record a finished trial; a failed one counts against its learner, any other error stops."""
+        state, trial_id, proposal = self.running.pop(future)
+        state.running -= 1
+        try:
+            result = future.result()
+        except ModelTrainingError as error:
+            self.failures.append(error)
+            state.failures_in_a_row += 1
+            state.exhausted = state.failures_in_a_row >= FAILURES_TO_DROP
+            state.searcher.on_trial_complete(trial_id, None, error=True)
+            log.info("automl: trial %d (%s) failed: %s", proposal.index, state.name, error)
+            return
+        except BaseException:
+            for other in self.running:
+                other.cancel()
+            raise
+        loss = loss_of(self.metric, result.metric)
+        state.failures_in_a_row = 0
+        state.record(loss, result.seconds)
+        state.searcher.on_trial_complete(
+            trial_id,
+            {
+                "loss": loss if math.isfinite(loss) else 1e12,
+                "config": proposal.searched,
+                # Ray Tune's flattened form, which CFO reads a candidate start point from
+                **{f"config/{name}": value for name, value in proposal.searched.items()},
+            },
+        )
+        self.results.append(result)
 
 
 def as_ranges(space: Mapping[str, Dimension | Choice]) -> dict[str, Scalar | str]:

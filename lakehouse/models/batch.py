@@ -13,14 +13,17 @@ recorded in ``ops.table_progress``, so a rerun writes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lakehouse.config.model import LakehouseConfig
 from lakehouse.config.models import ModelSettings
 from lakehouse.errors import ChangeFeedError, ModelError, TableNotFoundError
+from lakehouse.io.delta_store import DeltaStore
 from lakehouse.io.progress import last_source_version, record_source_version
 from lakehouse.io.table_spec import TableSpec
 from lakehouse.models.dataset import join_features
@@ -28,7 +31,8 @@ from lakehouse.models.problem import HISTORY_COLUMNS, Problem
 from lakehouse.models.registry import ModelRegistry, ModelVersion
 from lakehouse.models.scoring import check_features, not_yet_scored, predict
 from lakehouse.models.training_data import read_model_inputs, row_key
-from lakehouse.runs.context import JobContext
+
+log = logging.getLogger(__name__)
 
 SCORE_TIME = "_score_time"
 
@@ -82,7 +86,9 @@ def _chosen_version(registry: ModelRegistry, name: str, version: int | None) -> 
 
 
 def score_batch(
-    context: JobContext,
+    tables: DeltaStore,
+    config: LakehouseConfig,
+    run_id: str,
     name: str,
     settings: ModelSettings,
     registry: ModelRegistry,
@@ -100,12 +106,12 @@ def score_batch(
     chosen = _chosen_version(registry, name, version)
     if settings.data is not None:
         if start is not None or end is not None:
-            context.log.warning(
+            log.warning(
                 "model %s: start/end are as-of dates of feature tables; %s is scored where its rows are "
                 "new or changed", name, settings.data.table,
             )  # fmt: skip
-        return score_table_rows(context, name, settings, registry, chosen)
-    inputs = read_model_inputs(context.tables, context.config, name, settings)
+        return score_table_rows(tables, config, run_id, name, settings, registry, chosen)
+    inputs = read_model_inputs(tables, config, name, settings)
     first_table, (first_rows, as_of) = next(iter(inputs.tables.items()))
     entity = settings.labels.entity
     keys = [*entity, as_of]
@@ -118,19 +124,17 @@ def score_batch(
     if end is not None:
         spine = spine.where(F.col(as_of) <= F.lit(end))
     table = predictions_table(name, settings)
-    existing = context.tables.read(table) if context.tables.exists(table) else None
+    existing = tables.read(table) if tables.exists(table) else None
     todo = not_yet_scored(spine, existing, keys, name, chosen.version)
     if todo.isEmpty():
-        context.log.info(
-            "%s: nothing to score, %s v%d has scored every row asked for", table, name, chosen.version
-        )
+        log.info("%s: nothing to score, %s v%d has scored every row asked for", table, name, chosen.version)
         return ScoringResult(name, chosen.version, table, (start, end), 0)
     rows = join_features(
         todo.withColumn(SCORE_TIME, F.col(as_of).cast("timestamp")), inputs.tables, entity, SCORE_TIME, None
     )
     check_features(rows, chosen.features, f"{name} v{chosen.version}", ", ".join(inputs.tables))
-    written = _write_predictions(context, name, settings, registry, chosen, rows, keys)
-    context.log.info(
+    written = _write_predictions(tables, config, run_id, name, settings, registry, chosen, rows, keys)
+    log.info(
         "%s: %d rows scored by %s v%d from %s (as-of %s .. %s)",
         table, written, name, chosen.version, first_table, start, end,
     )  # fmt: skip
@@ -138,7 +142,9 @@ def score_batch(
 
 
 def _write_predictions(
-    context: JobContext,
+    tables: DeltaStore,
+    config: LakehouseConfig,
+    run_id: str,
     name: str,
     settings: ModelSettings,
     registry: ModelRegistry,
@@ -165,12 +171,37 @@ def _write_predictions(
     )
     table = predictions_table(name, settings)
     spec = predictions_spec(table, keys, predictions)
-    merged = context.tables.merge(table, predictions, [*keys, "model_name", "model_version"], spec=spec)
+    merged = tables.merge(table, predictions, [*keys, "model_name", "model_version"], spec=spec)
     return int(merged.get("inserted", 0)) + int(merged.get("updated", 0))
 
 
+def _changed_rows(
+    tables: DeltaStore, source: str, keys: list[str], last: int | None, now: int, table: str
+) -> DataFrame:
+    """The rows of ``source`` at ``now``; after ``last``, only the current rows of the keys the
+    changes since then touched."""
+    rows = tables.read(source, version=now)
+    if last is None:
+        return rows
+    try:
+        changes = tables.changes(source, last, now)
+    except ChangeFeedError as error:
+        # the feed was off or vacuumed for some of those versions: every row again (the
+        # predictions are upserted by key, so nothing is duplicated)
+        log.warning("%s: %s; scoring every row of %s v%d", table, error, source, now)
+        return rows
+    changed = changes.select(*[F.col(f"`{k}`") for k in keys]).distinct()
+    return rows.join(changed, keys, "left_semi")
+
+
 def score_table_rows(
-    context: JobContext, name: str, settings: ModelSettings, registry: ModelRegistry, chosen: ModelVersion
+    tables: DeltaStore,
+    config: LakehouseConfig,
+    run_id: str,
+    name: str,
+    settings: ModelSettings,
+    registry: ModelRegistry,
+    chosen: ModelVersion,
 ) -> ScoringResult:
     """Score the rows of a table model's table that are new or changed since ``chosen`` last
     scored it (every row the first time), then record the table version read up to.
@@ -182,16 +213,15 @@ def score_table_rows(
     data = settings.data
     assert data is not None
     source = data.table
-    tables = context.tables
     if not tables.exists(source):
         raise TableNotFoundError(f"models.models.{name}.data.table: {source} does not exist")
-    keys = row_key(context.config, data)
+    keys = row_key(config, data)
     table = predictions_table(name, settings)
     progress = f"{table}#{name}.v{chosen.version}"
-    last = last_source_version(context.spark, context.layout, progress, source)
+    last = last_source_version(tables.spark, tables.layout, progress, source)
     now = tables.version(source)
     if last is not None and last > now:
-        context.log.warning(
+        log.warning(
             "%s: %s is at v%d, before the v%d last scored: the table was recreated; scoring every row",
             table, source, now, last,
         )  # fmt: skip
@@ -200,27 +230,17 @@ def score_table_rows(
         if tables.enable_change_feed(source):  # so that the next run reads only the changes
             now = tables.version(source)
     elif last == now:
-        context.log.info(
+        log.info(
             "%s: nothing to score, %s v%d has scored %s up to v%d", table, name, chosen.version, source, now
         )
         return ScoringResult(name, chosen.version, table, (None, None), 0)
-    rows = tables.read(source, version=now)
-    if last is not None:  # the current rows of the keys the changes touched
-        try:
-            changes = tables.changes(source, last, now)
-        except ChangeFeedError as error:
-            # the feed was off or vacuumed for some of those versions: every row again (the
-            # predictions are upserted by key, so nothing is duplicated)
-            context.log.warning("%s: %s; scoring every row of %s v%d", table, error, source, now)
-        else:
-            changed = changes.select(*[F.col(f"`{k}`") for k in keys]).distinct()
-            rows = rows.join(changed, keys, "left_semi")
+    rows = _changed_rows(tables, source, keys, last, now, table)
     if all(column in rows.columns for column in HISTORY_COLUMNS):
         rows = rows.where(F.col("is_current"))
     check_features(rows, chosen.features, f"{name} v{chosen.version}", source)
-    written = _write_predictions(context, name, settings, registry, chosen, rows, keys)
-    record_source_version(context.spark, context.layout, progress, source, now, context.run_id)
-    context.log.info(
+    written = _write_predictions(tables, config, run_id, name, settings, registry, chosen, rows, keys)
+    record_source_version(tables.spark, tables.layout, progress, source, now, run_id)
+    log.info(
         "%s: %d rows scored by %s v%d from %s (%s v%d)",
         table, written, name, chosen.version, source,
         "changes up to" if last is not None else "whole at", now,

@@ -170,6 +170,13 @@ def cross_validate(
     with ThreadPoolExecutor(max_workers=max(1, at_once), thread_name_prefix="folds") as pool:
         for worker in [pool.submit(work) for _ in range(max(1, at_once))]:
             worker.result()
+    return _fold_means(confirmed, scores, folds)
+
+
+def _fold_means(
+    confirmed: Sequence[Any], scores: dict[tuple[int, int], float], folds: int
+) -> dict[int, float]:
+    """Each confirmed trial's mean over its folds; NaN when one of them failed."""
     means: dict[int, float] = {}
     for trial in confirmed:
         values = [scores[trial.index, fold] for fold in range(folds)]

@@ -89,6 +89,22 @@ def bar_chart(values: Mapping[str, float], label: str) -> str:
 LEARNER_COLOURS = {"lightgbm": "#1f77b4", "random_forest": "#2ca02c", "linear": "#d62728"}
 
 
+def _best_so_far(
+    done: Sequence[tuple[float, float, str]], x_high: float, lower_is_better: bool
+) -> list[tuple[float, float]]:
+    """The corners of the best-so-far step line through ``done`` (end time, metric, learner)."""
+    best: float | None = None
+    steps: list[tuple[float, float]] = []
+    for x, y, _ in done:
+        if best is None or (y < best if lower_is_better else y > best):
+            if best is not None:
+                steps.append((x, best))
+            best = y
+            steps.append((x, best))
+    steps.append((x_high, best))
+    return steps
+
+
 def search_curve(trials: Sequence[Mapping[str, Any]], metric: str, lower_is_better: bool) -> str:
     """An SVG of each trial's validation metric at the time it ended (a dot per trial, coloured
     by learner) and the best so far (a step line), over seconds since the search began."""
@@ -126,15 +142,7 @@ def search_curve(trials: Sequence[Mapping[str, Any]], metric: str, lower_is_bett
         f"<text x='{width / 2}' y='{height - 6}' text-anchor='middle'>seconds since the search began</text>"
     )
     parts.append(f"<text x='{PAD + 20}' y='{PAD - 8}'>validation {html.escape(metric)}</text>")
-    best: float | None = None
-    steps = []
-    for x, y, _ in done:
-        if best is None or (y < best if lower_is_better else y > best):
-            if best is not None:
-                steps.append(point(x, best))
-            best = y
-            steps.append(point(x, best))
-    steps.append(point(x_high, best))
+    steps = [point(x, y) for x, y in _best_so_far(done, x_high, lower_is_better)]
     parts.append(
         "<polyline points='"
         + " ".join(f"{x:.1f},{y:.1f}" for x, y in steps)

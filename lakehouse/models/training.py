@@ -33,9 +33,11 @@ from typing import Any
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from lakehouse.config.model import LakehouseConfig
 from lakehouse.config.models import LOWER_IS_BETTER, METRICS_OF_TASK, MULTICLASS_METRICS, ModelSettings
 from lakehouse.errors import ModelError, TrainingDataError
 from lakehouse.io import files
+from lakehouse.io.delta_store import DeltaStore
 from lakehouse.models.dataset import SPLIT_COLUMN, SPLITS
 from lakehouse.models.engine import engine_call
 from lakehouse.models.evaluation import best_f1_threshold, score_bins
@@ -54,7 +56,6 @@ from lakehouse.models.problem import LABEL_COLUMN, Problem
 from lakehouse.models.registry import ModelRegistry, ModelVersion, PromotionDecision, decide_promotion
 from lakehouse.models.report import render_training_report
 from lakehouse.models.training_data import TrainingData, training_data
-from lakehouse.runs.context import JobContext
 from lakehouse.storage.layout import StorageLayout
 
 log = logging.getLogger(__name__)
@@ -260,6 +261,19 @@ def evaluate_splits(
     return engine_call(name, run, data.features, data.problem.target)
 
 
+def _preparation(data: TrainingData, best: Trial, trials: Sequence[Trial]) -> dict[str, Any]:
+    """How the kept model prepares its features (an average's members: each learner's own)."""
+    features = FeatureSet(data.features, data.categorical, data.string_features)
+    fitted_on = "the training and validation rows" if best.refitted is not None else "the training rows"
+    preparation = learner_named(best.learner).preparation(features, fitted_on)
+    if best.members:  # each member learner's own, by learner
+        by_index = {t.index: t for t in trials}
+        for member in dict.fromkeys(by_index[index].learner for index in best.members):
+            own = learner_named(member).preparation(features, fitted_on)
+            preparation |= {f"{member} {key}": value for key, value in own.items()}
+    return preparation
+
+
 def register_and_promote(
     registry: ModelRegistry,
     name: str,
@@ -280,14 +294,7 @@ def register_and_promote(
         The version, the promotion decision and the parameters recorded.
     """
     learner = learner_named(best.learner)
-    features = FeatureSet(data.features, data.categorical, data.string_features)
-    fitted_on = "the training and validation rows" if best.refitted is not None else "the training rows"
-    preparation = learner.preparation(features, fitted_on)
-    if best.members:  # each member learner's own, by learner
-        by_index = {t.index: t for t in trials}
-        for member in dict.fromkeys(by_index[index].learner for index in best.members):
-            own = learner_named(member).preparation(features, fitted_on)
-            preparation |= {f"{member} {key}": value for key, value in own.items()}
+    preparation = _preparation(data, best, trials)
     params = {
         "learner": learner.name,
         **best.params,
@@ -437,13 +444,13 @@ class _TrialTracker:
                 self.registry.log_trial_metrics(self.runs[trial.index], {f"cv_{self.metric}": held_out})
 
 
-def prepare_training_data(context: JobContext, name: str, settings: ModelSettings) -> TrainingData:
+def prepare_training_data(
+    tables: DeltaStore, config: LakehouseConfig, name: str, settings: ModelSettings
+) -> TrainingData:
     """The model's labelled, split rows (persisted: every step reads them; unpersist them after)."""
-    data = engine_call(
-        name, lambda: training_data(context.tables, context.config, name, settings), target=settings.target
-    )
+    data = engine_call(name, lambda: training_data(tables, config, name, settings), target=settings.target)
     for note in data.notes:
-        context.log.info("model %s: %s", name, note)
+        log.info("model %s: %s", name, note)
     data.rows = data.rows.withColumn(VALIDATION_FLAG, F.col(SPLIT_COLUMN) == "validation").persist()
     return data
 
@@ -478,7 +485,7 @@ def _search_facts(
 
 
 def train_model(
-    context: JobContext, name: str, settings: ModelSettings, registry: ModelRegistry
+    tables: DeltaStore, config: LakehouseConfig, name: str, settings: ModelSettings, registry: ModelRegistry
 ) -> TrainingResult:
     """Train, evaluate, register and (when it wins) promote one model; see the module docstring.
 
@@ -490,16 +497,16 @@ def train_model(
             parameter, or a string feature of a model of labels not declared categorical.
     """
     started = time.monotonic()
-    data = prepare_training_data(context, name, settings)
+    data = prepare_training_data(tables, config, name, settings)
     metric = selection_metric(name, settings, data.problem)
     run_id = registry.open_run(name)
     tracker = _TrialTracker(registry, run_id, name, metric)
     try:
         try:
-            counts = checked_splits(name, settings, data, context.log)
-            cores = executor_cores(context.spark)
+            counts = checked_splits(name, settings, data, log)
+            cores = executor_cores(tables.spark)
             prepared = TrialSearch.prepare(
-                name, settings, data, metric, cores, context.log, tracker.log_trial, counts.rows
+                name, settings, data, metric, cores, log, tracker.log_trial, counts.rows
             )
             trials, best, facts = search(prepared)
             tracker.log_cross_validation(trials)
@@ -514,8 +521,8 @@ def train_model(
         registry.close_run(run_id, failed=True)
         raise
     report = training_report(name, settings, data, counts, outcome, evaluation, version, decision, params)
-    location = write_report(context.spark, context.layout, registry, version, report)
-    context.log.info(
+    location = write_report(tables.spark, tables.layout, registry, version, report)
+    log.info(
         "model %s v%d trained in %.0f s; report %s",
         name,
         version.version,

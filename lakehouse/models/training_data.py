@@ -33,6 +33,7 @@ from lakehouse.models.problem import (
     HISTORY_COLUMNS,
     LABEL_COLUMN,
     MAX_CLASSES,
+    FeatureChoice,
     Problem,
     candidate_columns,
     choose_features,
@@ -154,25 +155,7 @@ def table_training_data(
     data = settings.data
     assert data is not None
     key_path = f"models.models.{name}.data"
-    if not tables.exists(data.table):
-        raise TableNotFoundError(
-            f"{key_path}.table: {data.table} does not exist yet; build it first (e.g. `lakehouse run "
-            "silver_refine`)"
-        )
-    version = tables.version(data.table)
-    frame = tables.read(data.table, version=version)
-    key = row_key(config, data)
-    for field_name, columns in (("target", [data.target]), ("key", key), ("exclude", data.exclude)):
-        for column in columns:
-            if column not in frame.columns:
-                raise ModelError(
-                    f"{key_path}.{field_name}: {data.table} has no column {column!r}; "
-                    f"{did_you_mean(column, frame.columns, 'columns')}"
-                )
-    notes: list[str] = []
-    if all(column in frame.columns for column in HISTORY_COLUMNS):
-        frame = frame.where(F.col("is_current"))
-        notes.append(f"{data.table} keeps history (SCD2): its current rows are the examples")
+    frame, version, key, notes = _model_table(tables, config, data, key_path)
     where = f"{key_path} ({data.table})"
     problem = _target_problem(frame, settings, where)
     target_type = frame.schema[data.target].dataType
@@ -195,51 +178,13 @@ def table_training_data(
     unlabelled = int(profile.get("rows", 0)) - int(profile.get("labelled", 0))
     if unlabelled:
         notes.append(f"{unlabelled} rows without a {data.target} left out")
+    labelled_rows = int(profile.get("labelled", 0))
     choice = choose_features(
-        candidates,
-        frame.schema,
-        profile,
-        int(profile.get("labelled", 0)),
-        data.target,
-        settings.categorical,
-        [],
-        where,
+        candidates, frame.schema, profile, labelled_rows, data.target, settings.categorical, [], where
     )
     notes += choice.notes
     labelled = labelled.where(F.col(LABEL_COLUMN).isNotNull())
-    split_settings = settings.split
-    method = split_settings.method or ("random" if problem.kind == "regression" else "stratified")
-    shares = {"validation": split_settings.validation, "test": split_settings.test}
-    described = {"method": method, **{k: str(v) for k, v in shares.items()}}
-    if method == "random":
-        split = split_randomly(labelled, key, **shares, seed=split_settings.seed)
-        described["seed"] = str(split_settings.seed)
-    elif method == "stratified":
-        if problem.kind == "regression":
-            raise ModelError(
-                f"models.models.{name}.split.method: a stratified split needs classes; "
-                f"{data.target!r} is a regression target (use random)"
-            )
-        split = split_stratified(labelled, LABEL_COLUMN, key, **shares, seed=split_settings.seed)
-        described["seed"] = str(split_settings.seed)
-    else:
-        column = split_settings.column or ""
-        if column not in frame.columns:
-            raise ModelError(
-                f"models.models.{name}.split.column: {data.table} has no column {column!r}; "
-                f"{did_you_mean(column, frame.columns, 'columns')}"
-            )
-        if column in choice.features:
-            choice.features.remove(column)
-            choice.categorical = [c for c in choice.categorical if c != column]
-            notes.append(f"column {column} is the split column, not a feature")
-        described["column"] = column
-        if method == "column":
-            split = split_by_column(labelled, column)
-        else:
-            validation_from, test_from = time_bounds(labelled, column, **shares)
-            split = split_by_time_column(labelled, column, validation_from, test_from)
-            described |= {"validation_from": str(validation_from), "test_from": str(test_from)}
+    split, described = _split_table_rows(labelled, key, name, settings, problem, choice, notes)
     rows = split.select(
         *[F.col(f"`{c}`") for c in dict.fromkeys([*key, *choice.features])],
         F.col(LABEL_COLUMN),
@@ -249,6 +194,78 @@ def table_training_data(
     return TrainingData(
         rows, choice.features, choice.categorical, problem, {data.table: version}, described, notes
     )
+
+
+def _model_table(
+    tables: DeltaStore, config: LakehouseConfig, data: ModelDataSettings, key_path: str
+) -> tuple[DataFrame, int, list[str], list[str]]:
+    """The model's table at its latest version (current rows only when it keeps history), the
+    version, the row key and notes; refused when the table or a named column is missing."""
+    if not tables.exists(data.table):
+        raise TableNotFoundError(
+            f"{key_path}.table: {data.table} does not exist yet; build it first (e.g. `lakehouse run "
+            "silver_refine`)"
+        )
+    version = tables.version(data.table)
+    frame = tables.read(data.table, version=version)
+    key = row_key(config, data)
+    for field_name, columns in (("target", [data.target]), ("key", key), ("exclude", data.exclude)):
+        for column in columns:
+            if column not in frame.columns:
+                raise ModelError(
+                    f"{key_path}.{field_name}: {data.table} has no column {column!r}; "
+                    f"{did_you_mean(column, frame.columns, 'columns')}"
+                )
+    notes: list[str] = []
+    if all(column in frame.columns for column in HISTORY_COLUMNS):
+        frame = frame.where(F.col("is_current"))
+        notes.append(f"{data.table} keeps history (SCD2): its current rows are the examples")
+    return frame, version, key, notes
+
+
+def _split_table_rows(
+    labelled: DataFrame,
+    key: list[str],
+    name: str,
+    settings: ModelSettings,
+    problem: Problem,
+    choice: FeatureChoice,
+    notes: list[str],
+) -> tuple[DataFrame, dict[str, str]]:
+    """The labelled rows with their split, by ``models.<name>.split``, and how it was made; a
+    split column stops being a feature (``choice`` and ``notes`` are updated)."""
+    data, split_settings = settings.data, settings.split
+    assert data is not None
+    method = split_settings.method or ("random" if problem.kind == "regression" else "stratified")
+    shares = {"validation": split_settings.validation, "test": split_settings.test}
+    described = {"method": method, **{k: str(v) for k, v in shares.items()}}
+    if method == "random":
+        described["seed"] = str(split_settings.seed)
+        return split_randomly(labelled, key, **shares, seed=split_settings.seed), described
+    if method == "stratified":
+        if problem.kind == "regression":
+            raise ModelError(
+                f"models.models.{name}.split.method: a stratified split needs classes; "
+                f"{data.target!r} is a regression target (use random)"
+            )
+        described["seed"] = str(split_settings.seed)
+        return split_stratified(labelled, LABEL_COLUMN, key, **shares, seed=split_settings.seed), described
+    column = split_settings.column or ""
+    if column not in labelled.columns:
+        raise ModelError(
+            f"models.models.{name}.split.column: {data.table} has no column {column!r}; "
+            f"{did_you_mean(column, [c for c in labelled.columns if c != LABEL_COLUMN], 'columns')}"
+        )
+    if column in choice.features:
+        choice.features.remove(column)
+        choice.categorical = [c for c in choice.categorical if c != column]
+        notes.append(f"column {column} is the split column, not a feature")
+    described["column"] = column
+    if method == "column":
+        return split_by_column(labelled, column), described
+    validation_from, test_from = time_bounds(labelled, column, **shares)
+    described |= {"validation_from": str(validation_from), "test_from": str(test_from)}
+    return split_by_time_column(labelled, column, validation_from, test_from), described
 
 
 def read_model_inputs(

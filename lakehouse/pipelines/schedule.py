@@ -83,54 +83,57 @@ def airflow_dag(config: LakehouseConfig, name: str, start_date: dt.date | None =
     ]
     variables = {task: _identifier(task) for task in order}
     for task_name in order:
-        task = settings.tasks[task_name]
-        job = task.job_name(task_name)
-        retries = settings.retries if task.retries is None else task.retries
-        delay = settings.retry_delay_seconds if task.retry_delay_seconds is None else task.retry_delay_seconds
-        application = job_application(config, job)
-        relative = (
-            Path(application).relative_to(config.project_dir)
-            if application.startswith(str(config.project_dir))
-            else None
-        )
-        arguments = [
-            *([job] if application.endswith("launch.py") else []),
-            "--env",
-            "ENV",
-            "--conf-dir",
-            "CONF_DIR",
-        ]
-        for key, value in task.params.items():
-            arguments += ["--param", f"{key}={airflow_value(value)}"]
-        arguments += ["--pipeline-run-id", "{{ run_id }}"]
-        rendered = ", ".join(a if a in ("ENV", "CONF_DIR") else repr(a) for a in arguments)
-        app = f'f"{{PROJECT}}/{relative}"' if relative else repr(application)
-        lines += [
-            f"    {variables[task_name]} = SparkSubmitOperator(",
-            f"        task_id={task_name!r},",
-            f"        application={app},",
-            f"        application_args=[{rendered}],",
-            "        conf=SPARK_CONF,",
-            "        conn_id='spark_default',",
-            f"        name={('lakehouse ' + job)!r},",
-            f"        retries={retries},",
-            f"        retry_delay=datetime.timedelta(seconds={delay:g}),",
-            *(
-                [
-                    "        retry_exponential_backoff=True,",
-                    "        max_retry_delay=datetime.timedelta("
-                    f"seconds={settings.max_retry_delay_seconds:g}),",
-                ]
-                if settings.retry_backoff > 1 and retries
-                else []
-            ),
-            "    )",
-        ]
+        lines += _operator_lines(config, settings, task_name, variables[task_name])
     edges = [(up, task) for task in order for up in settings.tasks[task].after]
     if edges:
         lines.append("")
     lines += [f"    {variables[up]} >> {variables[task]}" for up, task in edges]
     return "\n".join(lines) + "\n"
+
+
+def _operator_lines(
+    config: LakehouseConfig, settings: PipelineSettings, task_name: str, variable: str
+) -> list[str]:
+    """The ``SparkSubmitOperator`` of one task, as lines of the DAG's ``with`` block."""
+    task = settings.tasks[task_name]
+    job = task.job_name(task_name)
+    retries = settings.retries if task.retries is None else task.retries
+    delay = settings.retry_delay_seconds if task.retry_delay_seconds is None else task.retry_delay_seconds
+    application = job_application(config, job)
+    relative = (
+        Path(application).relative_to(config.project_dir)
+        if application.startswith(str(config.project_dir))
+        else None
+    )
+    arguments = [
+        *([job] if application.endswith("launch.py") else []),
+        "--env",
+        "ENV",
+        "--conf-dir",
+        "CONF_DIR",
+    ]
+    for key, value in task.params.items():
+        arguments += ["--param", f"{key}={airflow_value(value)}"]
+    arguments += ["--pipeline-run-id", "{{ run_id }}"]
+    rendered = ", ".join(a if a in ("ENV", "CONF_DIR") else repr(a) for a in arguments)
+    app = f'f"{{PROJECT}}/{relative}"' if relative else repr(application)
+    backoff = [
+        "        retry_exponential_backoff=True,",
+        f"        max_retry_delay=datetime.timedelta(seconds={settings.max_retry_delay_seconds:g}),",
+    ]
+    return [
+        f"    {variable} = SparkSubmitOperator(",
+        f"        task_id={task_name!r},",
+        f"        application={app},",
+        f"        application_args=[{rendered}],",
+        "        conf=SPARK_CONF,",
+        "        conn_id='spark_default',",
+        f"        name={('lakehouse ' + job)!r},",
+        f"        retries={retries},",
+        f"        retry_delay=datetime.timedelta(seconds={delay:g}),",
+        *(backoff if settings.retry_backoff > 1 and retries else []),
+        "    )",
+    ]
 
 
 def crontab_line(config: LakehouseConfig, name: str, settings: PipelineSettings | None = None) -> str:

@@ -182,6 +182,17 @@ def render_quality_report(
     )
 
 
+def _run_dot(run: Mapping[str, Any], x: float, y: float) -> str:
+    """One run's dot of the trend chart, red when an expectation failed, with its tooltip."""
+    state = "failed" if run["failed"] else "passed"
+    tooltip = (
+        f"{_time(run['validated_at'])} run {_text(run['run_id'])}: "
+        f"{run['failed']} of {run['expectations']} expectations failed, "
+        f"{_count(run['unexpected_rows'])} unexpected rows, worst {_percent(run['worst_percent'])}"
+    )
+    return f"<circle class='run {state}' cx='{x:.1f}' cy='{y:.1f}' r='4'><title>{tooltip}</title></circle>"
+
+
 def trend_chart(runs: Sequence[Mapping[str, Any]], width: int = 640, height: int = 180) -> str:
     """An inline SVG line chart of the worst failed-row percentage per run (pure).
 
@@ -222,17 +233,7 @@ def trend_chart(runs: Sequence[Mapping[str, Any]], width: int = 640, height: int
     if len(runs) > 1:
         points = " ".join(f"{x(i):.1f},{y(run['worst_percent'] or 0.0):.1f}" for i, run in enumerate(runs))
         parts.append(f"<polyline class='line' points='{points}'/>")
-    for i, run in enumerate(runs):
-        state = "failed" if run["failed"] else "passed"
-        tooltip = (
-            f"{_time(run['validated_at'])} run {_text(run['run_id'])}: "
-            f"{run['failed']} of {run['expectations']} expectations failed, "
-            f"{_count(run['unexpected_rows'])} unexpected rows, worst {_percent(run['worst_percent'])}"
-        )
-        parts.append(
-            f"<circle class='run {state}' cx='{x(i):.1f}' cy='{y(run['worst_percent'] or 0.0):.1f}' r='4'>"
-            f"<title>{tooltip}</title></circle>"
-        )
+    parts += [_run_dot(run, x(i), y(run["worst_percent"] or 0.0)) for i, run in enumerate(runs)]
     labelled = sorted({0, len(runs) - 1}) if runs else []
     for i in labelled:
         anchor = "middle" if span == 0 else ("start" if i == 0 else "end")

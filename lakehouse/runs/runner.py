@@ -91,26 +91,30 @@ def run_job(
         guard.unlock()
     seconds = time.perf_counter() - clock
     record = _run_record(name, config, spark, context, job_params, started_at, seconds, failure)
-    try:
-        record_run(spark, layout, record)
-    except Exception:
-        # the state file stays: once this process is gone, the next job run records the run abandoned
-        guard.finish(keep_state=True)
-        log.exception("job %s: could not record run %s in %s", name, run_id, JOB_RUNS_TABLE)
-        if failure is None:
-            raise
-    else:
-        guard.finish()
+    _record(record, spark, layout, guard, failure)
     if failure is not None:
         raise JobFailedError(record) from failure
     log.info(
         "job %s: run %s succeeded in %.1f s; rows written: %s",
-        name,
-        run_id,
-        record.duration_seconds,
-        rows_written or "none",
-    )
+        name, run_id, record.duration_seconds, rows_written or "none",
+    )  # fmt: skip
     return record
+
+
+def _record(
+    record: JobRun, spark: SparkSession, layout: StorageLayout, guard: RunGuard, failure: BaseException | None
+) -> None:
+    """Append the run's row and remove its state; when the row cannot be written, keep the state
+    (once this process is gone, the next job run records the run abandoned)."""
+    try:
+        record_run(spark, layout, record)
+    except Exception:
+        guard.finish(keep_state=True)
+        log.exception("job %s: could not record run %s in %s", record.job, record.run_id, JOB_RUNS_TABLE)
+        if failure is None:
+            raise
+    else:
+        guard.finish()
 
 
 def _run_record(

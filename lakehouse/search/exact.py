@@ -47,6 +47,25 @@ def best_documents(scores: np.ndarray, documents: np.ndarray, k: int) -> tuple[n
         wanted = min(len(scores), wanted * 4)
 
 
+def _partition_best(best: list[tuple], k: int) -> pa.RecordBatch:
+    """A partition's ``k`` best documents per query, over the best of each of its batches
+    (``best``: per batch and query, the query, document ids, chunk ids and scores)."""
+    query = np.concatenate([np.full(len(d), q, np.int32) for q, d, _, _ in best])
+    documents = np.concatenate([d for _, d, _, _ in best])
+    chunks = np.concatenate([c for _, _, c, _ in best])
+    values = np.concatenate([v for _, _, _, v in best]).astype(np.float32)
+    keep = []
+    for q in np.unique(query):
+        at = np.flatnonzero(query == q)
+        top, _ = best_documents(values[at], documents[at], k)
+        keep.append(at[top])
+    keep = np.concatenate(keep)
+    return pa.RecordBatch.from_arrays(
+        [pa.array(query[keep]), pa.array(documents[keep]), pa.array(chunks[keep]), pa.array(values[keep])],
+        names=["query", "document_id", "chunk_id", "score"],
+    )
+
+
 def exact_search(
     embeddings: DataFrame, queries: np.ndarray, k: int, where: Column | None = None
 ) -> DataFrame:
@@ -86,28 +105,8 @@ def exact_search(
             for query in range(len(queries)):
                 top, values = best_documents(scores[query], documents, k)
                 best.append((query, documents[top], chunks[top], values))
-        if not best:
-            return
-        # the partition's k best documents per query, over all its batches
-        query = np.concatenate([np.full(len(d), q, np.int32) for q, d, _, _ in best])
-        documents = np.concatenate([d for _, d, _, _ in best])
-        chunks = np.concatenate([c for _, _, c, _ in best])
-        values = np.concatenate([v for _, _, _, v in best]).astype(np.float32)
-        keep = []
-        for q in np.unique(query):
-            at = np.flatnonzero(query == q)
-            top, _ = best_documents(values[at], documents[at], k)
-            keep.append(at[top])
-        keep = np.concatenate(keep)
-        yield pa.RecordBatch.from_arrays(
-            [
-                pa.array(query[keep]),
-                pa.array(documents[keep]),
-                pa.array(chunks[keep]),
-                pa.array(values[keep]),
-            ],
-            names=["query", "document_id", "chunk_id", "score"],
-        )
+        if best:
+            yield _partition_best(best, k)
 
     candidates = rows.mapInArrow(score, schema)
     # a document's chunks may sit in several partitions: its best one, then the k best documents

@@ -19,6 +19,7 @@ as rows^2.15 in ``benchmarks/pipeline.py --scale``.)
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 
 import numpy as np
@@ -27,10 +28,12 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.config.embeddings import SimilarSettings, VectorIndexSettings
+from lakehouse.config.embeddings import EmbeddingsSettings, SimilarSettings, VectorIndexSettings
 from lakehouse.errors import VectorSearchError
+from lakehouse.io.delta_store import DeltaStore
 from lakehouse.io.table_spec import TableSpec
-from lakehouse.runs.context import JobContext
+
+log = logging.getLogger(__name__)
 
 NO_VALUE = "\u2205"  # the condition label of documents whose condition column is null
 QUERY_BLOCK = 1024  # query chunks per matrix product of the exact path
@@ -209,23 +212,22 @@ def similar_spec(table: str, id_type, settings: SimilarSettings) -> TableSpec:
     )
 
 
-def update_similar(context: JobContext, name: str) -> dict[str, int]:
+def update_similar(tables: DeltaStore, embeddings: EmbeddingsSettings, name: str) -> dict[str, int]:
     """Match the documents of the embedding table that are new or changed since the last run into
     ``gold.<name>``; remove the matches of deleted documents.
 
     Returns:
         ``documents`` matched, and the MERGE's ``inserted``, ``updated``, ``deleted`` rows.
     """
-    embeddings = context.config.embeddings
     settings = embeddings.similar[name]
     source = embeddings.table(settings.embeddings)
     table = f"gold.{name}"
-    if not context.tables.exists(source):
+    if not tables.exists(source):
         raise VectorSearchError(f"no table {source} to match: run `lakehouse run embed_documents` first")
-    chunks = context.tables.read(source)
+    chunks = tables.read(source)
     spec = similar_spec(table, chunks.schema["document_id"].dataType, settings)
-    context.tables.create(spec)
-    existing = context.tables.read(table)
+    tables.create(spec)
+    existing = tables.read(table)
     documents = chunks.select("document_id", "document_hash", "model").distinct()
     todo = documents.join(
         existing.select("document_id", "document_hash").distinct(),
@@ -239,7 +241,7 @@ def update_similar(context: JobContext, name: str) -> dict[str, int]:
     )
     if count == 0 and gone.isEmpty():
         todo.unpersist()
-        context.log.info("%s: every document of %s is matched", table, source)
+        log.info("%s: every document of %s is matched", table, source)
         return {"documents": 0, "inserted": 0, "updated": 0, "deleted": 0}
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     queries = chunks.join(todo.select("document_id"), "document_id", "left_semi")
@@ -248,10 +250,10 @@ def update_similar(context: JobContext, name: str) -> dict[str, int]:
         F.lit(now).cast("timestamp").alias("matched_at"),
     )  # fmt: skip
     try:
-        metrics = context.tables.sync(table, matched, stale, ["document_id", "rank"], spec=spec)
+        metrics = tables.sync(table, matched, stale, ["document_id", "rank"], spec=spec)
     finally:
         todo.unpersist()
-    context.log.info(
+    log.info(
         "%s: %d documents of %s matched%s; rows +%d ~%d -%d",
         table, count, source, f" within each {settings.condition}" if settings.condition else "",
         metrics["inserted"], metrics["updated"], metrics["deleted"],

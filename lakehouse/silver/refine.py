@@ -29,6 +29,7 @@ from pyspark.sql import functions as F
 from lakehouse.config.silver import SilverTableSettings
 from lakehouse.errors import ConfigError, TableNotFoundError
 from lakehouse.ingest.metadata import CORRUPT
+from lakehouse.io.delta_store import DeltaStore
 from lakehouse.io.progress import last_source_version, record_source_version
 from lakehouse.io.table_spec import TableSpec
 from lakehouse.quality.config import QualitySuite
@@ -45,7 +46,6 @@ from lakehouse.quality.records import (
     to_quarantine,
 )
 from lakehouse.quality.step import QualityOutcome, check_batch
-from lakehouse.runs.context import JobContext
 from lakehouse.silver.conform import LINEAGE_COLUMNS, conform, one_row_per_key
 
 
@@ -84,20 +84,22 @@ def silver_spec(table: str, settings: SilverTableSettings, rows: DataFrame) -> T
     )
 
 
-def references_of(context: JobContext, suite: QualitySuite) -> dict[str, DataFrame]:
+def references_of(tables: DeltaStore, suite: QualitySuite) -> dict[str, DataFrame]:
     """The tables the suite's ``references`` expectations point at, as they are now."""
-    tables = {e.referenced() for e in suite.expectations if e.referenced()}
-    missing = [name for name in sorted(tables) if not context.tables.exists(name)]
+    referenced = {e.referenced() for e in suite.expectations if e.referenced()}
+    missing = [name for name in sorted(referenced) if not tables.exists(name)]
     if missing:
         raise TableNotFoundError(
             f"{suite.table}: expectations refer to {missing}, which do not exist yet; "
             "build them first (silver.tables order in silver.yml)"
         )
-    return {name: context.tables.read(name) for name in tables}
+    return {name: tables.read(name) for name in referenced}
 
 
 def refine_table(
-    context: JobContext,
+    tables: DeltaStore,
+    run_id: str,
+    job: str,
     name: str,
     settings: SilverTableSettings,
     suite: QualitySuite,
@@ -106,40 +108,38 @@ def refine_table(
 ) -> RefineResult:
     """Bring ``silver.<name>`` up to date with its bronze table (see the module docstring)."""
     table = f"silver.{name}"
-    if not context.tables.exists(settings.source):
+    if not tables.exists(settings.source):
         raise TableNotFoundError(
             f"{table}: its source {settings.source} does not exist; run bronze_ingest first"
         )
-    last = (
-        None if full_refresh else last_source_version(context.spark, context.layout, table, settings.source)
-    )
+    last = None if full_refresh else last_source_version(tables.spark, tables.layout, table, settings.source)
     if last is None:
-        context.tables.enable_change_feed(settings.source)  # so that the next run reads only changes
-    current = context.tables.version(settings.source)
+        tables.enable_change_feed(settings.source)  # so that the next run reads only changes
+    current = tables.version(settings.source)
     result = RefineResult(table, settings.source, last, current)
     if result.skipped:
         return result
 
-    bronze = context.tables.changes(settings.source, last, current)
+    bronze = tables.changes(settings.source, last, current)
     conformed = conform(bronze, settings, table, pii_salt)
     batch = one_row_per_key(conformed, settings.key, settings.order_by)
     counted = any(e.needs_previous_rows for e in suite.expectations)
-    previous = previous_row_count(context.spark, context.layout, table) if counted else None
-    outcome = check_batch(batch, suite, references_of(context, suite), previous)
+    previous = previous_row_count(tables.spark, tables.layout, table) if counted else None
+    outcome = check_batch(batch, suite, references_of(tables, suite), previous)
     try:
-        record_results(context.spark, context.layout, outcome.results, context.run_id, context.job)
+        record_results(tables.spark, tables.layout, outcome.results, run_id, job)
         outcome.raise_for_failures()  # before any write: the silver table stays as it was
         result.read = bronze.count()
         result.duplicates = result.read - outcome.counts["rows"]
-        _write_checked(context, table, settings, outcome, result, quarantine=True)
+        _write_checked(tables, run_id, job, table, settings, outcome, result, quarantine=True)
     finally:
         outcome.release()
-    record_source_version(context.spark, context.layout, table, settings.source, current, context.run_id)
+    record_source_version(tables.spark, tables.layout, table, settings.source, current, run_id)
     return result
 
 
 def replay_quarantine(
-    context: JobContext, name: str, settings: SilverTableSettings, suite: QualitySuite
+    tables: DeltaStore, run_id: str, job: str, name: str, settings: SilverTableSettings, suite: QualitySuite
 ) -> RefineResult:
     """Check the pending rows of ``quarantine.<name>`` again; write those that now pass.
 
@@ -149,28 +149,28 @@ def replay_quarantine(
     """
     table = f"silver.{name}"
     quarantine = quarantine_table(table)
-    current = context.tables.version(settings.source) if context.tables.exists(settings.source) else 0
+    current = tables.version(settings.source) if tables.exists(settings.source) else 0
     result = RefineResult(table, quarantine, None, current)
-    if not context.tables.exists(quarantine):
+    if not tables.exists(quarantine):
         return result
-    pending = pending_quarantine(context.tables.read(quarantine)).cache()
+    pending = pending_quarantine(tables.read(quarantine)).cache()
     batch = one_row_per_key(pending.drop(*QUARANTINE_COLUMNS), settings.key, settings.order_by)
-    outcome = check_batch(batch, suite, references_of(context, suite))
+    outcome = check_batch(batch, suite, references_of(tables, suite))
     try:
-        record_results(context.spark, context.layout, outcome.results, context.run_id, context.job, "replay")
+        record_results(tables.spark, tables.layout, outcome.results, run_id, job, "replay")
         outcome.raise_for_failures()
         result.read = outcome.counts["rows"]
-        _write_checked(context, table, settings, outcome, result, quarantine=False)
+        _write_checked(tables, run_id, job, table, settings, outcome, result, quarantine=False)
         # the rows of each key written are replayed, older versions of the key included
         keys = outcome.passed.select(*settings.key).distinct()
         marked = (
             pending.join(keys, list(settings.key), "left_semi")
-            .withColumn(REPLAYED_RUN, F.lit(context.run_id))
+            .withColumn(REPLAYED_RUN, F.lit(run_id))
             .withColumn(REPLAYED_AT, F.lit(dt.datetime.now(dt.UTC)).cast("timestamp"))
         )
         result.replayed = marked.count()
         if result.replayed:
-            context.tables.merge(quarantine, marked, keys=[QUARANTINE_ID])
+            tables.merge(quarantine, marked, keys=[QUARANTINE_ID])
     finally:
         outcome.release()
         pending.unpersist()
@@ -178,7 +178,9 @@ def replay_quarantine(
 
 
 def _write_checked(
-    context: JobContext,
+    tables: DeltaStore,
+    run_id: str,
+    job: str,
     table: str,
     settings: SilverTableSettings,
     outcome: QualityOutcome,
@@ -194,19 +196,17 @@ def _write_checked(
     }
     result.quarantined = outcome.counts["dropped"]
     if result.quarantined and quarantine:
-        rows = to_quarantine(outcome.dropped, context.run_id, dt.datetime.now(dt.UTC))
+        rows = to_quarantine(outcome.dropped, run_id, dt.datetime.now(dt.UTC))
         # by row: a row already quarantined (by an earlier run of the same bronze rows, a full
         # refresh, or after ops.table_progress was lost) is not quarantined again
-        context.tables.insert_new(
-            quarantine_table(table), rows, [QUARANTINE_ID], spec=quarantine_spec(table, rows)
-        )
+        tables.insert_new(quarantine_table(table), rows, [QUARANTINE_ID], spec=quarantine_spec(table, rows))
     passed = outcome.passed.drop(CORRUPT)  # the raw line stays in bronze and quarantine
     if settings.history == "scd2":
         tracked = [c for c in settings.columns if c not in settings.key and c != settings.order_by]
-        written = context.tables.merge_scd2(table, passed, settings.key, settings.order_by, tracked)
+        written = tables.merge_scd2(table, passed, settings.key, settings.order_by, tracked)
         result.inserted, result.updated = written["inserted"], written["closed"]
     else:
-        written = context.tables.merge(
+        written = tables.merge(
             table, passed, settings.key, settings.order_by, spec=silver_spec(table, settings, passed)
         )
         result.inserted, result.updated = written["inserted"], written["updated"]

@@ -40,4 +40,4 @@ def land(landing: Path, relative: str, text: str) -> Path:
 def ingest(spark, config: LakehouseConfig, name: str):
     """Ingest one source as the job would, and return its IngestResult."""
     context = make_context("bronze_ingest", config, spark, params=None)
-    return ingest_source(context, name)
+    return ingest_source(context.tables, context.config, context.run_id, name)

@@ -23,6 +23,24 @@ def _learner_class(task: str):
     return LightGBMClassifier if task == "classification" else LightGBMRegressor
 
 
+def _assembling_stages(features: Sequence[str], string_features: Sequence[str]) -> list:
+    """A StringIndexer of the string features (when there are any), then the VectorAssembler."""
+    indexed = {name: f"{name}{INDEX_SUFFIX}" for name in string_features}
+    stages = []
+    if indexed:
+        stages.append(
+            StringIndexer(
+                inputCols=list(indexed),
+                outputCols=list(indexed.values()),
+                handleInvalid="keep",  # a category unseen in training gets its own index
+                stringOrderType="alphabetAsc",
+            )
+        )
+    columns = [indexed.get(name, name) for name in features]
+    stages.append(VectorAssembler(inputCols=columns, outputCol=VECTOR_COLUMN, handleInvalid="keep"))
+    return stages
+
+
 def build_pipeline(
     task: str,
     features: Sequence[str],
@@ -62,19 +80,7 @@ def build_pipeline(
     not_categorical = [name for name in string_features if name not in categorical]
     if not_categorical:
         raise ModelError(f"string features {not_categorical} must be listed in categorical")
-    indexed = {name: f"{name}{INDEX_SUFFIX}" for name in string_features}
-    stages = []
-    if indexed:
-        stages.append(
-            StringIndexer(
-                inputCols=list(indexed),
-                outputCols=list(indexed.values()),
-                handleInvalid="keep",  # a category unseen in training gets its own index
-                stringOrderType="alphabetAsc",
-            )
-        )
-    columns = [indexed.get(name, name) for name in features]
-    stages.append(VectorAssembler(inputCols=columns, outputCol=VECTOR_COLUMN, handleInvalid="keep"))
+    stages = _assembling_stages(features, string_features)
     settings: dict[str, object] = {
         "featuresCol": VECTOR_COLUMN,
         "labelCol": target,
