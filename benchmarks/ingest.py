@@ -242,7 +242,8 @@ def ours(spark, config, file_format: str, landing: Path, root: Path) -> tuple[fl
         }
     )
     start = time.perf_counter()
-    result = ingest_source(make_context("bronze_ingest", run_config, spark, params=None), file_format)
+    context = make_context("bronze_ingest", run_config, spark, params=None)
+    result = ingest_source(context.tables, context.config, context.run_id, file_format)
     return time.perf_counter() - start, result.rows
 
 

@@ -863,8 +863,9 @@ def build_order_history(spark: SparkSession, scale: DemoScale) -> DataFrame:
     drop), but the orders without a customer and the orphans are there.
 
     Returns:
-        The columns of :data:`ORDERS_SCHEMA`, then ``record_kind`` (``history``) and ``defect``
-        (null), as :func:`format_orders_csv` takes them.
+        The columns of :data:`ORDERS_SCHEMA` (``coupon_code`` once the history reaches
+        ``scale.coupon_day``), then ``record_kind`` (``history``) and ``defect`` (null), as
+        :func:`format_orders_csv` takes them.
 
     Raises:
         ValueError: ``scale.history_days`` is 0.
@@ -884,14 +885,17 @@ def build_order_history(spark: SparkSession, scale: DemoScale) -> DataFrame:
     second = _index(scale, "history_update_second", _SECONDS_A_DAY, "order_id")
     changed_at = _timestamp(scale, "status_day", second)
     updated_at = f"CASE WHEN status_day = order_day THEN updated_at ELSE {changed_at} END"
-    columns = [field.name for field in ORDERS_SCHEMA.fields if field.name not in ("status", "updated_at")]
+    landed = [field.name for field in ORDERS_SCHEMA.fields]
+    if last < scale.coupon_day:  # the export has the column once the shop has coupons
+        landed.remove("coupon_code")
+    columns = [name for name in landed if name not in ("status", "updated_at")]
     return orders.selectExpr(
         *columns,
         "latest_status AS status",
         f"{updated_at} AS updated_at",
         f"'history' AS {RECORD_KIND}",
         f"CAST(NULL AS STRING) AS {DEFECT}",
-    ).select(*[field.name for field in ORDERS_SCHEMA.fields], RECORD_KIND, DEFECT)
+    ).select(*landed, RECORD_KIND, DEFECT)
 
 
 def build_order_lines(spark: SparkSession, scale: DemoScale, day: int) -> DataFrame:

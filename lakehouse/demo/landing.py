@@ -50,7 +50,6 @@ from pyspark.sql import functions as F
 
 from lakehouse.demo.generator import (
     ORDER_LINES_PER_ORDER,
-    ORDERS_SCHEMA,
     DemoScale,
     build_customer_churn,
     build_customer_snapshot,
@@ -198,7 +197,7 @@ def land_history(
         spark, landing_root, truth_root, rows_per_file, folder="history", name=name, truth_day=last_date
     )
     orders = scale.first_order_id(last + 1) - 1
-    header = ",".join(field.name for field in ORDERS_SCHEMA.fields)
+    header = orders_csv_header(scale, last)
     written = {
         "orders": drop.orders(build_order_history(spark, scale), header, orders),
         "order_lines": drop.order_lines(build_order_line_history(spark, scale), orders),
@@ -378,7 +377,14 @@ def land(
         )
         log.info("demo history landed: %s", ", ".join(f"{name} {rows}" for name, rows in history.items()))
         landed["history"] = history
-    for day in range(scale.history_days, scale.days) if days is None else days:
+    days = range(scale.history_days, scale.days) if days is None else list(days)
+    in_history = [day for day in days if day < scale.history_days]
+    if in_history:  # refused before any day lands
+        raise ValueError(
+            f"days {in_history} are in the history (days 0 .. {scale.history_days - 1}), "
+            "which land_history writes as one export"
+        )
+    for day in days:
         written = land_day(
             spark, landing_root, truth_root, connection, scale, day, rows_per_file=rows_per_file
         )

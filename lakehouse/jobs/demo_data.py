@@ -51,6 +51,7 @@ class DemoDataParams:
             start_date=self.start_date - dt.timedelta(days=self.history_days),
             days=self.history_days + self.days,
             history_days=self.history_days,
+            coupon_day=self.history_days + DemoScale.coupon_day,  # the third daily drop, as without history
         )
 
 

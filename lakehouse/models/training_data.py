@@ -184,7 +184,7 @@ def table_training_data(
     )
     notes += choice.notes
     labelled = labelled.where(F.col(LABEL_COLUMN).isNotNull())
-    split, described = _split_table_rows(labelled, key, name, settings, problem, choice, notes)
+    split, described = _split_table_rows(labelled, frame.columns, key, name, settings, problem, choice, notes)
     rows = split.select(
         *[F.col(f"`{c}`") for c in dict.fromkeys([*key, *choice.features])],
         F.col(LABEL_COLUMN),
@@ -225,6 +225,7 @@ def _model_table(
 
 def _split_table_rows(
     labelled: DataFrame,
+    table_columns: list[str],
     key: list[str],
     name: str,
     settings: ModelSettings,
@@ -251,10 +252,10 @@ def _split_table_rows(
         described["seed"] = str(split_settings.seed)
         return split_stratified(labelled, LABEL_COLUMN, key, **shares, seed=split_settings.seed), described
     column = split_settings.column or ""
-    if column not in labelled.columns:
+    if column not in table_columns:
         raise ModelError(
             f"models.models.{name}.split.column: {data.table} has no column {column!r}; "
-            f"{did_you_mean(column, [c for c in labelled.columns if c != LABEL_COLUMN], 'columns')}"
+            f"{did_you_mean(column, table_columns, 'columns')}"
         )
     if column in choice.features:
         choice.features.remove(column)

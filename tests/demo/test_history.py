@@ -24,7 +24,7 @@ from lakehouse.demo.generator import (
     build_ticket_history,
     build_tickets,
 )
-from lakehouse.demo.landing import land_day, land_history
+from lakehouse.demo.landing import land, land_day, land_history
 from lakehouse.jobs.demo_data import DemoDataParams
 
 HISTORY = DemoScale(seed=5, scale=0.05, days=7, coupon_day=2, history_days=5)
@@ -69,6 +69,12 @@ def test_a_scale_without_history_has_no_export_and_the_days_after_it_land_one_by
         DemoScale(days=2, history_days=3)
     with pytest.raises(ValueError, match="is in the history"):
         land_day(spark, str(tmp_path / "landing"), str(tmp_path / "truth"), None, HISTORY, 4)
+    with pytest.raises(ValueError, match=r"days \[4\] are in the history"):  # before day 5 lands
+        land(spark, str(tmp_path / "landing"), str(tmp_path / "truth"), None, HISTORY, [5, 4])
+    assert not (tmp_path / "landing").exists()
+    # a history before the shop's coupons exports no coupon_code column
+    no_coupons = DemoScale(seed=5, scale=0.05, days=7, coupon_day=6, history_days=5)
+    assert "coupon_code" not in build_order_history(spark, no_coupons).columns
 
 
 def test_land_history_writes_one_file_per_source_and_the_truth_of_its_last_day(spark, tmp_path):
@@ -99,6 +105,8 @@ def test_the_jobs_daily_drops_start_at_start_date_after_the_history():
     assert scale.date_of(0) == dt.date(2025, 10, 9)
     assert scale.date_of(84) == dt.date(2026, 1, 1)
     assert (scale.history_days, scale.days) == (84, 91)
+    # coupon_code appears in the third daily drop, as in a demo without history
+    assert scale.date_of(scale.coupon_day) == dt.date(2026, 1, 3)
 
 
 def test_customers_order_less_over_their_last_weeks_before_churning(spark):
