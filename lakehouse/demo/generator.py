@@ -872,9 +872,7 @@ def build_order_history(spark: SparkSession, scale: DemoScale) -> DataFrame:
     """
     last = _last_history_day(scale)
     days = _OrderDays(scale, last)
-    orders = _ids(spark, 1, scale.first_order_id(last + 1) - 1, "order_id")
-    orders = orders.selectExpr("order_id", f"{days.day_of('order_id', 0)} AS order_day")
-    orders = _with_order_facts(orders, scale, days)
+    orders = _with_order_facts(_history_order_days(spark, scale, days), scale, days)
     age = f"({last} - order_day)"
     fate, fate_day = _order_fate(scale, age)
     orders = orders.selectExpr(
@@ -915,10 +913,14 @@ def build_order_line_history(spark: SparkSession, scale: DemoScale) -> DataFrame
     Returns:
         One row per order line (:data:`ORDER_LINES_SCHEMA`), ``line_no`` from 1.
     """
-    last = _last_history_day(scale)
-    orders = _ids(spark, 1, scale.first_order_id(last + 1) - 1, "order_id")
-    orders = orders.selectExpr("order_id", f"{_OrderDays(scale, last).day_of('order_id', 0)} AS order_day")
-    return _order_lines(orders, scale)
+    days = _OrderDays(scale, _last_history_day(scale))
+    return _order_lines(_history_order_days(spark, scale, days), scale)
+
+
+def _history_order_days(spark: SparkSession, scale: DemoScale, days: _OrderDays) -> DataFrame:
+    """Every order id of the history (``days``: its order days) with the day it was placed."""
+    orders = _ids(spark, 1, days.firsts[-1] - 1, "order_id")
+    return orders.selectExpr("order_id", f"{days.day_of('order_id', 0)} AS order_day")
 
 
 def _order_lines(orders: DataFrame, scale: DemoScale) -> DataFrame:
